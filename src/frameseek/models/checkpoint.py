@@ -1,0 +1,94 @@
+"""Checkpoint folders: ``config.json`` + ``model.safetensors``. Nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from frameseek.atomic import atomic_dir
+from frameseek.errors import ModelError
+from frameseek.models.config import DualEncoderConfig
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+HEAD_PREFIXES = ("image_head.", "text_head.")
+
+
+def save_checkpoint(model: torch.nn.Module, folder: Path, include_backbones: bool | None = None) -> Path:
+    """Write the folder atomically: a half-written checkpoint never appears under ``folder``."""
+    config: DualEncoderConfig = model.config  # type: ignore[assignment]
+    if include_backbones is None:
+        include_backbones = config.backbone_weights_included
+    state = {
+        key: tensor.detach().cpu().contiguous()
+        for key, tensor in model.state_dict().items()
+        if include_backbones or key.startswith(HEAD_PREFIXES)
+    }
+    config.backbone_weights_included = bool(include_backbones)
+    with atomic_dir(folder) as tmp:
+        (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        save_file(_dedupe_shared(state), str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+    return folder
+
+
+def read_config(folder: Path) -> DualEncoderConfig:
+    """Validate the folder's files and parse its config."""
+    if not folder.is_dir():
+        raise ModelError(f"checkpoint folder not found: {folder}")
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelError(
+            f"checkpoint {folder} contains pickle file(s) {', '.join(pickles)}; frameseek loads only "
+            "config.json + model.safetensors"
+        )
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelError(f"checkpoint {folder} has no {CONFIG_NAME}")
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{config_path} is not valid JSON: {exc}") from None
+    return DualEncoderConfig.from_dict(data)
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    path = folder / WEIGHTS_NAME
+    if not path.is_file():
+        raise ModelError(f"checkpoint {folder} has no {WEIGHTS_NAME}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path} is not a valid safetensors file: {exc}") from None
+
+
+def load_weights_into(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Copy weights in; every head tensor must be present with the model's shape."""
+    expected = model.state_dict()
+    for key in expected:
+        if key.startswith(HEAD_PREFIXES) and key not in weights:
+            raise ModelError(f"checkpoint {source} lacks weight {key!r}")
+    for key, tensor in weights.items():
+        if key not in expected:
+            raise ModelError(f"checkpoint {source} has unexpected weight {key!r} (wrong architecture?)")
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ModelError(
+                f"checkpoint {source} weight {key!r} has shape {tuple(tensor.shape)}, "
+                f"the model expects {tuple(expected[key].shape)} (wrong dimensions)"
+            )
+    model.load_state_dict(weights, strict=False)
+
+
+def _dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors that share memory (tied weights): store clones."""
+    seen: set[int] = set()
+    out = {}
+    for key, tensor in state.items():
+        ptr = tensor.untyped_storage().data_ptr()
+        out[key] = tensor.clone() if ptr in seen else tensor
+        seen.add(ptr)
+    return out

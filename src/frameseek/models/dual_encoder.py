@@ -1,0 +1,185 @@
+"""The dual encoder: image and text backbones, each followed by a projection head into one space."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from frameseek.models.backbones import (
+    ImageBackbone,
+    TextBackbone,
+    build_image_backbone,
+    build_text_backbone,
+)
+from frameseek.models.config import DualEncoderConfig
+from frameseek.models.heads import build_head
+from frameseek.models.preprocess import ImageLike, to_tensor
+
+
+def default_precision() -> str:
+    """``bf16`` where the CPU has native bfloat16 (AVX512-BF16 / AMX), else ``fp32``; env overrides."""
+    forced = os.environ.get("FRAMESEEK_PRECISION", "").strip().lower()
+    if forced in ("fp32", "bf16"):
+        return forced
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "fp32"
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+
+
+class DualEncoder(nn.Module):
+    """Image and text encoders that embed into one L2-normalised space of size ``embed_dim``."""
+
+    def __init__(
+        self,
+        config: DualEncoderConfig,
+        image_backbone: ImageBackbone,
+        text_backbone: TextBackbone,
+    ):
+        super().__init__()
+        config.image_feature_dim = int(image_backbone.out_dim)
+        config.text_feature_dim = int(text_backbone.out_dim)
+        self.config = config
+        self.image_backbone = image_backbone
+        self.text_backbone = text_backbone
+        head = config.head
+        self.image_head = build_head(
+            head.kind, image_backbone.out_dim, config.embed_dim, head.dropout, head.input_dropout
+        )
+        self.text_head = build_head(
+            head.kind, text_backbone.out_dim, config.embed_dim, head.dropout, head.input_dropout
+        )
+        self.precision = default_precision()  # "fp32" or "bf16" (CPU autocast + channels-last images)
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def from_config(cls, config: DualEncoderConfig) -> DualEncoder:
+        """Build backbones from their sources (package, hub id or folder) and fresh heads."""
+        config.validate()
+        return cls(config, build_image_backbone(config.image), build_text_backbone(config.text))
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path) -> DualEncoder:
+        """Load a preset by name or a checkpoint folder (``config.json`` + ``model.safetensors``)."""
+        from frameseek.models.registry import load_model
+
+        return load_model(str(name_or_path))
+
+    def save_pretrained(self, folder: str | Path, include_backbones: bool | None = None) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` atomically (backbones only if fine-tuned)."""
+        from frameseek.models.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, Path(folder), include_backbones=include_backbones)
+
+    # ---- properties -------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable hash of the config and every weight: the model's identity in index keys."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
+            for key, tensor in sorted(self.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def invalidate_fingerprint(self) -> None:
+        self._fingerprint = None
+
+    # ---- differentiable pieces (training) -----------------------------------------------------
+    def preprocess(self, images: Sequence[ImageLike], flip: bool = False) -> torch.Tensor:
+        side = self.image_backbone
+        return to_tensor(images, side.image_size, self.config.image.resize, side.mean, side.std, flip=flip)
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.image_backbone(pixels)
+
+    def text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.text_backbone(texts)
+
+    def project_images(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image_head(features.float()), dim=-1)
+
+    def project_texts(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text_head(features.float()), dim=-1)
+
+    def forward(self, pixels: torch.Tensor, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.project_images(self.image_features(pixels)), self.project_texts(self.text_features(texts))
+
+    # ---- inference ------------------------------------------------------------------------------
+    def _autocast(self) -> torch.autocast | nullcontext[None]:
+        if self.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Embed an already preprocessed batch (n, 3, H, W)."""
+        if self.precision == "bf16":
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            features = self.image_features(pixels)
+        return self.project_images(features.float())
+
+    @torch.inference_mode()
+    def encode_images(
+        self, images: Sequence[ImageLike], batch_size: int = 32, flip_tta: bool = False
+    ) -> np.ndarray:
+        """Embed images (PIL or HxWx3 uint8 RGB) → (n, embed_dim) float32, L2-normalised."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            emb = self.encode_pixels(self.preprocess(chunk))
+            if flip_tta:
+                emb = F.normalize(emb + self.encode_pixels(self.preprocess(chunk, flip=True)), dim=-1)
+            out.append(emb.numpy())
+        self.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, self.embed_dim), dtype=np.float32)
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Embed texts → (n, embed_dim) float32, L2-normalised."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for start in range(0, len(texts), batch_size):
+            with self._autocast():
+                features = self.text_features(texts[start : start + batch_size])
+            out.append(self.project_texts(features.float()).numpy())
+        self.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, self.embed_dim), dtype=np.float32)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per part: image/text backbone and head, and the total."""
+
+        def count(module: nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        counts = {
+            "image_backbone": count(self.image_backbone),
+            "image_head": count(self.image_head),
+            "text_backbone": count(self.text_backbone),
+            "text_head": count(self.text_head),
+        }
+        counts["total"] = sum(counts.values())
+        return counts

@@ -1,0 +1,492 @@
+"""Query → embedding → a score for every sampled frame → top-k moments with segments."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from frameseek import settings
+from frameseek.errors import FrameseekError, InputError
+from frameseek.index import (
+    LibraryMatrix,
+    SamplingSettings,
+    VideoIndex,
+    add_to_library,
+    index_folder,
+    load_library,
+    lock_for,
+    save_index,
+    try_load,
+)
+from frameseek.metrics import PipelineMetrics, ResourceMonitor
+from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.preprocess import ImageLike
+from frameseek.models.registry import DEFAULT_MODEL, load_model
+from frameseek.temporal import segment_bounds, segment_times, temporal_nms
+from frameseek.timecode import format_timecode
+from frameseek.video.decode import Frame, iter_frames, probe
+from frameseek.video.sources import VideoSource, resolve
+
+# progress(stage, done, total): stage is "download", "index" (done/total in video seconds) or "encode".
+Progress = Callable[[str, float, float | None], None]
+THUMB_WIDTH = 320
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One matching moment: where, when (seconds and HH:MM:SS.mmm), how well, and its segment."""
+
+    video: str
+    title: str
+    time: float
+    timecode: str
+    score: float
+    start: float
+    end: float
+    thumbnail: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Timeline:
+    """A video's similarity over time for one query (the app's chart)."""
+
+    video: str
+    title: str
+    times: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class SearchResponse:
+    """Results of one query, with the metrics of the run that produced them."""
+
+    source: str
+    model: str
+    query: str | None
+    results: list[SearchResult]
+    metrics: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+    timelines: list[Timeline] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "query": self.query,
+            "results": [r.as_dict() for r in self.results],
+            "metrics": self.metrics,
+            "notices": self.notices,
+        }
+
+
+def clean_query(text: str | None, max_chars: int) -> tuple[str | None, list[str]]:
+    """Strip and length-limit a text query; empty or whitespace-only is an error."""
+    if text is None:
+        return None, []
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise InputError("the query is empty; type a sentence such as 'a cyclist wearing a helmet'")
+    if len(cleaned) > max_chars:
+        return cleaned[:max_chars], [f"query truncated to its first {max_chars} characters"]
+    return cleaned, []
+
+
+class Searcher:
+    """Index videos and search them with one loaded model: ``Searcher("lite").search(video, "a dog")``."""
+
+    def __init__(
+        self,
+        model: str | DualEncoder = DEFAULT_MODEL,
+        *,
+        sampling: SamplingSettings | None = None,
+        batch_size: int = 16,
+        encode_threads: int | None = None,
+        decode_threads: int = 1,
+        progress: Progress | None = None,
+    ):
+        self.model = load_model(model) if isinstance(model, str) else model
+        self.model.eval()
+        self.sampling = sampling or SamplingSettings()
+        self.sampling.validate()
+        self.batch_size = batch_size
+        cores = torch.get_num_threads()
+        self.encode_threads = encode_threads or max(1, cores - decode_threads)
+        self.decode_threads = decode_threads
+        self.progress = progress
+        self._lock = threading.Lock()
+
+    # ---- queries ------------------------------------------------------------------------------
+    def encode_query(
+        self, text: str | None = None, image: ImageLike | None = None, text_weight: float = 0.5
+    ) -> np.ndarray:
+        """One unit vector for a text, an image, or both (weighted sum of the two embeddings)."""
+        if text is None and image is None:
+            raise InputError("give a text query, an image query, or both")
+        parts, weights = [], []
+        if text is not None:
+            parts.append(self.model.encode_texts([text])[0])
+            weights.append(text_weight if image is not None else 1.0)
+        if image is not None:
+            parts.append(self.model.encode_images([image])[0])
+            weights.append(1.0 - text_weight if text is not None else 1.0)
+        vector = np.sum([w * p for w, p in zip(weights, parts, strict=True)], axis=0)
+        norm = float(np.linalg.norm(vector))
+        if norm == 0:
+            raise InputError("the text and image queries cancel out; change the weight")
+        return (vector / norm).astype(np.float32)
+
+    # ---- indexing -----------------------------------------------------------------------------
+    def index(
+        self, source: str | Path | VideoSource, metrics: PipelineMetrics | None = None
+    ) -> list[VideoIndex]:
+        """Index a file, link or folder (reusing stored indexes); returns one index per video."""
+        metrics = metrics or PipelineMetrics()
+        sources = self._resolve(source, metrics)
+        return [self.index_source(src, metrics) for src in sources]
+
+    def _resolve(self, source: str | Path | VideoSource, metrics: PipelineMetrics) -> list[VideoSource]:
+        if isinstance(source, VideoSource):
+            return [source]
+        with metrics.stage("download"):
+            sources = resolve(source, progress=self._download_progress)
+        for src in sources:
+            if src.download is not None:
+                metrics.download_bytes += src.download.bytes
+                metrics.download_seconds += src.download.seconds
+        return sources
+
+    def _download_progress(self, done: int, total: int | None) -> None:
+        if self.progress:
+            self.progress("download", float(done), float(total) if total else None)
+
+    def index_source(self, src: VideoSource, metrics: PipelineMetrics | None = None) -> VideoIndex:
+        """The index of one resolved video: loaded if stored, else built under an inter-process lock."""
+        metrics = metrics or PipelineMetrics()
+        folder = index_folder(src.sha256, self.model.fingerprint, self.sampling)
+        existing = try_load(folder)
+        if existing is None:
+            with lock_for(folder):
+                existing = try_load(folder)  # another process may have built it while we waited
+                if existing is None:
+                    with metrics.stage("index"):
+                        return self._build(src, folder, metrics)
+        metrics.index_reused = True
+        return existing
+
+    def _build(self, src: VideoSource, folder: Path, metrics: PipelineMetrics) -> VideoIndex:
+        info = probe(src.path)
+        duration = info.duration
+        thumbs = Path(tempfile.mkdtemp(prefix=".thumbs-", dir=folder.parent))
+        try:
+            times, embeddings = self._decode_and_encode(src.path, thumbs, duration, metrics)
+            if not times:
+                raise InputError(f"no frames were sampled from {src.title} (check --start/--end)")
+            first = self.sampling.start or 0.0
+            last = self.sampling.end if self.sampling.end is not None else (duration or times[-1])
+            metrics.video_seconds += max(0.0, min(last, duration or last) - first)
+            index = VideoIndex(
+                folder=folder,
+                video_path=str(src.path),
+                video_sha256=src.sha256,
+                title=src.title,
+                origin=src.origin,
+                model_name=self.model.name,
+                model_fingerprint=self.model.fingerprint,
+                sampling=asdict(self.sampling),
+                duration=duration,
+                times=np.asarray(times, dtype=np.float64),
+                embeddings=np.concatenate(embeddings).astype(np.float32),
+                extra={"width": info.width, "height": info.height, "fps": info.fps, "codec": info.codec},
+            )
+            with metrics.stage("write"):
+                return save_index(index, thumbs)
+        finally:
+            shutil.rmtree(thumbs, ignore_errors=True)
+
+    def _decode_and_encode(
+        self, path: Path, thumbs: Path, duration: float | None, metrics: PipelineMetrics
+    ) -> tuple[list[float], list[np.ndarray]]:
+        """Decode (+ resize + thumbnail) in a producer thread while this thread encodes batches."""
+        items: queue.Queue[tuple[float, torch.Tensor] | BaseException | None] = queue.Queue(
+            maxsize=4 * self.batch_size
+        )
+        stop = threading.Event()
+        frames = self._frames(path)  # opens the file now: bad input fails before any thread starts
+        producer = threading.Thread(
+            target=self._produce,
+            args=(frames, thumbs, items, stop, metrics),
+            name="frameseek-decode",
+            daemon=True,
+        )
+        times: list[float] = []
+        embeddings: list[np.ndarray] = []
+        batch_t: list[float] = []
+        batch_px: list[torch.Tensor] = []
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.encode_threads)
+        producer.start()
+        try:
+            while True:
+                item = items.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if item is not None:
+                    batch_t.append(item[0])
+                    batch_px.append(item[1])
+                if batch_px and (item is None or len(batch_px) == self.batch_size):
+                    with metrics.stage("encode"):
+                        embeddings.append(self.model.encode_pixels(torch.stack(batch_px)).numpy())
+                    metrics.frames_encoded += len(batch_px)
+                    times.extend(batch_t)
+                    if self.progress:
+                        self.progress("index", batch_t[-1], duration)
+                    batch_t, batch_px = [], []
+                if item is None:
+                    break
+        finally:
+            stop.set()
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    items.get_nowait()
+            producer.join(timeout=10)
+            torch.set_num_threads(previous_threads)
+        return times, embeddings
+
+    def _frames(self, path: Path) -> Iterator[Frame]:
+        s = self.sampling
+        return iter_frames(
+            path,
+            fps=s.fps,
+            start=s.start,
+            end=s.end,
+            max_frames=s.max_frames,
+            scene=s.scene,
+            scene_max_gap=s.scene_max_gap,
+            max_side=s.max_side,
+            threads=self.decode_threads,
+        )
+
+    def _produce(
+        self,
+        frames: Iterator[Frame],
+        thumbs: Path,
+        items: queue.Queue[tuple[float, torch.Tensor] | BaseException | None],
+        stop: threading.Event,
+        metrics: PipelineMetrics,
+    ) -> None:
+        """Producer thread: decode, write the thumbnail, preprocess; hand (time, pixels) to the encoder."""
+        n = 0
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    metrics.add_time("decode", time.perf_counter() - started)
+                    break
+                image = Image.fromarray(frame.image)
+                _write_thumbnail(image, thumbs / f"{n:06d}.jpg")
+                pixels = self.model.preprocess([image])[0]
+                metrics.add_time("decode", time.perf_counter() - started)
+                metrics.frames_decoded += 1
+                n += 1
+                _put(items, (frame.time, pixels), stop)
+            _put(items, None, stop)
+        except BaseException as exc:  # handed to the consumer, which re-raises it in the main thread
+            _put(items, exc, stop)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    # ---- search -------------------------------------------------------------------------------
+    def search(
+        self,
+        source: str | Path | VideoSource,
+        query: str | None = None,
+        *,
+        image: ImageLike | None = None,
+        text_weight: float = 0.5,
+        top_k: int = 5,
+        min_gap: float = 2.0,
+        segment_keep: float = 0.5,
+        library: str | None = None,
+    ) -> SearchResponse:
+        """Index ``source`` if needed (file, link or folder), then return its best-matching moments."""
+        _check_top_k(top_k, min_gap)
+        metrics = PipelineMetrics()
+        monitor = ResourceMonitor()
+        with monitor.watch(metrics):
+            query, notices = clean_query(query, settings.limits().max_query_chars)
+            indexes = self.index(source, metrics)
+            if library is not None:
+                for index in indexes:
+                    add_to_library(index, library)
+            with metrics.stage("search"):
+                started = time.perf_counter()
+                vector = self.encode_query(query, image, text_weight)
+                results, timelines = rank_videos(indexes, vector, top_k, min_gap, segment_keep)
+                metrics.search_seconds = time.perf_counter() - started
+        return SearchResponse(
+            source=str(source if not isinstance(source, VideoSource) else source.origin),
+            model=self.model.name,
+            query=query,
+            results=results,
+            metrics=metrics.as_dict(),
+            notices=notices,
+            timelines=timelines,
+        )
+
+    def add(
+        self, sources: Sequence[str | Path], library: str = "default"
+    ) -> tuple[list[VideoIndex], PipelineMetrics]:
+        """Index files, links or folders into a library."""
+        metrics = PipelineMetrics()
+        indexes: list[VideoIndex] = []
+        with ResourceMonitor().watch(metrics):
+            for source in sources:
+                for index in self.index(source, metrics):
+                    add_to_library(index, library)
+                    indexes.append(index)
+        return indexes, metrics
+
+    def search_library(
+        self,
+        query: str | None = None,
+        *,
+        image: ImageLike | None = None,
+        text_weight: float = 0.5,
+        library: str = "default",
+        top_k: int = 5,
+        min_gap: float = 2.0,
+        segment_keep: float = 0.5,
+        use_ann: bool | None = None,
+    ) -> SearchResponse:
+        """One query across every video of a library (exact, or FAISS for large libraries)."""
+        _check_top_k(top_k, min_gap)
+        metrics = PipelineMetrics()
+        with ResourceMonitor().watch(metrics):
+            query, notices = clean_query(query, settings.limits().max_query_chars)
+            matrix = load_library(library, self.model.fingerprint, use_ann)
+            metrics.index_reused = True
+            with metrics.stage("search"):
+                started = time.perf_counter()
+                vector = self.encode_query(query, image, text_weight)
+                results = rank_library(matrix, vector, top_k, min_gap, segment_keep)
+                metrics.search_seconds = time.perf_counter() - started
+        return SearchResponse(
+            source=f"library:{library}",
+            model=self.model.name,
+            query=query,
+            results=results,
+            metrics=metrics.as_dict(),
+            notices=notices,
+        )
+
+
+def _check_top_k(top_k: int, min_gap: float) -> None:
+    if top_k < 1:
+        raise InputError(f"--top-k must be at least 1, got {top_k}")
+    if min_gap < 0:
+        raise InputError(f"--min-gap must be >= 0, got {min_gap}")
+
+
+def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _write_thumbnail(image: Image.Image, path: Path) -> None:
+    width, height = image.size
+    if width > THUMB_WIDTH:
+        image = image.resize(
+            (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width))), Image.Resampling.BILINEAR
+        )
+    image.save(path, format="JPEG", quality=82)
+
+
+def _step(index: VideoIndex) -> float:
+    """How long one sampled frame stands for: 1/fps, or the median spacing in scene mode."""
+    if index.sampling.get("scene") and len(index) > 1:
+        return float(np.median(np.diff(index.times)))
+    return 1.0 / float(index.sampling.get("fps") or 1.0)
+
+
+def make_result(index: VideoIndex, scores: np.ndarray, peak: int, segment_keep: float) -> SearchResult:
+    """A result for frame ``peak`` of ``index`` with its segment."""
+    first, last = segment_bounds(scores, peak, segment_keep)
+    start, end = segment_times(index.times, first, last, index.duration, _step(index))
+    thumb = index.thumbnail(peak)
+    t = float(index.times[peak])
+    return SearchResult(
+        video=index.video_path,
+        title=index.title,
+        time=round(t, 6),
+        timecode=format_timecode(t),
+        score=round(float(scores[peak]), 6),
+        start=round(start, 6),
+        end=round(end, 6),
+        thumbnail=str(thumb) if thumb.is_file() else None,
+    )
+
+
+def rank_videos(
+    indexes: Sequence[VideoIndex], query: np.ndarray, top_k: int, min_gap: float, segment_keep: float
+) -> tuple[list[SearchResult], list[Timeline]]:
+    """Exact scores for every frame of every video; NMS within each video; best ``top_k`` overall."""
+    results: list[SearchResult] = []
+    timelines: list[Timeline] = []
+    for index in indexes:
+        if not len(index):
+            continue
+        scores = index.embeddings @ query
+        timelines.append(Timeline(index.video_path, index.title, index.times, scores))
+        for peak in temporal_nms(index.times, scores, top_k, min_gap):
+            results.append(make_result(index, scores, peak, segment_keep))
+    results.sort(key=lambda r: -r.score)
+    return results[:top_k], timelines
+
+
+def rank_library(
+    matrix: LibraryMatrix, query: np.ndarray, top_k: int, min_gap: float, segment_keep: float
+) -> list[SearchResult]:
+    """Candidates from the library matrix (exact or ANN), then per-video NMS and segments."""
+    _, rows = matrix.search(query, max(top_k * 20, 100))
+    results: list[SearchResult] = []
+    taken: dict[int, list[float]] = {}
+    video_scores: dict[int, np.ndarray] = {}
+    for row in rows:
+        vid = int(matrix.video_ids[row])
+        t = float(matrix.times[row])
+        if any(abs(t - other) < min_gap for other in taken.get(vid, [])):
+            continue
+        taken.setdefault(vid, []).append(t)
+        index = matrix.videos[vid]
+        if vid not in video_scores:
+            video_scores[vid] = index.embeddings @ query
+        local = int(np.searchsorted(index.times, t))
+        results.append(make_result(index, video_scores[vid], local, segment_keep))
+        if len(results) == top_k:
+            break
+    return results
+
+
+__all__ = ["FrameseekError", "SearchResponse", "SearchResult", "Searcher", "Timeline"]

@@ -1,0 +1,81 @@
+"""Where frameseek keeps its files and the limits it enforces (all overridable by environment)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        return default
+
+
+def home() -> Path:
+    """The cache root: ``$FRAMESEEK_HOME`` or the platform's user cache folder."""
+    raw = os.environ.get("FRAMESEEK_HOME")
+    path = Path(raw).expanduser() if raw else Path(platformdirs.user_cache_dir("frameseek"))
+    return path
+
+
+def downloads_dir() -> Path:
+    return home() / "downloads"
+
+
+def uploads_dir() -> Path:
+    return home() / "uploads"
+
+
+def indexes_dir() -> Path:
+    return home() / "indexes"
+
+
+def libraries_dir() -> Path:
+    return home() / "libraries"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits applied to untrusted input. Each reads an environment variable (shown in the README)."""
+
+    max_download_bytes: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_upload_bytes: int
+    max_query_chars: int
+    max_frames: int
+    max_pixels: int
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            max_download_bytes=_env_int("FRAMESEEK_MAX_DOWNLOAD_MB", 2048) * 1024 * 1024,
+            connect_timeout_s=_env_float("FRAMESEEK_CONNECT_TIMEOUT", 15.0),
+            read_timeout_s=_env_float("FRAMESEEK_READ_TIMEOUT", 60.0),
+            max_upload_bytes=_env_int("FRAMESEEK_MAX_UPLOAD_MB", 1024) * 1024 * 1024,
+            max_query_chars=_env_int("FRAMESEEK_MAX_QUERY_CHARS", 500),
+            max_frames=_env_int("FRAMESEEK_MAX_FRAMES", 200_000),
+            max_pixels=_env_int("FRAMESEEK_MAX_PIXELS", 8192 * 8192),
+        )
+
+
+def limits() -> Limits:
+    return Limits.from_env()

@@ -1,0 +1,422 @@
+"""Contrastive training of the dual encoder: frozen backbones on cached features, or full fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from frameseek.atomic import atomic_path, write_text_atomic
+from frameseek.data.captions import CaptionSample, group_by_image, load_dataset
+from frameseek.errors import InputError
+from frameseek.features import cached_image_features, cached_text_features, load_image
+from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.losses import build_loss
+from frameseek.models.registry import PRESETS, build_preset, load_model
+from frameseek.retrieval_eval import recall_report
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; saved beside the checkpoint as ``train_config.json``."""
+
+    data: str
+    out: str
+    model: str = "lite"
+    dataset: str = "flickr8k"
+    train_split: str = "train"
+    eval_split: str = "dev"
+    # Model selection (best checkpoint, LR schedule) uses images held out of TRAIN, so the eval split
+    # stays a clean test set. "dev" selects on the eval split instead (then its numbers are optimistic).
+    select_on: str = "holdout"
+    holdout_images: int = 500
+    mode: str = "frozen"  # "frozen": heads on cached backbone features; "finetune": backbones train too
+    epochs: int = 25
+    batch_size: int = 128
+    lr_heads: float = 1e-3
+    lr_image_backbone: float = 1e-4
+    lr_text_backbone: float = 1e-5
+    weight_decay: float = 1e-3
+    loss: str = "infonce"
+    temperature: float | None = None
+    head_dropout: float | None = None
+    input_dropout: float | None = None
+    flip: bool = True  # augmentation (random mirror) in training, mirror averaging at evaluation
+    plateau_patience: int = 1
+    plateau_factor: float = 0.5
+    early_stop: int = 5  # stop after this many epochs without a better selection R@1 (0: never)
+    seed: int = 0
+    max_steps: int | None = None  # cap optimizer steps per epoch (smoke runs)
+    resume: bool = False
+    log: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class SplitData:
+    """One split grouped by image: image paths, all captions, caption → image index."""
+
+    images: list[Path]
+    captions: list[str]
+    caption_to_image: list[int]
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[CaptionSample]) -> SplitData:
+        images, captions, c2i = group_by_image(samples)
+        return cls(images, captions, c2i)
+
+    def subset(self, image_ids: Sequence[int]) -> SplitData:
+        keep = {old: new for new, old in enumerate(image_ids)}
+        pairs = [(c, keep[i]) for c, i in zip(self.captions, self.caption_to_image, strict=True) if i in keep]
+        return SplitData([self.images[i] for i in image_ids], [c for c, _ in pairs], [i for _, i in pairs])
+
+
+def split_holdout(data: SplitData, n_holdout: int, seed: int) -> tuple[SplitData, SplitData]:
+    """Hold ``n_holdout`` images (with all their captions) out of training, chosen by a seeded shuffle."""
+    n = len(data.images)
+    if not 0 < n_holdout < n:
+        raise InputError(f"holdout_images must be between 1 and {n - 1}, got {n_holdout}")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    held = sorted(order[:n_holdout])
+    kept = sorted(order[n_holdout:])
+    return data.subset(kept), data.subset(held)
+
+
+def epoch_batches(
+    caption_to_image: Sequence[int], batch_size: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """One epoch over every caption, in rounds that use each image once, so no batch repeats an image."""
+    by_image: dict[int, list[int]] = {}
+    for caption, image in enumerate(caption_to_image):
+        by_image.setdefault(image, []).append(caption)
+    pools = {image: list(rng.permutation(caps)) for image, caps in by_image.items()}
+    while pools:
+        images = rng.permutation(list(pools))
+        round_captions = np.array([pools[int(i)].pop() for i in images])
+        pools = {i: c for i, c in pools.items() if c}
+        chunks = [round_captions[s : s + batch_size] for s in range(0, len(round_captions), batch_size)]
+        if len(chunks) > 1 and len(chunks[-1]) == 1:  # a lone last caption joins the round's previous batch
+            chunks[-2:] = [np.concatenate(chunks[-2:])]
+        for batch in chunks:
+            if len(batch) >= 2:  # only an image left alone in its round has no partner
+                yield batch
+
+
+class Trainer:
+    """Runs a training job; ``run()`` returns the final report (best epoch, selection and eval numbers)."""
+
+    def __init__(self, config: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None):
+        self.config = config
+        self.out = Path(config.out)
+        self.on_epoch = on_epoch
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+        self.model = self._build_model()
+        self.loss_fn = build_loss(config.loss, config.temperature)
+        train = SplitData.from_samples(load_dataset(config.dataset, Path(config.data), config.train_split))
+        self.eval_data = SplitData.from_samples(
+            load_dataset(config.dataset, Path(config.data), config.eval_split)
+        )
+        if config.select_on == "holdout":
+            self.train_data, self.select_data = split_holdout(train, config.holdout_images, config.seed)
+            self.select_name = f"{config.train_split}-holdout"
+        elif config.select_on == "dev":
+            self.train_data, self.select_data = train, self.eval_data
+            self.select_name = config.eval_split
+        else:
+            raise InputError(f"select_on must be 'holdout' or 'dev', got {config.select_on!r}")
+        self._check_disjoint()
+        self.optimizer = torch.optim.AdamW(self._param_groups())
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience
+        )
+        self.start_epoch = 1
+        self.best: dict[str, Any] = {"epoch": 0, "R@1": -1.0}
+        self.history: list[dict[str, Any]] = []
+
+    # ---- setup --------------------------------------------------------------------------------
+    def _build_model(self) -> DualEncoder:
+        name = self.config.model
+        model = build_preset(name, seed=self.config.seed) if name in PRESETS else load_model(name)
+        head = model.config.head
+        if self.config.head_dropout is not None or self.config.input_dropout is not None:
+            for module in (model.image_head, model.text_head):
+                if self.config.head_dropout is not None and hasattr(module, "dropout"):
+                    module.dropout.p = self.config.head_dropout
+                    head.dropout = self.config.head_dropout
+                if self.config.input_dropout is not None and hasattr(module, "input_dropout"):
+                    module.input_dropout.p = self.config.input_dropout
+                    head.input_dropout = self.config.input_dropout
+        frozen = self.config.mode == "frozen"
+        if self.config.mode not in ("frozen", "finetune"):
+            raise InputError(f"mode must be 'frozen' or 'finetune', got {self.config.mode!r}")
+        for module in (model.image_backbone, model.text_backbone):
+            module.requires_grad_(not frozen)
+        model.config.backbone_weights_included = not frozen
+        return model
+
+    def _check_disjoint(self) -> None:
+        train = set(self.train_data.images)
+        for name, split in ((self.select_name, self.select_data), (self.config.eval_split, self.eval_data)):
+            overlap = train.intersection(split.images)
+            if overlap:
+                raise InputError(f"{len(overlap)} {name} images are also in the training data")
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        c = self.config
+        heads = [*self.model.image_head.parameters(), *self.model.text_head.parameters()]
+        groups: list[dict[str, Any]] = [
+            {"params": heads, "lr": c.lr_heads, "weight_decay": c.weight_decay, "name": "heads"},
+            {
+                "params": list(self.loss_fn.parameters()),
+                "lr": c.lr_heads,
+                "weight_decay": 0.0,
+                "name": "temperature",
+            },
+        ]
+        if c.mode == "finetune":
+            groups.append(
+                {
+                    "params": list(self.model.image_backbone.parameters()),
+                    "lr": c.lr_image_backbone,
+                    "name": "image",
+                }
+            )
+            groups.append(
+                {
+                    "params": list(self.model.text_backbone.parameters()),
+                    "lr": c.lr_text_backbone,
+                    "name": "text",
+                }
+            )
+        return groups
+
+    # ---- data ---------------------------------------------------------------------------------
+    def _frozen_features(self) -> None:
+        self.train_image = [cached_image_features(self.model, self.train_data.images)]
+        if self.config.flip:
+            self.train_image.append(cached_image_features(self.model, self.train_data.images, flip=True))
+        self.train_text = cached_text_features(self.model, self.train_data.captions)
+
+    def _frozen_step_inputs(
+        self, batch: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        image_ids = torch.as_tensor(np.asarray(self.train_data.caption_to_image)[batch])
+        views = rng.integers(0, len(self.train_image), size=len(batch))
+        feats = torch.stack([self.train_image[v][i] for v, i in zip(views, image_ids.tolist(), strict=True)])
+        image_emb = self.model.project_images(feats)
+        text_emb = self.model.project_texts(self.train_text[torch.as_tensor(batch)])
+        return image_emb, text_emb
+
+    def _finetune_step_inputs(
+        self, batch: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        image_ids = [self.train_data.caption_to_image[i] for i in batch]
+        images = [load_image(self.train_data.images[i]) for i in image_ids]
+        flip = bool(self.config.flip and rng.integers(0, 2))
+        pixels = self.model.preprocess(images, flip=flip)
+        texts = [self.train_data.captions[i] for i in batch]
+        return self.model(pixels, texts)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def evaluate(self, split: SplitData) -> dict[str, Any]:
+        self.model.eval()
+        if self.config.mode == "frozen":
+            image_emb = self.model.project_images(cached_image_features(self.model, split.images))
+            if self.config.flip:
+                flipped = self.model.project_images(
+                    cached_image_features(self.model, split.images, flip=True)
+                )
+                image_emb = F.normalize(image_emb + flipped, dim=-1)
+            text_emb = self.model.project_texts(cached_text_features(self.model, split.captions))
+            images_np, texts_np = image_emb.numpy(), text_emb.numpy()
+        else:
+            pil = [load_image(p) for p in split.images]
+            images_np = self.model.encode_images(pil, flip_tta=self.config.flip)
+            texts_np = self.model.encode_texts(split.captions)
+        return recall_report(images_np, texts_np, split.captions, split.caption_to_image)
+
+    # ---- loop ---------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        c = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        if c.resume:
+            self._load_resume_state()
+        if c.mode == "frozen":
+            self._frozen_features()
+        rng = np.random.default_rng(c.seed + self.start_epoch)
+        since_best = 0
+        for epoch in range(self.start_epoch, c.epochs + 1):
+            started = time.perf_counter()
+            train_loss = self._train_epoch(epoch, rng)
+            select = self.evaluate(self.select_data)
+            r1 = select["standard"]["text_to_image"]["R@1"]
+            self.scheduler.step(r1)
+            row = {
+                "epoch": epoch,
+                "train_loss": round(train_loss, 5),
+                f"{self.select_name}_R@1": r1,
+                f"{self.select_name}_R@5": select["standard"]["text_to_image"]["R@5"],
+                f"{self.select_name}_R@10": select["standard"]["text_to_image"]["R@10"],
+                "lr_heads": self.optimizer.param_groups[0]["lr"],
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            self.history.append(row)
+            if r1 > self.best["R@1"]:
+                self.best = {"epoch": epoch, "R@1": r1}
+                self.model.save_pretrained(self.out / "best")
+                since_best = 0
+            else:
+                since_best += 1
+            self._write_logs()
+            self._save_resume_state(epoch)
+            if self.on_epoch:
+                self.on_epoch(row)
+            if c.early_stop and since_best >= c.early_stop:
+                break
+        return self._final_report()
+
+    def _train_epoch(self, epoch: int, rng: np.random.Generator) -> float:
+        c = self.config
+        self.model.train()
+        if c.mode == "frozen":  # frozen backbones stay in eval mode (BatchNorm statistics, dropout)
+            self.model.image_backbone.eval()
+            self.model.text_backbone.eval()
+        batches = list(epoch_batches(self.train_data.caption_to_image, c.batch_size, rng))
+        if c.max_steps is not None:
+            batches = batches[: c.max_steps]
+        running, seen = 0.0, 0
+        bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", unit="step", leave=False)
+        step_inputs = self._frozen_step_inputs if c.mode == "frozen" else self._finetune_step_inputs
+        for batch in bar:
+            image_emb, text_emb = step_inputs(batch, rng)
+            loss = self.loss_fn(image_emb, text_emb)
+            if not torch.isfinite(loss):
+                raise InputError(
+                    f"training diverged at epoch {epoch} (loss {loss.item()}); lower the learning rates"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            running += loss.item() * len(batch)
+            seen += len(batch)
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+        self.model.invalidate_fingerprint()
+        return running / max(seen, 1)
+
+    # ---- outputs ------------------------------------------------------------------------------
+    def _write_logs(self) -> None:
+        write_text_atomic(self.out / "log.json", json.dumps(self.history, indent=2) + "\n")
+        with atomic_path(self.out / "log.csv") as tmp, tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(self.history[0]))
+            writer.writeheader()
+            writer.writerows(self.history)
+        plot_curves(self.history, self.select_name, self.out / "curves.png")
+
+    def _final_report(self) -> dict[str, Any]:
+        best_model = load_model(str(self.out / "best"))
+        self.model = best_model
+        evaluated = self.evaluate(self.eval_data)
+        selected = self.evaluate(self.select_data)
+        report = {
+            "model": self.config.model,
+            "dataset": self.config.dataset,
+            "best_epoch": self.best["epoch"],
+            "epochs_run": len(self.history),
+            "train_images": len(self.train_data.images),
+            "train_captions": len(self.train_data.captions),
+            "selection": {"split": self.select_name, "images": len(self.select_data.images), **selected},
+            "evaluation": {
+                "split": self.config.eval_split,
+                "images": len(self.eval_data.images),
+                **evaluated,
+            },
+            "config": {k: v for k, v in asdict(self.config).items() if k != "log"},
+        }
+        write_text_atomic(self.out / "report.json", json.dumps(report, indent=2) + "\n")
+        return report
+
+    def _save_resume_state(self, epoch: int) -> None:
+        tensors: dict[str, torch.Tensor] = {
+            f"model.{k}": v.detach().contiguous()
+            for k, v in self.model.state_dict().items()
+            if self.config.mode == "finetune" or k.startswith(("image_head.", "text_head."))
+        }
+        tensors.update({f"loss.{k}": v.detach().contiguous() for k, v in self.loss_fn.state_dict().items()})
+        opt = self.optimizer.state_dict()
+        for pid, state in opt["state"].items():
+            for name, value in state.items():
+                tensors[f"opt.{pid}.{name}"] = torch.as_tensor(value).contiguous()
+        meta = {
+            "epoch": epoch,
+            "best": self.best,
+            "history": self.history,
+            "lrs": [g["lr"] for g in self.optimizer.param_groups],
+            "scheduler": {k: v for k, v in self.scheduler.state_dict().items() if isinstance(v, int | float)},
+        }
+        with atomic_path(self.out / "resume.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        write_text_atomic(self.out / "resume.json", json.dumps(meta, indent=2) + "\n")
+
+    def _load_resume_state(self) -> None:
+        meta_path, tensor_path = self.out / "resume.json", self.out / "resume.safetensors"
+        if not (meta_path.is_file() and tensor_path.is_file()):
+            raise InputError(f"nothing to resume in {self.out} (no resume.json / resume.safetensors)")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        tensors = load_file(str(tensor_path))
+        self.model.load_state_dict(
+            {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=False
+        )
+        self.loss_fn.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, pid, name = key.split(".", 2)
+                state.setdefault(int(pid), {})[name] = value
+        opt = self.optimizer.state_dict()
+        opt["state"] = state
+        for group, lr in zip(opt["param_groups"], meta["lrs"], strict=True):
+            group["lr"] = lr
+        self.optimizer.load_state_dict(opt)
+        sched = self.scheduler.state_dict()
+        sched.update(meta["scheduler"])
+        self.scheduler.load_state_dict(sched)
+        self.start_epoch = int(meta["epoch"]) + 1
+        self.best = meta["best"]
+        self.history = meta["history"]
+
+
+def plot_curves(history: Sequence[dict[str, Any]], select_name: str, path: Path) -> None:
+    """Loss and selection-split R@1 per epoch, as a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, loss_ax = plt.subplots(figsize=(7, 4))
+    loss_ax.plot(epochs, [row["train_loss"] for row in history], "o-", color="tab:blue", label="train loss")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("train loss", color="tab:blue")
+    recall_ax = loss_ax.twinx()
+    recall_ax.plot(epochs, [row[f"{select_name}_R@1"] for row in history], "s-", color="tab:orange")
+    recall_ax.set_ylabel(f"{select_name} text→image R@1 (%)", color="tab:orange")
+    loss_ax.set_title("frameseek training")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+

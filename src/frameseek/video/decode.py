@@ -1,0 +1,506 @@
+"""PyAV streaming decoder: frames with exact timestamps, sampled on a time grid or at shot changes.
+
+Timestamps: ``Frame.time = (pts - stream.start_time) * stream.time_base`` in seconds, so the first frame
+of a stream is at ~0 (ffprobe's ``best_effort_timestamp_time`` minus the stream's ``start_time``). A frame
+without a PTS uses its DTS; one with neither continues from the previous frame at the nominal rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.video
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from frameseek.errors import DecodeError, InputError, SourceError
+from frameseek.settings import limits
+from frameseek.video.scenes import (
+    DEFAULT_MIN_SCENE_LEN,
+    DEFAULT_THRESHOLD,
+    THUMB_WIDTH,
+    ContentDetector,
+    thumb_size,
+)
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-9
+"""Seconds of slack when comparing a frame time with a grid time (float rounding only)."""
+
+_MAX_DECODE_ERRORS = 100
+"""Consecutive packets that fail to decode before a file is given up as corrupt."""
+
+_MAX_PACKETS_WITHOUT_FRAME = 5000
+"""Packets demuxed without a single decoded frame before a file is given up as corrupt."""
+
+_OPEN_OPTIONS = {"protocol_whitelist": "file"}
+"""A local file may not make FFmpeg open network URLs (e.g. a playlist disguised as a video)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``probe`` learns about a video: upright size, rotation (degrees, counter-clockwise), rate."""
+
+    duration: float | None
+    width: int
+    height: int
+    fps: float | None
+    rotation: int
+    codec: str
+    frame_count: int | None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded picture: ``time`` in seconds from the stream start, ``image`` HxWx3 uint8 RGB upright."""
+
+    time: float
+    image: np.ndarray
+
+
+class GridSampler:
+    """Keep the first frame at or after each grid time ``start + k / fps`` (works for variable rates)."""
+
+    def __init__(self, fps: float, start: float = 0.0) -> None:
+        self.fps = fps
+        self.start = start
+        self._k = 0
+
+    def grid_time(self, k: int) -> float:
+        """Time of grid point ``k``."""
+        return self.start + k / self.fps
+
+    def accept(self, time: float) -> bool:
+        """True if the frame at ``time`` is the first one at or after the next grid time."""
+        if time < self.grid_time(self._k) - _EPS:
+            return False
+        k = max(self._k + 1, math.floor((time - self.start) * self.fps))
+        while self.grid_time(k) <= time + _EPS:
+            k += 1
+        while k - 1 > self._k and self.grid_time(k - 1) > time + _EPS:
+            k -= 1
+        self._k = k
+        return True
+
+
+def select_grid_indices(times: Iterable[float], fps: float, start: float = 0.0) -> list[int]:
+    """Indices of the frames (given their times, in decode order) that grid sampling at ``fps`` keeps."""
+    sampler = GridSampler(fps, start)
+    return [i for i, time in enumerate(times) if sampler.accept(time)]
+
+
+def _reason(err: BaseException) -> str:
+    """A short one-line reason from an FFmpeg / OS error."""
+    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return " ".join(str(text).split()).rstrip(".")
+
+
+def _is_picture_stream(stream: av.video.VideoStream) -> bool:
+    """False for cover art (an attached picture), which is not a video."""
+    return not (int(stream.disposition) & int(av.stream.Disposition.attached_pic))
+
+
+def _open(path: str | Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+    """Open ``path`` and pick its video stream; SourceError / DecodeError with one-line messages."""
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"video file not found: {p}")
+    if p.is_dir():
+        raise SourceError(f"{p} is a folder, not a video file")
+    if p.stat().st_size == 0:
+        raise DecodeError(f"{p} is not a readable video: the file is empty")
+    try:
+        container = av.open(str(p), mode="r", options=dict(_OPEN_OPTIONS), metadata_errors="ignore")
+    except PermissionError as err:
+        raise SourceError(f"cannot read {p}: {_reason(err)}") from None
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
+        raise DecodeError(f"{p} is not a readable video: {_reason(err)}") from None
+    streams = [s for s in container.streams.video if _is_picture_stream(s)]
+    if not streams:
+        container.close()
+        raise DecodeError(f"{p} has no video stream")
+    decodable = [s for s in streams if s.codec_context is not None]
+    if not decodable:
+        container.close()
+        raise DecodeError(f"{p} is not a readable video: its video codec is not supported")
+    stream = decodable[0]
+    if stream.width * stream.height > limits().max_pixels:
+        container.close()
+        raise DecodeError(f"{p} is too large to decode: {stream.width}x{stream.height} pixels per frame")
+    return container, stream
+
+
+def _configure(stream: av.video.VideoStream, threads: int, keyframes_only: bool) -> None:
+    """Decoder threading and key-frame skipping."""
+    ctx = stream.codec_context
+    ctx.thread_count = threads
+    if threads != 1:
+        ctx.thread_type = "AUTO"
+    if keyframes_only:
+        ctx.skip_frame = "NONKEY"
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: av.video.VideoStream, label: str
+) -> Iterator[av.VideoFrame]:
+    """Every frame that decodes, in presentation order; stops cleanly at corruption or truncation."""
+    errors = 0
+    packets_without_frame = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:
+                errors += 1
+                if errors > _MAX_DECODE_ERRORS:
+                    log.warning("%s: giving up after %d decode errors (%s)", label, errors, _reason(err))
+                    return
+                continue
+            errors = 0
+            packets_without_frame = 0 if frames else packets_without_frame + 1
+            if packets_without_frame > _MAX_PACKETS_WITHOUT_FRAME:
+                log.warning("%s: giving up, %d packets without a picture", label, packets_without_frame)
+                return
+            yield from frames  # type: ignore[misc]
+    except av.FFmpegError as err:
+        log.warning("%s: stopped reading at a damaged or truncated part (%s)", label, _reason(err))
+
+
+class _Clock:
+    """Frame times in seconds relative to the stream start, from PTS (else DTS, else extrapolated)."""
+
+    def __init__(self, stream: av.video.VideoStream) -> None:
+        self.time_base: Fraction = stream.time_base or Fraction(1, 1_000_000)
+        self.origin: int = stream.start_time or 0
+        rate = stream.average_rate or stream.guessed_rate
+        self.step = float(1 / rate) if rate else 1 / 25
+        self.last: float | None = None
+
+    def time(self, frame: av.VideoFrame) -> float:
+        """Seconds of ``frame`` from the stream start."""
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is None:
+            value = 0.0 if self.last is None else self.last + self.step
+        else:
+            value = float((pts - self.origin) * self.time_base)
+        self.last = value
+        return value
+
+
+def _seek(container: av.container.InputContainer, stream: av.video.VideoStream, start: float) -> bool:
+    """Seek to the key frame at or before ``start``; False if the container cannot seek."""
+    clock = _Clock(stream)
+    target = clock.origin + math.floor(start / clock.time_base)
+    try:
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError:
+        return False
+    return True
+
+
+def _timed_frames(
+    container: av.container.InputContainer,
+    stream: av.video.VideoStream,
+    start: float | None,
+    *,
+    preroll: bool = False,
+) -> Iterator[tuple[av.VideoFrame, float]]:
+    """(frame, time) at or after ``start`` (``preroll``: also those from the key frame before it); closes."""
+    label = str(container.name)
+    floor = None if preroll or start is None else start - _EPS
+    try:
+        clock = _Clock(stream)
+        decoded = 0
+        seeked = bool(start) and _seek(container, stream, start or 0.0)
+        for frame in _decoded(container, stream, label):
+            time = clock.time(frame)
+            if seeked and decoded == 0 and time > (start or 0.0) + _EPS:
+                log.debug("%s: seek landed after %.3f s, decoding from the beginning", label, start)
+                yield from _rewound(container, stream, label, floor)
+                return
+            decoded += 1
+            if floor is None or time >= floor:
+                yield frame, time
+        if decoded == 0:
+            raise DecodeError(f"{label} has no decodable video frames")
+    finally:
+        container.close()
+
+
+def _rewound(
+    container: av.container.InputContainer, stream: av.video.VideoStream, label: str, floor: float | None
+) -> Iterator[tuple[av.VideoFrame, float]]:
+    """Rewind to the first packet and yield (frame, time) for frames at or after ``floor``."""
+    try:
+        container.seek(0, backward=True)
+    except av.FFmpegError as err:
+        raise DecodeError(f"{label} cannot be rewound: {_reason(err)}") from None
+    stream.codec_context.flush_buffers()
+    clock = _Clock(stream)
+    for frame in _decoded(container, stream, label):
+        time = clock.time(frame)
+        if floor is None or time >= floor:
+            yield frame, time
+
+
+def _quarter_turns(rotation: float) -> int:
+    """Counter-clockwise display rotation in degrees -> number of 90-degree turns (0-3)."""
+    return round(rotation / 90) % 4
+
+
+def _fit(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Size that fits ``max_side`` (aspect kept); unchanged when already small enough."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _display_size(frame: av.VideoFrame, sar: Fraction | None) -> tuple[int, int]:
+    """Frame size with non-square pixels stretched to square ones."""
+    if sar and sar > 0 and sar != 1:
+        return max(1, round(frame.width * sar)), frame.height
+    return frame.width, frame.height
+
+
+def _to_image(
+    frame: av.VideoFrame, max_side: int | None, sar: Fraction | None, scaler: VideoReformatter | None = None
+) -> np.ndarray:
+    """Convert one kept frame to an upright HxWx3 uint8 RGB array (scaled in C by swscale)."""
+    width, height = _fit(*_display_size(frame, sar), max_side)
+    same = (width, height) == (frame.width, frame.height)
+    scaler = scaler or VideoReformatter()
+    rgb = scaler.reformat(
+        frame, width=width, height=height, format="rgb24", interpolation=None if same else "AREA"
+    )
+    image = rgb.to_ndarray()
+    turns = _quarter_turns(frame.rotation)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def _small(frame: av.VideoFrame, thumb_width: int, scaler: VideoReformatter) -> np.ndarray:
+    """A thumbnail of ``frame`` for the scene detector (rotation ignored: differences do not care)."""
+    width, height = thumb_size(frame.width, frame.height, thumb_width)
+    return scaler.reformat(
+        frame, width=width, height=height, format="rgb24", interpolation="AREA"
+    ).to_ndarray()
+
+
+class _SceneSelector:
+    """Keep the first frame, each frame that starts a new shot, and one frame at least every ``max_gap``."""
+
+    def __init__(self, threshold: float, max_gap: float, thumb_width: int) -> None:
+        self.detector = ContentDetector(threshold, DEFAULT_MIN_SCENE_LEN)
+        self.max_gap = max_gap
+        self.thumb_width = thumb_width
+        self.scaler = VideoReformatter()  # one swscale context for all frames: ~10x faster than per frame
+        self.last_kept: float | None = None
+
+    def accept(self, frame: av.VideoFrame, time: float) -> bool:
+        """Feed every frame in order; True for the frames to keep."""
+        cut = self.detector.update(time, _small(frame, self.thumb_width, self.scaler))
+        if self.last_kept is None or cut or time - self.last_kept >= self.max_gap - _EPS:
+            self.last_kept = time
+            return True
+        return False
+
+
+class _GridSelector:
+    """Adapter from ``GridSampler`` to the selector interface."""
+
+    def __init__(self, fps: float, start: float) -> None:
+        self.sampler = GridSampler(fps, start)
+
+    def accept(self, frame: av.VideoFrame, time: float) -> bool:
+        """True for the first frame at or after each grid time."""
+        return self.sampler.accept(time)
+
+
+class _EveryFrame:
+    """Keeps every frame."""
+
+    def accept(self, frame: av.VideoFrame, time: float) -> bool:
+        """Always True."""
+        return True
+
+
+_Selector = _SceneSelector | _GridSelector | _EveryFrame
+
+
+def _check_options(
+    fps: float,
+    start: float | None,
+    end: float | None,
+    max_frames: int | None,
+    max_side: int | None,
+    threads: int,
+    scene_max_gap: float,
+) -> None:
+    """Reject impossible sampling options with an InputError."""
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive number, got {fps}")
+    if start is not None and not (math.isfinite(start) and start >= 0):
+        raise InputError(f"start must be a non-negative number of seconds, got {start}")
+    if end is not None and not (end > (start or 0.0)):
+        raise InputError(f"end ({end}) must be after start ({start or 0.0})")
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"max_frames must be at least 1, got {max_frames}")
+    if max_side is not None and max_side < 16:
+        raise InputError(f"max_side must be at least 16 pixels, got {max_side}")
+    if threads < 0:
+        raise InputError(f"threads must be >= 0 (0 = FFmpeg decides), got {threads}")
+    if not scene_max_gap > 0:
+        raise InputError(f"scene_max_gap must be positive, got {scene_max_gap}")
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    fps: float = 1.0,
+    start: float | None = None,
+    end: float | None = None,
+    max_frames: int | None = None,
+    scene: bool = False,
+    scene_threshold: float = DEFAULT_THRESHOLD,
+    scene_max_gap: float = 10.0,
+    max_side: int | None = 640,
+    threads: int = 1,
+    keyframes_only: bool = False,
+) -> Iterator[Frame]:
+    """Stream the frames of ``[start, end)`` kept by grid sampling at ``fps``, or by ``scene`` sampling."""
+    _check_options(fps, start, end, max_frames, max_side, threads, scene_max_gap)
+    container, stream = _open(path)  # fail now (missing / unreadable / no video), not at the first next()
+    _configure(stream, threads, keyframes_only)
+    cap = min(max_frames or limits().max_frames, limits().max_frames)
+    selector: _Selector = (
+        _SceneSelector(scene_threshold, scene_max_gap, THUMB_WIDTH)
+        if scene
+        else _GridSelector(fps, start or 0.0)
+    )
+    return _sampled(container, stream, start, end, selector, cap, max_side)
+
+
+def _sampled(
+    container: av.container.InputContainer,
+    stream: av.video.VideoStream,
+    start: float | None,
+    end: float | None,
+    selector: _Selector,
+    cap: int,
+    max_side: int | None,
+) -> Generator[Frame, None, None]:
+    """The frames ``selector`` keeps in ``[start, end)``, at most ``cap``, converted to RGB."""
+    sar = stream.sample_aspect_ratio
+    scaler = VideoReformatter()
+    kept = 0
+    frames = _timed_frames(container, stream, start)
+    try:
+        for frame, time in frames:
+            if end is not None and time >= end - _EPS:
+                break
+            if selector.accept(frame, time):
+                yield Frame(time=time, image=_to_image(frame, max_side, sar, scaler))
+                kept += 1
+                if kept >= cap:
+                    break
+    finally:
+        frames.close()
+
+
+def iter_all_frames(
+    path: str | Path, *, start: float | None = None, end: float | None = None, max_side: int | None = None
+) -> Generator[Frame, None, None]:
+    """Stream every frame in ``[start, end)`` (no sampling, e.g. to re-encode a clip), upright RGB."""
+    _check_options(1.0, start, end, None, max_side, 1, 1.0)
+    container, stream = _open(path)
+    return _sampled(container, stream, start, end, _EveryFrame(), limits().max_frames, max_side)
+
+
+def iter_small_frames(
+    path: str | Path, *, thumb_width: int = THUMB_WIDTH, start: float | None = None, threads: int = 1
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Every decoded frame as ``(time, thumbnail)``, thumbnails ``thumb_width`` wide (for scene detection)."""
+    container, stream = _open(path)
+    _configure(stream, threads, False)
+    scaler = VideoReformatter()
+    return ((t, _small(frame, thumb_width, scaler)) for frame, t in _timed_frames(container, stream, start))
+
+
+def frame_at(path: str | Path, time: float, *, max_side: int | None = None) -> Frame:
+    """The frame on screen at ``time`` seconds: the last one starting at or before it (+0.5 ms slack)."""
+    if not (math.isfinite(time) and time >= 0):
+        raise InputError(f"time must be a non-negative number of seconds, got {time}")
+    container, stream = _open(path)
+    sar = stream.sample_aspect_ratio
+    duration = _duration(container, stream)
+    chosen: tuple[av.VideoFrame, float] | None = None
+    frames = _timed_frames(container, stream, time, preroll=True)
+    try:
+        for frame, frame_time in frames:
+            if chosen is not None and frame_time > time + 5e-4:
+                break
+            chosen = (frame, frame_time)
+    finally:
+        frames.close()
+    if chosen is None or (duration is not None and time > duration + 5e-4 and chosen[1] < time):
+        raise InputError(f"{time:.3f} s is past the end of {path} ({(duration or 0.0):.3f} s)")
+    return Frame(time=chosen[1], image=_to_image(chosen[0], max_side, sar))
+
+
+def _first_frame(container: av.container.InputContainer, stream: av.video.VideoStream) -> av.VideoFrame:
+    """The first decodable frame, or DecodeError."""
+    for frame in _decoded(container, stream, str(container.name)):
+        return frame
+    raise DecodeError(f"{container.name} has no decodable video frames")
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's header and first frame: duration, upright size, rate, rotation, codec, frame count."""
+    container, stream = _open(path)
+    try:
+        first = _first_frame(container, stream)
+        rotation = _quarter_turns(first.rotation) * 90
+        width, height = _display_size(first, stream.sample_aspect_ratio)
+        if rotation in (90, 270):
+            width, height = height, width
+        return VideoInfo(
+            duration=_duration(container, stream),
+            width=width,
+            height=height,
+            fps=_rate(stream),
+            rotation=rotation,
+            codec=stream.codec_context.name,
+            frame_count=stream.frames or None,
+        )
+    finally:
+        container.close()
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> float | None:
+    """Stream duration in seconds, else the container's, else None."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _rate(stream: av.video.VideoStream) -> float | None:
+    """Average frame rate (frames per second), else FFmpeg's guess, else None."""
+    rate = stream.average_rate or stream.guessed_rate
+    return float(rate) if rate else None
+
+
+def frame_times(path: str | Path, *, keyframes_only: bool = False) -> list[float]:
+    """Times of every decoded frame (no pixel conversion): for tests and diagnostics."""
+    container, stream = _open(path)
+    _configure(stream, 1, keyframes_only)
+    return [time for _, time in _timed_frames(container, stream, None)]

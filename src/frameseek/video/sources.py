@@ -1,0 +1,508 @@
+"""Resolve what the user gave (a file, a folder, an http(s) link, an upload) to local video files.
+
+Links go through yt-dlp (YouTube, other supported sites, and direct file links via its generic
+extractor). Downloads are cached by URL in ``settings.downloads_dir()``: ``<key>/<file>`` plus a JSON
+sidecar ``<key>.json`` (``key`` = sha256 of the URL). yt-dlp works in a temporary folder beside the
+target that is renamed into place only once the file is complete and checked to be a video.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import filelock
+
+from frameseek import settings
+from frameseek.atomic import atomic_dir, write_bytes_atomic, write_text_atomic
+from frameseek.errors import DecodeError, InputError, SourceError
+from frameseek.video.decode import probe
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
+)
+"""File extensions a folder listing picks up (case-insensitive); also the only ones kept for uploads."""
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+ALLOWED_PROTOCOLS = frozenset(
+    {
+        "http",
+        "https",
+        "m3u8",
+        "m3u8_native",
+        "http_dash_segments",
+        "http_dash_segments_generator",
+        "ism",
+        "f4m",
+    }
+)
+"""yt-dlp download protocols that only fetch http(s) URLs with yt-dlp's own networking."""
+
+MAX_URL_CHARS = 4096
+_CHUNK = 1024 * 1024
+_MB = 1024 * 1024
+_HASH_CACHE_SIZE = 10_000
+_LOCK_TIMEOUT_S = 3600.0
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+Progress = Callable[[int, int | None], None]
+"""``progress(downloaded_bytes, total_bytes_or_None)``."""
+
+
+@dataclass(frozen=True)
+class DownloadStats:
+    """How a download went: size, wall time and throughput (MB = 2**20 bytes, as in the limits)."""
+
+    bytes: int
+    seconds: float
+    mb_per_s: float
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A local video file and where it came from; ``download`` is set only when it was just fetched."""
+
+    path: Path
+    origin: str
+    title: str
+    sha256: str
+    download: DownloadStats | None = None
+
+
+# --- hashing ----------------------------------------------------------------------------------------
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_lock = threading.Lock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's content, read in 1 MiB chunks; memoised by (path, size, mtime_ns)."""
+    p = Path(path).resolve()
+    stat = p.stat()
+    key = (str(p), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        cached = _hash_cache.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    with open(p, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    _remember_hash(key, value)
+    return value
+
+
+def _remember_hash(key: tuple[str, int, int], value: str) -> None:
+    """Store a hash, dropping the oldest entries beyond the cache size."""
+    with _hash_lock:
+        _hash_cache[key] = value
+        while len(_hash_cache) > _HASH_CACHE_SIZE:
+            del _hash_cache[next(iter(_hash_cache))]
+
+
+# --- local files and folders ------------------------------------------------------------------------
+
+
+def is_video_name(name: str) -> bool:
+    """True if ``name`` ends with one of ``VIDEO_EXTENSIONS`` (case-insensitive)."""
+    return Path(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def list_videos(folder: str | Path) -> list[Path]:
+    """Video files under ``folder`` (recursive, hidden entries and symlinked folders skipped), sorted."""
+    root = Path(folder)
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(Path(dirpath, f) for f in filenames if not f.startswith(".") and is_video_name(f))
+    return sorted((p for p in found if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+
+
+def _local_source(path: Path, origin: str) -> VideoSource:
+    """A VideoSource for an existing local file."""
+    try:
+        digest = file_sha256(path)
+    except OSError as err:
+        raise SourceError(f"cannot read {path}: {err.strerror or err}") from None
+    return VideoSource(path=path.resolve(), origin=origin, title=path.stem, sha256=digest)
+
+
+def _resolve_local(path: Path, origin: str) -> list[VideoSource]:
+    """One file, or every video in a folder."""
+    if path.is_file():
+        return [_local_source(path, origin)]
+    if path.is_dir():
+        videos = list_videos(path)
+        if not videos:
+            exts = " ".join(sorted(VIDEO_EXTENSIONS))
+            raise SourceError(f"no videos found in folder {path} (looked for {exts})")
+        return [_local_source(p, origin) for p in videos]
+    if path.exists():
+        raise SourceError(f"{path} is neither a file nor a folder")
+    raise SourceError(f"no such file or folder: {path}")
+
+
+# --- dispatch ---------------------------------------------------------------------------------------
+
+
+def _scheme(text: str) -> str | None:
+    """The URL scheme of ``text`` (lower case) if it looks like a link; None for a path (C:\\ included)."""
+    match = _SCHEME.match(text)
+    return match.group(1).lower() if match else None
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` stripped if it is an acceptable http(s) link, else raise SourceError."""
+    url = url.strip()
+    scheme = _scheme(url)
+    if scheme not in ALLOWED_SCHEMES:
+        raise SourceError(f"unsupported link {_short(url)!r}: only http:// and https:// links are accepted")
+    if len(url) > MAX_URL_CHARS or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise SourceError(f"not a valid link: {_short(url)!r}")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise SourceError(f"not a valid link: {_short(url)!r}") from None
+    if not parts.hostname:
+        raise SourceError(f"not a valid link (no host name): {_short(url)!r}")
+    return url
+
+
+def resolve(
+    source: str | Path, *, progress: Progress | None = None, max_height: int = 720
+) -> list[VideoSource]:
+    """Local file -> one source; folder -> its videos (sorted); http(s) link -> the downloaded video."""
+    if isinstance(source, Path):
+        return _resolve_local(source.expanduser(), str(source))
+    text = source.strip()
+    if not text:
+        raise SourceError("no video given (empty path or link)")
+    if _scheme(text) is not None:
+        return [download(text, progress=progress, max_height=max_height)]
+    return _resolve_local(Path(text).expanduser(), source)
+
+
+# --- uploads ----------------------------------------------------------------------------------------
+
+
+def _safe_title(name: str, default: str) -> str:
+    """A one-line display title from an untrusted file name (never used as a path)."""
+    base = re.split(r"[\\/]", name)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    clean = " ".join("".join(ch for ch in stem if ch.isprintable()).split()).strip(". ")
+    return clean[:200] or default
+
+
+def _safe_extension(name: str) -> str:
+    """The lower-case extension of ``name`` if it is a known video extension, else ''."""
+    base = re.split(r"[\\/]", name)[-1]
+    suffix = ("." + base.rsplit(".", 1)[1].lower()) if "." in base else ""
+    return suffix if suffix in VIDEO_EXTENSIONS else ""
+
+
+def from_upload(data: bytes, filename: str) -> VideoSource:
+    """Store uploaded bytes as ``uploads_dir()/<sha256><ext>`` (the user's file name is never a path)."""
+    limit = settings.limits().max_upload_bytes
+    if not data:
+        raise SourceError(f"the upload {_safe_title(filename, 'upload')!r} is empty")
+    if len(data) > limit:
+        raise SourceError(f"the upload is too large: {_mb(len(data))} MB (limit {_mb(limit)} MB)")
+    digest = hashlib.sha256(data).hexdigest()
+    target = settings.uploads_dir() / f"{digest}{_safe_extension(filename)}"
+    if not (target.is_file() and target.stat().st_size == len(data)):
+        write_bytes_atomic(target, data)
+    stat = target.stat()
+    _remember_hash((str(target.resolve()), stat.st_size, stat.st_mtime_ns), digest)
+    return VideoSource(
+        path=target.resolve(), origin=filename, title=_safe_title(filename, "upload"), sha256=digest
+    )
+
+
+def _mb(n: int) -> str:
+    """Bytes as MB (2**20, like ``FRAMESEEK_MAX_*_MB``) with one decimal."""
+    return f"{n / _MB:.1f}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Trim long user text for an error message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- downloads --------------------------------------------------------------------------------------
+
+
+def url_key(url: str) -> str:
+    """Cache key of a link: the first 32 hex digits of its sha256."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def _sidecar(root: Path, key: str) -> Path:
+    """The JSON file that maps a link to its downloaded file."""
+    return root / f"{key}.json"
+
+
+def _cached(root: Path, key: str, url: str) -> VideoSource | None:
+    """The cached download of ``url`` if its sidecar and complete file are present."""
+    try:
+        meta = json.loads(_sidecar(root, key).read_text(encoding="utf-8"))
+        path = (root / meta["file"]).resolve()
+        if (
+            meta["url"] != url
+            or not path.is_relative_to(root.resolve())
+            or path.stat().st_size != meta["bytes"]
+        ):
+            return None
+        return VideoSource(path=path, origin=url, title=str(meta["title"]), sha256=file_sha256(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class _YtdlpLogger:
+    """Collects yt-dlp's messages (to the ``logging`` module, never stdout) to explain failures."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def _keep(self, msg: str) -> None:
+        self.messages = [*self.messages[-50:], _one_line(msg)]
+        log.debug("yt-dlp: %s", _one_line(msg))
+
+    def debug(self, msg: str) -> None:
+        self._keep(msg)
+
+    def info(self, msg: str) -> None:
+        self._keep(msg)
+
+    def warning(self, msg: str) -> None:
+        self._keep(msg)
+
+    def error(self, msg: str) -> None:
+        self._keep(msg)
+
+
+class _TooLarge(Exception):
+    """Raised from the progress hook to abort a download past the size limit."""
+
+
+def _one_line(msg: object) -> str:
+    """An error text as one clean line: no colours, no 'ERROR:' / '[extractor] id:' prefix, no 'caused by'."""
+    text = " ".join(_ANSI.sub("", str(msg)).split())
+    text = re.sub(r"^(ERROR:\s*)+", "", text)
+    text = re.sub(r"^\[[^\]]+\]\s+(?:[^\s:]+:\s+)?", "", text)
+    return re.sub(r"\s*\(caused by .*\)\s*$", "", text)
+
+
+def _progress_hook(progress: Progress | None, limit: int) -> Callable[[dict[str, Any]], None]:
+    """A yt-dlp progress hook: forwards bytes and enforces the size limit (sums merged formats)."""
+    done: dict[str, int] = {}
+    totals: dict[str, int | None] = {}
+
+    def hook(d: dict[str, Any]) -> None:
+        if d.get("status") not in ("downloading", "finished"):
+            return
+        name = str(d.get("filename") or d.get("tmpfilename") or "")
+        done[name] = int(d.get("downloaded_bytes") or 0)
+        totals[name] = d.get("total_bytes") or d.get("total_bytes_estimate")
+        got = sum(done.values())
+        total = None if any(t is None for t in totals.values()) else sum(int(t or 0) for t in totals.values())
+        if got > limit or (total is not None and total > limit):
+            raise _TooLarge(_too_large())
+        if progress is not None:
+            progress(got, total)
+
+    return hook
+
+
+def _format_urls(info: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(url, protocol) of the format(s) yt-dlp is about to download."""
+    formats = info.get("requested_formats") or [info]
+    for fmt in formats:
+        yield str(fmt.get("url") or ""), str(fmt.get("protocol") or "")
+
+
+def _match_filter(rejected: list[str]) -> Callable[..., str | None]:
+    """A yt-dlp match filter that refuses non-http(s) media URLs and protocols outside the allowed set."""
+
+    def check(info: dict[str, Any], *, incomplete: bool = False) -> str | None:
+        if incomplete:
+            return None
+        for url, protocol in _format_urls(info):
+            scheme = (_scheme(url) or "") if url else "http"
+            protocols = set(protocol.split("+")) if protocol else {"http"}
+            if scheme not in ALLOWED_SCHEMES or not protocols <= ALLOWED_PROTOCOLS:
+                reason = f"the media is served over {scheme}/{protocol or '?'}, only http(s) is allowed"
+                rejected.append(reason)
+                return reason
+        return None
+
+    return check
+
+
+def _ytdlp_options(work: Path, hook: Callable[[dict[str, Any]], None], logger: _YtdlpLogger,
+                   rejected: list[str], max_height: int) -> dict[str, Any]:  # fmt: skip
+    """yt-dlp options: quiet, bounded (size, timeouts, one video), no local files, no cache folder."""
+    lim = settings.limits()
+    h = int(max_height)
+    return {
+        "format": f"best[height<={h}]/bestvideo[height<={h}]+bestaudio/best",
+        "outtmpl": {"default": "video.%(ext)s"},
+        "paths": {"home": str(work), "temp": str(work)},
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "logger": logger,
+        "noplaylist": True,
+        "playlist_items": "1",
+        "max_filesize": lim.max_download_bytes,
+        "socket_timeout": lim.connect_timeout_s,
+        "retries": 0,
+        "fragment_retries": 1,
+        "extractor_retries": 0,
+        "file_access_retries": 0,
+        "progress_hooks": [hook],
+        "match_filter": _match_filter(rejected),
+        "merge_output_format": "mp4",
+        "hls_prefer_native": True,
+        "enable_file_urls": False,
+        "cachedir": False,
+        "overwrites": True,
+        "continuedl": False,
+        "updatetime": False,
+        "consoletitle": False,
+        "writesubtitles": False,
+        "writethumbnail": False,
+        "writeinfojson": False,
+    }
+
+
+def _explain(url: str, err: BaseException | str, logger: _YtdlpLogger) -> SourceError:
+    """Map a yt-dlp failure to a one-line SourceError."""
+    reason = _one_line(err) or (logger.messages[-1] if logger.messages else "unknown error")
+    if "Unsupported URL" in reason:
+        return SourceError(f"{_short(url)} is not a video (no video found at that address)")
+    if (
+        "No connection adapters" in reason
+        or "Unsupported url scheme" in reason
+        or "redirect" in reason.lower()
+    ):
+        return SourceError(f"could not download {_short(url)}: it leads to a non-http(s) address ({reason})")
+    return SourceError(f"could not download {_short(url)}: {_short(reason, 300)}")
+
+
+def _run_ytdlp(url: str, work: Path, progress: Progress | None, max_height: int) -> dict[str, Any]:
+    """Download ``url`` into ``work`` with yt-dlp; return its info dict or raise SourceError."""
+    import yt_dlp  # slow import: only when a link is given
+
+    logger = _YtdlpLogger()
+    rejected: list[str] = []
+    hook = _progress_hook(progress, settings.limits().max_download_bytes)
+    options = _ytdlp_options(work, hook, logger, rejected, max_height)
+    try:
+        with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]
+            info = ydl.extract_info(url, download=True)
+    except _TooLarge as err:
+        raise SourceError(f"could not download {_short(url)}: {err}") from None
+    except Exception as err:  # yt-dlp raises many types (DownloadError, RequestError, OSError, ...)
+        raise _explain(url, err, logger) from None
+    if rejected:
+        raise SourceError(f"could not download {_short(url)}: {rejected[0]}")
+    if any("larger than max-filesize" in m for m in logger.messages):
+        raise SourceError(f"could not download {_short(url)}: {_too_large()}")
+    if not isinstance(info, dict):
+        raise SourceError(f"{_short(url)} is not a video (no video found at that address)")
+    if info.get("_type") in ("playlist", "multi_video"):
+        entries = [e for e in info.get("entries") or [] if isinstance(e, dict)]
+        info = entries[0] if entries else info
+    return info
+
+
+def _downloaded_file(url: str, work: Path, info: dict[str, Any]) -> Path:
+    """The single complete media file yt-dlp left in ``work``."""
+    candidates = [
+        Path(d["filepath"])
+        for d in info.get("requested_downloads") or []
+        if isinstance(d, dict) and d.get("filepath")
+    ]
+    candidates = [p for p in candidates if p.is_file() and p.resolve().parent == work.resolve()]
+    if not candidates:
+        candidates = sorted(
+            p for p in work.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
+        )
+    if not candidates:
+        raise SourceError(f"could not download {_short(url)}: no file was produced")
+    return candidates[0]
+
+
+def _too_large() -> str:
+    """The reason given when a download exceeds ``Limits.max_download_bytes``."""
+    return f"larger than the download limit of {_mb(settings.limits().max_download_bytes)} MB"
+
+
+def _check_video(url: str, path: Path) -> None:
+    """SourceError unless ``path`` is a decodable video within the size limit."""
+    if path.stat().st_size > settings.limits().max_download_bytes:
+        raise SourceError(f"could not download {_short(url)}: {_too_large()}")
+    try:
+        probe(path)
+    except (DecodeError, SourceError) as err:
+        reason = str(err).replace(str(path), "the file")
+        raise SourceError(f"{_short(url)} is not a video ({reason})") from None
+
+
+def download(url: str, *, progress: Progress | None = None, max_height: int = 720) -> VideoSource:
+    """Fetch an http(s) link through yt-dlp into the download cache (or reuse the cached copy)."""
+    url = check_url(url)
+    if max_height < 1:
+        raise InputError(f"max_height must be positive, got {max_height}")
+    root = settings.downloads_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    key = url_key(url)
+    try:
+        locks = root / ".locks"
+        locks.mkdir(exist_ok=True)
+        with filelock.FileLock(str(locks / f"{key}.lock"), timeout=_LOCK_TIMEOUT_S):
+            return _cached(root, key, url) or _fetch(url, root, key, progress, max_height)
+    except filelock.Timeout:
+        raise SourceError(f"another download of {_short(url)} is still running") from None
+
+
+def _fetch(url: str, root: Path, key: str, progress: Progress | None, max_height: int) -> VideoSource:
+    """Download into a temporary folder, check it, rename it to ``<key>/`` and write the sidecar."""
+    started = time.monotonic()
+    with atomic_dir(root / key) as work:
+        info = _run_ytdlp(url, work, progress, max_height)
+        produced = _downloaded_file(url, work, info)
+        for leftover in work.iterdir():
+            if leftover != produced and leftover.is_file():
+                leftover.unlink()
+        _check_video(url, produced)
+        name = produced.name
+    seconds = max(time.monotonic() - started, 1e-6)
+    path = (root / key / name).resolve()
+    size = path.stat().st_size
+    title = _one_line(info.get("title") or "")[:200] or path.stem
+    meta = {
+        "url": url,
+        "file": f"{key}/{name}",
+        "title": title,
+        "bytes": size,
+        "extractor": info.get("extractor"),
+    }
+    write_text_atomic(_sidecar(root, key), json.dumps(meta, indent=2))
+    stats = DownloadStats(bytes=size, seconds=seconds, mb_per_s=size / _MB / seconds)
+    return VideoSource(path=path, origin=url, title=title, sha256=file_sha256(path), download=stats)

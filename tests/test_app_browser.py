@@ -1,0 +1,147 @@
+"""End to end: `frameseek app` on 127.0.0.1 driven by a real headless Chromium (Playwright).
+
+Types a query against the sample video, waits for result frames with timestamps and saves a screenshot
+to ``test-artifacts/app.png``. Every wait is bounded; the server is always stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frameseek.app import logic
+from frameseek.models.registry import packaged_weights
+
+try:  # tests/ is not a package: pytest puts it on sys.path
+    from videos import BIKES
+except ImportError:  # pragma: no cover - if tests/ becomes a package
+    from tests.videos import BIKES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+QUERY = "a cyclist wearing a helmet"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 60.0
+RESULTS_TIMEOUT_MS = 120_000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server's process group (frameseek → streamlit), politely then firmly."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[str]:
+    """`python -m frameseek.cli app` on a free localhost port, with a private FRAMESEEK_HOME."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "FRAMESEEK_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    env.pop(logic.LOCAL_FILES_ENV, None)
+    log_path = tmp_path / "server.log"
+    command = [sys.executable, "-m", "frameseek.cli", "app", "--server.port", str(port),
+               "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _healthy(url):
+            if process.poll() is not None:
+                pytest.fail(f"`frameseek app` exited early:\n{log_path.read_text(errors='replace')[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"`frameseek app` did not answer on {url} within {SERVER_START_TIMEOUT_S:.0f} s")
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(process)
+
+
+def test_query_in_a_real_browser(app_server: str) -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    if not BIKES.is_file():
+        pytest.skip(f"sample video {BIKES} is not available")
+    if not os.environ.get(logic.MODEL_ENV) and packaged_weights("lite") is None:
+        pytest.skip("the lite model's trained heads are not installed in src/frameseek/weights/lite/")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=30_000
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(app_server, wait_until="domcontentloaded")
+
+            page.get_by_text("Local file", exact=True).click()
+            path_box = page.get_by_label("A video file or folder on this machine")
+            path_box.fill(str(BIKES))
+            path_box.press("Enter")
+            query_box = page.get_by_label("What are you looking for?")
+            query_box.fill(QUERY)
+            query_box.press("Enter")
+            page.get_by_role("button", name="Search").click()
+
+            stamps = page.get_by_text(re.compile(r"^#\d+ · 00:00:0\d$"))
+            stamps.first.wait_for(state="visible", timeout=RESULTS_TIMEOUT_MS)
+            page.get_by_text("Similarity over time").wait_for(state="visible")
+            page.locator("[data-testid='stMetric']").first.wait_for(state="visible")
+            page.wait_for_timeout(1500)  # let the chart and thumbnails paint before the screenshot
+
+            found = stamps.all_inner_texts()
+            assert found and all("00:00:0" in text for text in found), found
+            assert page.get_by_role("button", name=re.compile(r"Play from 00:00:0\d")).count() >= 1
+            assert not page.get_by_text("Traceback").count()
+            page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "app.png").stat().st_size > 10_000
