@@ -212,8 +212,9 @@ class RandomResNet50(HFResNetImage):
         ImageBackbone.__init__(self)
         from transformers import ResNetConfig, ResNetModel
 
-        self.net = ResNetModel(ResNetConfig())
-        self.out_dim = int(self.net.config.hidden_sizes[-1])
+        config = ResNetConfig()
+        self.net = ResNetModel(config)
+        self.out_dim = int(list(config.hidden_sizes or [2048])[-1])
         self.image_size = 224
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
 
@@ -413,3 +414,33 @@ def machine_info() -> dict[str, Any]:
         "versions": versions,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+# ------------------------------------------------------------------------------------ compute peak
+def matmul_peak_gflops(dtype: torch.dtype, threads: int, seconds: float = 1.5, size: int = 1024) -> float:
+    """Measured peak of this CPU: GFLOP/s of a large square matmul (best of short bursts)."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    flops = 2.0 * size**3
+    best = 0.0
+    with torch_threads(threads), torch.inference_mode():
+        torch.mm(a, b)
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            t0 = time.perf_counter()
+            for _ in range(4):
+                torch.mm(a, b)
+            best = max(best, 4 * flops / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def image_gflops(model: DualEncoder) -> float:
+    """GFLOPs of one 224-px image through the image tower and head (torch's FLOP counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    side = model.image_backbone.image_size
+    pixels = torch.zeros(1, 3, side, side)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model.project_images(model.image_features(pixels))
+    return float(counter.get_total_flops()) / 1e9

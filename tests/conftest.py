@@ -107,12 +107,14 @@ def _clip_bpe_files(folder: Path) -> tuple[Path, Path]:
 
 
 def _save_tiny_clip(folder: Path, projection_dim: int, image_size: int) -> None:
-    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizerFast, CLIPVisionConfig
+    # transformers 5: CLIPTokenizer is the tokenizers-backed (fast) class; CLIPTokenizerFast aliases it
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTokenizer, CLIPVisionConfig
 
     folder.mkdir(parents=True)
     vocab_file, merges_file = _clip_bpe_files(folder)
-    tokenizer = CLIPTokenizerFast(vocab=str(vocab_file), merges=str(merges_file), model_max_length=77)
-    special = tokenizer.convert_tokens_to_ids(["<|startoftext|>", "<|endoftext|>"])
+    tokenizer = CLIPTokenizer(vocab=str(vocab_file), merges=str(merges_file), model_max_length=77)
+    vocab = tokenizer.get_vocab()
+    bos, eos = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
     text = CLIPTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -121,9 +123,9 @@ def _save_tiny_clip(folder: Path, projection_dim: int, image_size: int) -> None:
         num_attention_heads=2,
         max_position_embeddings=77,
         projection_dim=projection_dim,
-        bos_token_id=special[0],
-        eos_token_id=special[1],
-        pad_token_id=special[1],
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=eos,
     )
     vision = CLIPVisionConfig(
         hidden_size=32,

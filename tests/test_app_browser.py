@@ -21,11 +21,7 @@ import pytest
 
 from frameseek.app import logic
 from frameseek.models.registry import packaged_weights
-
-try:  # tests/ is not a package: pytest puts it on sys.path
-    from videos import BIKES
-except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.videos import BIKES
+from videos import BIKES  # tests/ is not a package: pytest puts it on sys.path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -139,8 +135,28 @@ def test_query_in_a_real_browser(app_server: str) -> None:
 
             found = stamps.all_inner_texts()
             assert found and all("00:00:0" in text for text in found), found
-            assert page.get_by_role("button", name=re.compile(r"Play from 00:00:0\d")).count() >= 1
             assert not page.get_by_text("Traceback").count()
+
+            # "▶ Play from" on the second result moves the player to that moment
+            second = re.search(r"00:00:0(\d)", found[1])
+            assert second is not None
+            page.get_by_role("button", name=f"Play from 00:00:0{second.group(1)}").click()
+            page.wait_for_function(
+                "t => { const v = document.querySelector('video');"
+                " return v !== null && v.currentTime >= t - 0.05 && v.currentTime < t + 2; }",
+                arg=int(second.group(1)),
+                timeout=20_000,
+            )
+
+            # Streamlit scrolls inside its main section: size the window to the page for the screenshot
+            height = page.evaluate(
+                "() => { const main = document.querySelector('[data-testid=\"stMain\"]');"
+                " let bottom = 0; for (const e of main.querySelectorAll('[data-testid=\"stElementContainer\"]'))"
+                " bottom = Math.max(bottom, e.getBoundingClientRect().bottom + main.scrollTop); return bottom + 48; }"
+            )
+            page.set_viewport_size({"width": 1440, "height": max(900, min(int(height), 4000))})
+            page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+            page.wait_for_timeout(800)
             page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
         finally:
             browser.close()

@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TinyHubModels
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from conftest import TinyHubModels
 from frameseek.errors import ModelError
 from frameseek.models import checkpoint
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.heads import ProjectionHead
 from frameseek.models.registry import build_preset, load_model
 
 CAPTIONS = ["a dog runs on the grass", "two people walk in the street", "a red car", ""]
@@ -158,7 +159,7 @@ def test_missing_head_weight_is_refused(saved: Path) -> None:
     with safe_open(str(saved / "model.safetensors"), framework="pt") as handle:
         tensors = {k: handle.get_tensor(k) for k in handle.keys() if k != "text_head.fc.weight"}  # noqa: SIM118
     save_file(tensors, str(saved / "model.safetensors"))
-    with pytest.raises(ModelError, match="lacks weight 'text_head.fc.weight'"):
+    with pytest.raises(ModelError, match=r"lacks weight 'text_head\.fc\.weight'"):
         load_model(str(saved))
 
 
@@ -167,7 +168,7 @@ def test_unexpected_weight_is_refused(saved: Path) -> None:
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
     tensors["extra_head.weight"] = torch.zeros(3)
     save_file(tensors, str(saved / "model.safetensors"))
-    with pytest.raises(ModelError, match="unexpected weight 'extra_head.weight'"):
+    with pytest.raises(ModelError, match=r"unexpected weight 'extra_head\.weight'"):
         load_model(str(saved))
 
 
@@ -244,8 +245,10 @@ def test_failing_overwrite_keeps_the_old_checkpoint(
 ) -> None:
     folder = tiny_model.save_pretrained(tmp_path / "ckpt")
     before = (folder / "model.safetensors").read_bytes()
+    head = tiny_model.text_head
+    assert isinstance(head, ProjectionHead)
     with torch.no_grad():
-        tiny_model.text_head.projection.weight.add_(1.0)
+        head.projection.weight.add_(1.0)
     monkeypatch.setattr(checkpoint, "save_file", _boom)
     with pytest.raises(RuntimeError):
         tiny_model.save_pretrained(folder)

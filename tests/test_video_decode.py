@@ -26,11 +26,12 @@ from frameseek.video.decode import (
     select_grid_indices,
 )
 from frameseek.video.scenes import ContentDetector, detect_scenes, rgb_to_hsv, scenes_from_cuts
-
-try:  # tests/ is not a package: pytest puts it on sys.path
-    from videos import make_audio_only, make_video, require_bikes, require_ffmpeg
-except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.videos import make_audio_only, make_video, require_bikes, require_ffmpeg
+from videos import (  # tests/ is on sys.path (like conftest)
+    make_audio_only,
+    make_video,
+    require_bikes,
+    require_ffmpeg,
+)
 
 BIKES_CUTS = (1.2, 3.0, 5.5, 7.5, 9.7)
 

@@ -12,11 +12,7 @@ from frameseek.errors import InputError
 from frameseek.video import export
 from frameseek.video.decode import frame_at, frame_times, iter_frames, probe
 from frameseek.video.export import export_clip, export_frame
-
-try:  # tests/ is not a package: pytest puts it on sys.path
-    from videos import make_video, require_bikes
-except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.videos import make_video, require_bikes
+from videos import make_video, require_bikes  # tests/ is on sys.path (like conftest)
 
 
 @pytest.fixture(scope="module")

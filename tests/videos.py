@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.video
 import numpy as np
 import pytest
 
@@ -83,6 +84,7 @@ def make_video(
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream(codec, rate=round(fps))
+        assert isinstance(stream, av.video.VideoStream)
         stream.width, stream.height = width, height
         stream.pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")
         stream.codec_context.time_base = time_base

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -46,6 +47,31 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def discard_stale_temporaries(target: Path, *extra_prefixes: str) -> list[Path]:
+    """Remove what a killed writer of ``target`` left beside it; returns what was removed.
+
+    That is ``atomic_dir`` / ``atomic_path``'s ``.<name>.*.tmp`` and ``.<name>.old-*`` plus entries
+    starting with any of ``extra_prefixes``. Call it only while holding the lock that every writer of
+    ``target`` holds: then nothing of that name can belong to a live writer.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    removed: list[Path] = []
+    # tempfile's random part is 8 characters of [a-z0-9_]; atomic_dir's old copy ends with a process id
+    ours = re.compile(rf"\.{re.escape(target.name)}\.(?:[a-z0-9_]{{8}}\.tmp|old-\d+)")
+    for entry in target.parent.iterdir():
+        name = entry.name
+        if ours.fullmatch(name) or any(name.startswith(p) for p in extra_prefixes):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+            removed.append(entry)
+    return removed
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,16 +38,61 @@ FpsOpt = Annotated[float, typer.Option("--fps", help="Frames sampled per second 
 SceneOpt = Annotated[
     bool, typer.Option("--scene", help="Sample at shot changes (+ one frame every --scene-gap s).")
 ]
+ExactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exact-frames",
+        help="Decode every frame so each sample is the very first frame at or after its grid time "
+        "(default: skip B-frames when sampling sparsely, ~1.7x faster; times stay exact PTS).",
+    ),
+]
 
 
 def _sampling(
-    fps: float, scene: bool, scene_gap: float, start: float | None, end: float | None, max_frames: int | None
+    fps: float,
+    scene: bool,
+    scene_gap: float,
+    start: float | None,
+    end: float | None,
+    max_frames: int | None,
+    exact_frames: bool = False,
 ) -> SamplingSettings:
     settings = SamplingSettings(
-        fps=fps, scene=scene, scene_max_gap=scene_gap, start=start, end=end, max_frames=max_frames
+        fps=fps,
+        scene=scene,
+        scene_max_gap=scene_gap,
+        start=start,
+        end=end,
+        max_frames=max_frames,
+        fast_decode=not exact_frames,
     )
     settings.validate()
     return settings
+
+
+def _precheck_query(query: str | None) -> None:
+    """An empty or whitespace-only text query fails before the model is loaded (seconds of work)."""
+    if query is not None and not query.split():
+        raise InputError("the query is empty; type a sentence such as 'a cyclist wearing a helmet'")
+
+
+def _precheck_sources(sources: list[str]) -> None:
+    """Fail fast, before the model is loaded, on what needs no model to be refused.
+
+    A link must be http(s) (it is only downloaded later, by the Searcher, which records the download's
+    metrics); a path must exist; a single video file must open and hold a decodable first frame. The
+    Searcher checks all of this again, so skipping a check here never lets bad input through.
+    """
+    from frameseek.video.decode import probe
+    from frameseek.video.sources import _scheme, check_url, resolve
+
+    for source in sources:
+        if _scheme(source.strip()) is not None:
+            check_url(source)
+            continue
+        found = resolve(source)
+        if len(found) == 1 and Path(source.strip()).expanduser().is_file():
+            probe(found[0].path)
 
 
 class _ProgressPrinter:
@@ -104,6 +152,7 @@ def search(
     start: Annotated[float | None, typer.Option(help="Only search from this time (seconds).")] = None,
     end: Annotated[float | None, typer.Option(help="Only search up to this time (seconds).")] = None,
     max_frames: Annotated[int | None, typer.Option(help="Sample at most this many frames.")] = None,
+    exact_frames: ExactOpt = False,
     min_gap: Annotated[float, typer.Option(help="No two results closer than this (seconds).")] = 2.0,
     library: Annotated[
         bool, typer.Option("--library", help="Search the library instead of a source.")
@@ -116,9 +165,6 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search a video (file, link or folder) — or the library — for a sentence and/or an image."""
-    from frameseek.features import load_image
-    from frameseek.search import Searcher
-
     if library:
         if len(args) > 1:
             raise InputError("with --library give only the QUERY (no SOURCE)")
@@ -129,11 +175,16 @@ def search(
         source, query = args[0], (args[1] if len(args) > 1 else None)
     if query is None and image is None:
         raise InputError("give a text QUERY, --image, or both")
+    _precheck_query(query)
+    sampling = _sampling(fps, scene, scene_gap, start, end, max_frames, exact_frames)
+    if source is not None:
+        _precheck_sources([source])
+    from frameseek.features import load_image  # torch and transformers: imported after the cheap checks
+    from frameseek.search import Searcher
+
     query_image = load_image(image) if image is not None else None
     with _ProgressPrinter(not json_out) as progress:
-        searcher = Searcher(
-            model, sampling=_sampling(fps, scene, scene_gap, start, end, max_frames), progress=progress
-        )
+        searcher = Searcher(model, sampling=sampling, progress=progress)
         if library:
             response = searcher.search_library(
                 query,
@@ -155,7 +206,7 @@ def search(
         typer.echo(json.dumps(data))
         return
     for notice in response.notices:
-        err.print(f"[yellow]note:[/] {notice}")
+        _note(notice)
     _print_results(data)
 
 
@@ -219,16 +270,20 @@ def index(
     fps: FpsOpt = 1.0,
     scene: SceneOpt = False,
     scene_gap: Annotated[float, typer.Option(help="Scene mode: at least one frame every N seconds.")] = 10.0,
+    exact_frames: ExactOpt = False,
     model: ModelOpt = "lite",
     json_out: JsonOpt = False,
 ) -> None:
     """Index videos into a library (reusing stored indexes) for `frameseek search --library`."""
-    from frameseek.search import Searcher
+    from frameseek.index import library_entries
+
+    sampling = _sampling(fps, scene, scene_gap, None, None, None, exact_frames)
+    library_entries(library_name)  # a bad library name fails before any work
+    _precheck_sources(sources)
+    from frameseek.search import Searcher  # torch and transformers: imported after the cheap checks
 
     with _ProgressPrinter(not json_out) as progress:
-        searcher = Searcher(
-            model, sampling=_sampling(fps, scene, scene_gap, None, None, None), progress=progress
-        )
+        searcher = Searcher(model, sampling=sampling, progress=progress)
         indexes, metrics = searcher.add(sources, library_name)
     data = {
         "library": library_name,
@@ -260,7 +315,7 @@ def models(json_out: JsonOpt = False) -> None:
     if json_out:
         typer.echo(json.dumps(rows))
     else:
-        out.print(format_presets(rows))
+        typer.echo(format_presets(rows))
 
 
 @app.command()
@@ -291,6 +346,25 @@ def train(
     ] = True,
     select_on: Annotated[str, typer.Option(help="holdout (images held out of TRAIN) or dev.")] = "holdout",
     holdout_images: int = 500,
+    holdout_seed: Annotated[
+        int | None, typer.Option(help="Seed of the holdout draw (default: --seed).")
+    ] = None,
+    image_tail_blocks: Annotated[
+        int | None,
+        typer.Option(
+            help="Frozen mode: also train EfficientNet-Lite0's last N blocks + head conv (0: head conv)."
+        ),
+    ] = None,
+    text_tail_layers: Annotated[
+        int | None, typer.Option(help="Frozen mode: also train the text transformer's last N layers.")
+    ] = None,
+    lr_image_tail: float | None = None,
+    lr_text_tail: float | None = None,
+    tail_weight_decay: float = 0.0,
+    threads: Annotated[int | None, typer.Option(help="torch threads for the run.")] = None,
+    weights_dtype: Annotated[
+        str | None, typer.Option(help="Checkpoint storage: float32, float16 or bfloat16.")
+    ] = None,
     early_stop: int = 5,
     seed: int = 0,
     max_steps: Annotated[int | None, typer.Option(help="Cap steps per epoch (smoke runs).")] = None,
@@ -311,6 +385,9 @@ def train(
         lr_text_backbone=lr_text_backbone, weight_decay=weight_decay, loss=loss, temperature=temperature,
         head_dropout=head_dropout, input_dropout=input_dropout, flip=flip, select_on=select_on,
         holdout_images=holdout_images, early_stop=early_stop, seed=seed, max_steps=max_steps, resume=resume,
+        holdout_seed=holdout_seed, image_tail_blocks=image_tail_blocks, text_tail_layers=text_tail_layers,
+        lr_image_tail=lr_image_tail, lr_text_tail=lr_text_tail, tail_weight_decay=tail_weight_decay,
+        threads=threads, weights_dtype=weights_dtype,
     )  # fmt: skip
 
     def on_epoch(row: dict[str, Any]) -> None:
@@ -396,6 +473,8 @@ def run_app(ctx: typer.Context) -> None:
         command += ["--server.address", "127.0.0.1"]
     if not any(a.startswith("--browser.gatherUsageStats") for a in extra):
         command += ["--browser.gatherUsageStats", "false"]
+    if not any(a.startswith("--client.toolbarMode") for a in extra):
+        command += ["--client.toolbarMode", "minimal"]
     if not any(a.startswith("--server.maxUploadSize") for a in extra):
         from frameseek import settings
 
@@ -413,8 +492,77 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _note(text: str) -> None:
+    """One ``note: ...`` line on stderr (never wrapped, never read as markup)."""
+    err.print(f"[yellow]note:[/] {escape(' '.join(text.split()))}", highlight=False, soft_wrap=True)
+
+
+class _WarningNotes(logging.Handler):
+    """Keeps frameseek's warnings (e.g. "stopped reading at a damaged part") to show them as notes."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(" ".join(record.getMessage().split()))
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[_WarningNotes]:
+    """Logging for a user: no library chatter or Python warnings on stderr, frameseek's warnings kept.
+
+    With ``FRAMESEEK_DEBUG`` set, everything from INFO up goes to stderr instead, as it happens. The
+    previous configuration is restored on the way out (``main`` may run in-process, e.g. in tests).
+    """
+    notes = _WarningNotes()
+    if os.environ.get("FRAMESEEK_DEBUG"):
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        yield notes
+        return
+    root, ours = logging.getLogger(), logging.getLogger("frameseek")
+    silence = logging.NullHandler()  # with a handler on the root, Python's "last resort" prints nothing
+    propagate = ours.propagate
+    logging.captureWarnings(True)
+    root.addHandler(silence)
+    ours.addHandler(notes)
+    ours.propagate = False
+    try:
+        yield notes
+    finally:
+        ours.propagate = propagate
+        ours.removeHandler(notes)
+        root.removeHandler(silence)
+        logging.captureWarnings(False)
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """True if ``exc`` was raised while handling a KeyboardInterrupt (follows __cause__ / __context__)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        todo += [current.__cause__, current.__context__]
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
+    """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback.
+
+    Warnings logged along the way are shown as ``note:`` lines when the command succeeds; when it fails,
+    the one error line says what went wrong.
+    """
+    with _quiet_logging() as notes:
+        _run(argv, notes)
+
+
+def _run(argv: list[str] | None, notes: _WarningNotes) -> None:
+    """``main`` without the logging set-up."""
     try:
         app(args=argv, prog_name="frameseek")
     except FrameseekError as exc:
@@ -423,6 +571,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:  # how typer ends every run; it also turns Ctrl-C into a silent exit 130
+        if _caused_by_interrupt(exc):
+            err.print("interrupted")
+            sys.exit(130)
+        if exc.code in (0, None):
+            for line in dict.fromkeys(notes.lines):
+                _note(line)
+        raise
     except Exception as exc:  # the last line of defence: still one line, the traceback only on request
         if os.environ.get("FRAMESEEK_DEBUG"):
             raise

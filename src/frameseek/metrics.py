@@ -11,6 +11,8 @@ from typing import Any
 
 import psutil
 
+_MB = 2**20  # one MB as everywhere else in frameseek (download limits, DownloadStats, peak RSS)
+
 
 @dataclass
 class PipelineMetrics:
@@ -47,16 +49,19 @@ class PipelineMetrics:
         index_wall = self.stages.get("index", 0.0)
         return {
             "download_bytes": self.download_bytes,
-            "download_mb_per_s": _ratio(self.download_bytes / 1e6, self.download_seconds),
+            "download_mb_per_s": _ratio(self.download_bytes / _MB, self.download_seconds),
             "extraction_frames_per_s": _ratio(self.frames_decoded, decode),
             "extraction_video_seconds_per_s": _ratio(self.video_seconds, decode),
             "encoding_frames_per_s": _ratio(self.frames_encoded, encode),
             "indexing_video_seconds_per_s": _ratio(self.video_seconds, index_wall),
             "frames_processed": self.frames_encoded,
+            "frames_decoded": self.frames_decoded,
+            "frames_encoded": self.frames_encoded,
+            "video_seconds": round(self.video_seconds, 3),
             "index_reused": self.index_reused,
             "search_latency_ms": round(self.search_seconds * 1000, 2),
             "cpu_percent": round(self.cpu_percent, 1),
-            "peak_rss_mb": round(self.peak_rss_bytes / 2**20, 1),
+            "peak_rss_mb": round(self.peak_rss_bytes / _MB, 1),
             "wall_seconds": round(self.wall_seconds, 3),
             "stages_seconds": {k: round(v, 4) for k, v in self.stages.items()},
         }

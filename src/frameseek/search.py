@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from frameseek import settings
+from frameseek.atomic import discard_stale_temporaries
 from frameseek.errors import FrameseekError, InputError
 from frameseek.index import (
     LibraryMatrix,
@@ -128,6 +129,7 @@ class Searcher:
         self.encode_threads = encode_threads or max(1, cores - decode_threads)
         self.decode_threads = decode_threads
         self.progress = progress
+        self.model.encode_texts(["warm up"])  # first-call setup belongs to start-up, not to query latency
         self._lock = threading.Lock()
 
     # ---- queries ------------------------------------------------------------------------------
@@ -148,7 +150,8 @@ class Searcher:
         norm = float(np.linalg.norm(vector))
         if norm == 0:
             raise InputError("the text and image queries cancel out; change the weight")
-        return (vector / norm).astype(np.float32)
+        unit: np.ndarray = (vector / norm).astype(np.float32)
+        return unit
 
     # ---- indexing -----------------------------------------------------------------------------
     def index(
@@ -191,14 +194,19 @@ class Searcher:
     def _build(self, src: VideoSource, folder: Path, metrics: PipelineMetrics) -> VideoIndex:
         info = probe(src.path)
         duration = info.duration
-        thumbs = Path(tempfile.mkdtemp(prefix=".thumbs-", dir=folder.parent))
+        # called under lock_for(folder): what a killed build of this folder left is stale, remove it
+        discard_stale_temporaries(folder, f".thumbs-{folder.name}-")
+        thumbs = Path(tempfile.mkdtemp(prefix=f".thumbs-{folder.name}-", dir=folder.parent))
         try:
             times, embeddings = self._decode_and_encode(src.path, thumbs, duration, metrics)
             if not times:
                 raise InputError(f"no frames were sampled from {src.title} (check --start/--end)")
+            # the stretch of video the sampled frames cover (less than the window when --max-frames cuts it)
             first = self.sampling.start or 0.0
             last = self.sampling.end if self.sampling.end is not None else (duration or times[-1])
-            metrics.video_seconds += max(0.0, min(last, duration or last) - first)
+            s = self.sampling
+            reach = times[-1] + (s.scene_max_gap if s.scene else 1.0 / s.fps)
+            metrics.video_seconds += max(0.0, min(last, duration or last, reach) - first)
             index = VideoIndex(
                 folder=folder,
                 video_path=str(src.path),
@@ -279,6 +287,7 @@ class Searcher:
             scene_max_gap=s.scene_max_gap,
             max_side=s.max_side,
             threads=self.decode_threads,
+            skip_nonref=s.fast_decode,
         )
 
     def _produce(
@@ -328,6 +337,7 @@ class Searcher:
     ) -> SearchResponse:
         """Index ``source`` if needed (file, link or folder), then return its best-matching moments."""
         _check_top_k(top_k, min_gap)
+        _check_query(query, image)  # before any download or decoding
         metrics = PipelineMetrics()
         monitor = ResourceMonitor()
         with monitor.watch(metrics):
@@ -378,6 +388,7 @@ class Searcher:
     ) -> SearchResponse:
         """One query across every video of a library (exact, or FAISS for large libraries)."""
         _check_top_k(top_k, min_gap)
+        _check_query(query, image)
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
             query, notices = clean_query(query, settings.limits().max_query_chars)
@@ -405,6 +416,11 @@ def _check_top_k(top_k: int, min_gap: float) -> None:
         raise InputError(f"--min-gap must be >= 0, got {min_gap}")
 
 
+def _check_query(text: str | None, image: ImageLike | None) -> None:
+    if text is None and image is None:
+        raise InputError("give a text query, an image query, or both")
+
+
 def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
@@ -430,10 +446,18 @@ def _step(index: VideoIndex) -> float:
     return 1.0 / float(index.sampling.get("fps") or 1.0)
 
 
+def _last_time(index: VideoIndex) -> float | None:
+    """Where the sampled part of the video ends: its duration, or the sampling window's end if sooner."""
+    end = index.sampling.get("end")
+    if end is None:
+        return index.duration
+    return float(end) if index.duration is None else min(float(end), index.duration)
+
+
 def make_result(index: VideoIndex, scores: np.ndarray, peak: int, segment_keep: float) -> SearchResult:
     """A result for frame ``peak`` of ``index`` with its segment."""
     first, last = segment_bounds(scores, peak, segment_keep)
-    start, end = segment_times(index.times, first, last, index.duration, _step(index))
+    start, end = segment_times(index.times, first, last, _last_time(index), _step(index))
     thumb = index.thumbnail(peak)
     t = float(index.times[peak])
     return SearchResult(
@@ -468,8 +492,30 @@ def rank_videos(
 def rank_library(
     matrix: LibraryMatrix, query: np.ndarray, top_k: int, min_gap: float, segment_keep: float
 ) -> list[SearchResult]:
-    """Candidates from the library matrix (exact or ANN), then per-video NMS and segments."""
-    _, rows = matrix.search(query, max(top_k * 20, 100))
+    """Candidates from the library matrix (exact or ANN), then per-video NMS and segments.
+
+    When NMS leaves fewer than ``top_k`` hits among the candidates (one long video holding every good
+    frame), the candidate pool grows until it covers the whole library.
+    """
+    total = len(matrix.embeddings)
+    pool = max(top_k * 20, 100)
+    while True:
+        _, rows = matrix.search(query, pool)
+        results = _library_hits(matrix, rows, query, top_k, min_gap, segment_keep)
+        if len(results) >= top_k or pool >= total:
+            return results
+        pool *= 4
+
+
+def _library_hits(
+    matrix: LibraryMatrix,
+    rows: np.ndarray,
+    query: np.ndarray,
+    top_k: int,
+    min_gap: float,
+    segment_keep: float,
+) -> list[SearchResult]:
+    """Greedy per-video NMS over candidate rows (best first)."""
     results: list[SearchResult] = []
     taken: dict[int, list[float]] = {}
     video_scores: dict[int, np.ndarray] = {}
@@ -482,7 +528,7 @@ def rank_library(
         index = matrix.videos[vid]
         if vid not in video_scores:
             video_scores[vid] = index.embeddings @ query
-        local = int(np.searchsorted(index.times, t))
+        local = int(row) - int(np.searchsorted(matrix.video_ids, vid))  # rows of a video are contiguous
         results.append(make_result(index, video_scores[vid], local, segment_keep))
         if len(results) == top_k:
             break

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
+from frameseek.errors import InputError
 
-def _env_int(name: str, default: int) -> int:
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    """An integer from the environment; unset or blank gives ``default``, anything invalid is an error.
+
+    A typo in a limit must not silently fall back to the default (or, negative, refuse every input).
+    """
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return int(raw)
+        value = int(raw.strip())
     except ValueError:
-        return default
+        value = None
+    if value is None or value < minimum:
+        raise InputError(f"environment variable {name} must be a whole number >= {minimum}, got {raw!r}")
+    return value
 
 
 def _env_float(name: str, default: float) -> float:
+    """A positive, finite number from the environment; unset or blank gives ``default``."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return float(raw)
+        value = float(raw.strip())
     except ValueError:
-        return default
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"environment variable {name} must be a number of seconds > 0, got {raw!r}")
+    return value
 
 
 def home() -> Path:
@@ -58,7 +72,7 @@ class Limits:
 
     max_download_bytes: int
     connect_timeout_s: float
-    read_timeout_s: float
+    download_timeout_s: float
     max_upload_bytes: int
     max_query_chars: int
     max_frames: int
@@ -67,10 +81,10 @@ class Limits:
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
-            max_download_bytes=_env_int("FRAMESEEK_MAX_DOWNLOAD_MB", 2048) * 1024 * 1024,
+            max_download_bytes=_env_int("FRAMESEEK_MAX_DOWNLOAD_MB", 2048, minimum=0) * 1024 * 1024,
             connect_timeout_s=_env_float("FRAMESEEK_CONNECT_TIMEOUT", 15.0),
-            read_timeout_s=_env_float("FRAMESEEK_READ_TIMEOUT", 60.0),
-            max_upload_bytes=_env_int("FRAMESEEK_MAX_UPLOAD_MB", 1024) * 1024 * 1024,
+            download_timeout_s=_env_float("FRAMESEEK_DOWNLOAD_TIMEOUT", 3600.0),
+            max_upload_bytes=_env_int("FRAMESEEK_MAX_UPLOAD_MB", 1024, minimum=0) * 1024 * 1024,
             max_query_chars=_env_int("FRAMESEEK_MAX_QUERY_CHARS", 500),
             max_frames=_env_int("FRAMESEEK_MAX_FRAMES", 200_000),
             max_pixels=_env_int("FRAMESEEK_MAX_PIXELS", 8192 * 8192),

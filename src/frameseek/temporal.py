@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+import numpy.typing as npt
 
 
-def temporal_nms(times: Sequence[float], scores: Sequence[float], top_k: int, min_gap: float) -> list[int]:
+def temporal_nms(times: npt.ArrayLike, scores: npt.ArrayLike, top_k: int, min_gap: float) -> list[int]:
     """Indices of the best frames, best first, no two closer than ``min_gap`` seconds."""
     t = np.asarray(times, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64)
@@ -22,27 +21,39 @@ def temporal_nms(times: Sequence[float], scores: Sequence[float], top_k: int, mi
     return chosen
 
 
-def segment_bounds(scores: Sequence[float], peak: int, keep: float = 0.5) -> tuple[int, int]:
+def segment_bounds(scores: npt.ArrayLike, peak: int, keep: float = 0.5) -> tuple[int, int]:
     """The contiguous run of frames around ``peak`` whose score stays near it.
 
-    A frame is "near" when its score ≥ peak − keep × (peak − median): ``keep`` = 0 keeps only the peak,
-    1 keeps everything down to the video's median score. Returns inclusive indices (first, last).
+    A frame is "near" when |score − peak| ≤ keep × (peak − median), so ``keep`` = 0 keeps only frames
+    scoring exactly the peak's score and 1 reaches down to the video's median. A weak hit (at or below the
+    median) is its own frame only, and a run stops at frames clearly better than the peak (another hit's
+    territory). Returns inclusive indices (first, last).
     """
     s = np.asarray(scores, dtype=np.float64)
     if not 0 <= peak < len(s):
         raise ValueError(f"peak {peak} outside 0..{len(s) - 1}")
-    threshold = s[peak] - keep * max(0.0, s[peak] - float(np.median(s)))
+    band = segment_band(s, peak, keep)
+
+    def near(i: int) -> bool:
+        return bool(abs(s[i] - s[peak]) <= band)
+
     first = peak
-    while first > 0 and s[first - 1] >= threshold:
+    while first > 0 and near(first - 1):
         first -= 1
     last = peak
-    while last < len(s) - 1 and s[last + 1] >= threshold:
+    while last < len(s) - 1 and near(last + 1):
         last += 1
     return first, last
 
 
+def segment_band(scores: npt.ArrayLike, peak: int, keep: float) -> float:
+    """How far from the peak's score a frame may be and still belong to its segment."""
+    s = np.asarray(scores, dtype=np.float64)
+    return float(keep * max(0.0, s[peak] - float(np.median(s))))
+
+
 def segment_times(
-    times: Sequence[float], first: int, last: int, duration: float | None, step: float
+    times: npt.ArrayLike, first: int, last: int, duration: float | None, step: float
 ) -> tuple[float, float]:
     """[start, end] seconds of a run of sampled frames: a frame stands for the time until the next one."""
     t = np.asarray(times, dtype=np.float64)

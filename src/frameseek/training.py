@@ -20,7 +20,13 @@ from tqdm import tqdm
 from frameseek.atomic import atomic_path, write_text_atomic
 from frameseek.data.captions import CaptionSample, group_by_image, load_dataset
 from frameseek.errors import InputError
-from frameseek.features import cached_image_features, cached_text_features, load_image
+from frameseek.features import (
+    cached_image_features,
+    cached_image_trunk,
+    cached_text_features,
+    cached_text_trunk,
+    load_image,
+)
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.losses import build_loss
 from frameseek.models.registry import PRESETS, build_preset, load_model
@@ -41,6 +47,7 @@ class TrainConfig:
     # stays a clean test set. "dev" selects on the eval split instead (then its numbers are optimistic).
     select_on: str = "holdout"
     holdout_images: int = 500
+    holdout_seed: int | None = None  # seed of the holdout draw (None: seed); fix it to compare seeds
     mode: str = "frozen"  # "frozen": heads on cached backbone features; "finetune": backbones train too
     epochs: int = 25
     batch_size: int = 128
@@ -59,6 +66,18 @@ class TrainConfig:
     seed: int = 0
     max_steps: int | None = None  # cap optimizer steps per epoch (smoke runs)
     resume: bool = False
+    # Partial fine-tuning in frozen mode: the backbones' trunks stay frozen and their outputs are cached
+    # once per image (and mirror) / caption; the tails train on the caches together with the heads, and
+    # the checkpoint stores only the tail tensors (config.backbone_weight_prefixes) besides the heads.
+    # image_tail_blocks: EfficientNet-Lite0's last N MBConv blocks + its head conv (0: head conv only).
+    # text_tail_layers: the text transformer's last N layers. None: off (the backbone stays frozen).
+    image_tail_blocks: int | None = None
+    text_tail_layers: int | None = None
+    lr_image_tail: float | None = None  # None: lr_image_backbone
+    lr_text_tail: float | None = None  # None: lr_text_backbone
+    tail_weight_decay: float = 0.0
+    threads: int | None = None  # torch.set_num_threads for the run (None: leave torch's default)
+    weights_dtype: str | None = None  # checkpoint storage precision ("float16" halves it); None: model's
     log: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
@@ -120,6 +139,8 @@ class Trainer:
         self.config = config
         self.out = Path(config.out)
         self.on_epoch = on_epoch
+        if config.threads:
+            torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
@@ -130,7 +151,8 @@ class Trainer:
             load_dataset(config.dataset, Path(config.data), config.eval_split)
         )
         if config.select_on == "holdout":
-            self.train_data, self.select_data = split_holdout(train, config.holdout_images, config.seed)
+            holdout_seed = config.seed if config.holdout_seed is None else config.holdout_seed
+            self.train_data, self.select_data = split_holdout(train, config.holdout_images, holdout_seed)
             self.select_name = f"{config.train_split}-holdout"
         elif config.select_on == "dev":
             self.train_data, self.select_data = train, self.eval_data
@@ -165,7 +187,51 @@ class Trainer:
         for module in (model.image_backbone, model.text_backbone):
             module.requires_grad_(not frozen)
         model.config.backbone_weights_included = not frozen
+        self.image_split, self.text_split = self._setup_tails(model)
+        if self.config.weights_dtype is not None:
+            model.config.weights_dtype = self.config.weights_dtype
+            model.config.validate()
         return model
+
+    def _setup_tails(self, model: DualEncoder) -> tuple[int | None, int | None]:
+        """Unfreeze the requested backbone tails; returns the split points (None: no tail)."""
+        c = self.config
+        image_split = text_split = None
+        prefixes: list[str] = []
+        if (c.image_tail_blocks is not None or c.text_tail_layers is not None) and c.mode != "frozen":
+            raise InputError("image_tail_blocks / text_tail_layers need mode 'frozen' (cached trunks)")
+        if c.image_tail_blocks is not None:
+            backbone = model.image_backbone
+            if not hasattr(backbone, "tail_modules"):
+                raise InputError(f"image backbone {model.config.image.backbone!r} has no trainable tail")
+            n = int(backbone.num_blocks)
+            if not 0 <= c.image_tail_blocks <= n:
+                raise InputError(f"image_tail_blocks must be between 0 and {n}, got {c.image_tail_blocks}")
+            image_split = n - c.image_tail_blocks
+            for prefix, module in backbone.tail_modules(image_split).items():
+                module.requires_grad_(True)
+                prefixes.append("image_backbone." + prefix)
+        if c.text_tail_layers is not None:
+            backbone = model.text_backbone
+            if not hasattr(backbone, "tail_modules"):
+                raise InputError(f"text backbone {model.config.text.backbone!r} has no trainable tail")
+            n = int(backbone.num_layers)
+            if not 1 <= c.text_tail_layers <= n:
+                raise InputError(f"text_tail_layers must be between 1 and {n}, got {c.text_tail_layers}")
+            text_split = n - c.text_tail_layers
+            for prefix, module in backbone.tail_modules(text_split).items():
+                module.requires_grad_(True)
+                prefixes.append("text_backbone." + prefix)
+        if prefixes:
+            model.config.backbone_weight_prefixes = prefixes
+        return image_split, text_split
+
+    def _tail_parameters(self, side: str) -> list[torch.nn.Parameter]:
+        backbone = self.model.image_backbone if side == "image" else self.model.text_backbone
+        split = self.image_split if side == "image" else self.text_split
+        if split is None:
+            return []
+        return [p for m in backbone.tail_modules(split).values() for p in m.parameters()]  # type: ignore[operator]
 
     def _check_disjoint(self) -> None:
         train = set(self.train_data.images)
@@ -186,6 +252,15 @@ class Trainer:
                 "name": "temperature",
             },
         ]
+        for side, lr in (
+            ("image", c.lr_image_tail or c.lr_image_backbone),
+            ("text", c.lr_text_tail or c.lr_text_backbone),
+        ):
+            params = self._tail_parameters(side)
+            if params:
+                groups.append(
+                    {"params": params, "lr": lr, "weight_decay": c.tail_weight_decay, "name": f"{side}-tail"}
+                )
         if c.mode == "finetune":
             groups.append(
                 {
@@ -204,11 +279,35 @@ class Trainer:
         return groups
 
     # ---- data ---------------------------------------------------------------------------------
+    def _image_inputs(self, paths: Sequence[Path], flip: bool) -> torch.Tensor:
+        """Cached per-image inputs of the trainable part: pooled features, or trunk maps with a tail."""
+        if self.image_split is None:
+            return cached_image_features(self.model, paths, flip=flip)
+        n = int(self.model.image_backbone.num_blocks)
+        also = [s for s in (n, n - 1, n - 2) if s >= 0]  # neighbouring tails share the one pass
+        return cached_image_trunk(self.model, paths, self.image_split, flip=flip, also=also)
+
+    def _text_inputs(self, captions: Sequence[str]) -> torch.Tensor | PackedStates:
+        if self.text_split is None:
+            return cached_text_features(self.model, captions)
+        return PackedStates(*cached_text_trunk(self.model, captions, self.text_split))
+
+    def _image_features_from(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.image_split is None:
+            return inputs
+        return self.model.image_backbone.tail(inputs.float(), self.image_split)  # type: ignore[operator, no-any-return]
+
+    def _text_features_from(self, inputs: torch.Tensor | PackedStates, rows: torch.Tensor) -> torch.Tensor:
+        if isinstance(inputs, PackedStates):
+            hidden, mask = inputs.batch(rows)
+            return self.model.text_backbone.tail(hidden, mask, self.text_split)  # type: ignore[operator, no-any-return]
+        return inputs[rows]
+
     def _frozen_features(self) -> None:
-        self.train_image = [cached_image_features(self.model, self.train_data.images)]
+        self.train_image = [self._image_inputs(self.train_data.images, flip=False)]
         if self.config.flip:
-            self.train_image.append(cached_image_features(self.model, self.train_data.images, flip=True))
-        self.train_text = cached_text_features(self.model, self.train_data.captions)
+            self.train_image.append(self._image_inputs(self.train_data.images, flip=True))
+        self.train_text = self._text_inputs(self.train_data.captions)
 
     def _frozen_step_inputs(
         self, batch: np.ndarray, rng: np.random.Generator
@@ -216,9 +315,36 @@ class Trainer:
         image_ids = torch.as_tensor(np.asarray(self.train_data.caption_to_image)[batch])
         views = rng.integers(0, len(self.train_image), size=len(batch))
         feats = torch.stack([self.train_image[v][i] for v, i in zip(views, image_ids.tolist(), strict=True)])
-        image_emb = self.model.project_images(feats)
-        text_emb = self.model.project_texts(self.train_text[torch.as_tensor(batch)])
+        image_emb = self.model.project_images(self._image_features_from(feats))
+        text_emb = self.model.project_texts(self._text_features_from(self.train_text, torch.as_tensor(batch)))
         return image_emb, text_emb
+
+    def _embed_frozen(self, split: SplitData, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings of a split from the caches (tails run on cached trunk outputs)."""
+        views = [self._image_inputs(split.images, flip=False)]
+        if self.config.flip:
+            views.append(self._image_inputs(split.images, flip=True))
+        image_emb = None
+        for view in views:
+            emb = torch.cat(
+                [
+                    self.model.project_images(self._image_features_from(view[s : s + chunk]))
+                    for s in range(0, len(view), chunk)
+                ]
+            )
+            image_emb = emb if image_emb is None else image_emb + emb
+        assert image_emb is not None
+        texts = self._text_inputs(split.captions)
+        n_texts = len(split.captions)
+        text_emb = torch.cat(
+            [
+                self.model.project_texts(
+                    self._text_features_from(texts, torch.arange(s, min(s + chunk, n_texts)))
+                )
+                for s in range(0, n_texts, chunk)
+            ]
+        )
+        return F.normalize(image_emb, dim=-1).numpy(), text_emb.numpy()
 
     def _finetune_step_inputs(
         self, batch: np.ndarray, rng: np.random.Generator
@@ -235,14 +361,7 @@ class Trainer:
     def evaluate(self, split: SplitData) -> dict[str, Any]:
         self.model.eval()
         if self.config.mode == "frozen":
-            image_emb = self.model.project_images(cached_image_features(self.model, split.images))
-            if self.config.flip:
-                flipped = self.model.project_images(
-                    cached_image_features(self.model, split.images, flip=True)
-                )
-                image_emb = F.normalize(image_emb + flipped, dim=-1)
-            text_emb = self.model.project_texts(cached_text_features(self.model, split.captions))
-            images_np, texts_np = image_emb.numpy(), text_emb.numpy()
+            images_np, texts_np = self._embed_frozen(split)
         else:
             pil = [load_image(p) for p in split.images]
             images_np = self.model.encode_images(pil, flip_tta=self.config.flip)
@@ -328,6 +447,8 @@ class Trainer:
 
     def _final_report(self) -> dict[str, Any]:
         best_model = load_model(str(self.out / "best"))
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
         self.model = best_model
         evaluated = self.evaluate(self.eval_data)
         selected = self.evaluate(self.select_data)
@@ -353,7 +474,8 @@ class Trainer:
         tensors: dict[str, torch.Tensor] = {
             f"model.{k}": v.detach().contiguous()
             for k, v in self.model.state_dict().items()
-            if self.config.mode == "finetune" or k.startswith(("image_head.", "text_head."))
+            if self.config.mode == "finetune"
+            or k.startswith(("image_head.", "text_head.", *self.model.config.backbone_weight_prefixes))
         }
         tensors.update({f"loss.{k}": v.detach().contiguous() for k, v in self.loss_fn.state_dict().items()})
         opt = self.optimizer.state_dict()
@@ -399,6 +521,30 @@ class Trainer:
         self.history = meta["history"]
 
 
+class PackedStates:
+    """Cached token states of many texts, packed without padding: (tokens, H) + lengths (n,)."""
+
+    def __init__(self, states: torch.Tensor, lengths: torch.Tensor):
+        self.states = states
+        self.lengths = lengths
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded float32 states (b, L, H) and the attention mask (b, L) of some texts."""
+        lengths = self.lengths[rows]
+        width = int(lengths.max()) if len(rows) else 0
+        hidden = torch.zeros(len(rows), width, self.states.shape[1])
+        mask = torch.zeros(len(rows), width, dtype=torch.int64)
+        for j, (row, n) in enumerate(zip(rows.tolist(), lengths.tolist(), strict=True)):
+            start = int(self.offsets[row])
+            hidden[j, :n] = self.states[start : start + n].float()
+            mask[j, :n] = 1
+        return hidden, mask
+
+
 def plot_curves(history: Sequence[dict[str, Any]], select_name: str, path: Path) -> None:
     """Loss and selection-split R@1 per epoch, as a PNG (written atomically)."""
     import matplotlib
@@ -419,4 +565,3 @@ def plot_curves(history: Sequence[dict[str, Any]], select_name: str, path: Path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-

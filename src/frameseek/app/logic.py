@@ -34,7 +34,8 @@ MODEL_ENV = "FRAMESEEK_APP_MODEL"
 """Environment variable: the model the app selects at start (a preset name or a checkpoint folder)."""
 LOCAL_FILES_ENV = "FRAMESEEK_APP_LOCAL_FILES"
 """Environment variable: ``1`` shows the "Local file" input even when the server is not on localhost."""
-LOCAL_ADDRESSES = frozenset({"", "127.0.0.1", "localhost", "::1"})
+LOCAL_ADDRESSES = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Server addresses that only this machine can reach (Streamlit's default, no address, means all)."""
 MIN_CLIP_SECONDS = 1.0
 
 _VIDEO_MIME = {
@@ -86,7 +87,10 @@ def default_model() -> str:
 
 
 def local_files_allowed(server_address: str | None) -> bool:
-    """Offer "a file on this machine" only to a local user (or when explicitly enabled)."""
+    """Offer "a file on this machine" only when the server listens on localhost (or when enabled).
+
+    ``frameseek app`` binds to 127.0.0.1; a bare ``streamlit run`` (no address) listens on every interface.
+    """
     if os.environ.get(LOCAL_FILES_ENV, "").strip().lower() in ("1", "true", "yes"):
         return True
     return (server_address or "").strip() in LOCAL_ADDRESSES
@@ -159,7 +163,7 @@ def run_query(
     searcher = Searcher(model, sampling=sampling, progress=progress)
     return searcher.search(
         to_source(source),
-        text,
+        query if text is not None else None,  # the raw text: the Searcher truncates it with a notice
         image=image,
         text_weight=options.text_weight,
         top_k=options.top_k,

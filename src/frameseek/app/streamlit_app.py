@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from frameseek import settings
@@ -26,13 +25,16 @@ log = logging.getLogger("frameseek.app")
 
 CUSTOM_MODEL = "Checkpoint folder…"
 HIT_COLOR = "#e4572e"
-GRID_COLUMNS = 3
+GRID_COLUMNS = 5
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def cached_model(name: str) -> DualEncoder:
-    """One loaded model per name per server process, shared by every session."""
-    return load_model(name)
+    """One loaded model per name per server process, shared by every session (warmed up once, so the
+    first query's search latency is not the text encoder's first-call setup)."""
+    model = load_model(name)
+    model.encode_texts(["warm up"])
+    return model
 
 
 # ---------------------------------------------------------------------------------------- state
@@ -43,6 +45,9 @@ def _jump(video: str, seconds: float) -> None:
     st.session_state["player_video"] = video
     st.session_state["start_time"] = int(seconds)
     st.session_state["autoplay"] = True
+    # A new accessible name gives the autoplaying player a new identity: the browser remounts it, so
+    # clicking the same moment twice seeks again (otherwise an unchanged start_time is a no-op).
+    st.session_state["jumps"] = int(st.session_state.get("jumps", 0)) + 1
 
 
 # ---------------------------------------------------------------------------------------- inputs
@@ -270,29 +275,29 @@ def hit_card(rank: int, hit: SearchResult, multi: bool) -> None:
             args=(hit.video, hit.time),
             width="stretch",
         )
-        col_frame, col_clip = st.columns(2)
-        col_frame.download_button(
-            "Frame",
-            data=partial(logic.frame_jpeg, hit),
-            file_name=logic.download_name(hit, ".jpg"),
-            mime="image/jpeg",
-            key=f"frame-{rank}",
-            on_click="ignore",
-            icon=":material/image:",
-            width="stretch",
-            help="The frame at full resolution (JPEG)",
-        )
-        col_clip.download_button(
-            "Clip",
-            data=partial(logic.clip_mp4, hit),
-            file_name=logic.download_name(hit, ".mp4"),
-            mime="video/mp4",
-            key=f"clip-{rank}",
-            on_click="ignore",
-            icon=":material/movie:",
-            width="stretch",
-            help=f"The segment {logic.segment_label(hit)} (MP4)",
-        )
+        with st.container(horizontal=True, gap="small"):
+            st.download_button(
+                "Frame",
+                data=partial(logic.frame_jpeg, hit),
+                file_name=logic.download_name(hit, ".jpg"),
+                mime="image/jpeg",
+                key=f"frame-{rank}",
+                on_click="ignore",
+                icon=":material/download:",
+                type="tertiary",
+                help="The frame at full resolution (JPEG)",
+            )
+            st.download_button(
+                "Clip",
+                data=partial(logic.clip_mp4, hit),
+                file_name=logic.download_name(hit, ".mp4"),
+                mime="video/mp4",
+                key=f"clip-{rank}",
+                on_click="ignore",
+                icon=":material/download:",
+                type="tertiary",
+                help=f"The segment {logic.segment_label(hit)} (MP4)",
+            )
 
 
 def player(response: SearchResponse) -> None:
@@ -301,12 +306,18 @@ def player(response: SearchResponse) -> None:
         return
     start = int(st.session_state.get("start_time", 0))
     st.subheader("Player")
+    title = next((line.title for line in response.timelines if line.video == video), "")
+    if title:
+        st.caption(title)
+    autoplay = bool(st.session_state.get("autoplay"))
+    alt = f"{title or 'video'}, from {logic.hms(start)}"
     try:
         st.video(
             video,
             format=logic.video_mime(video),
             start_time=start,
-            autoplay=bool(st.session_state.get("autoplay")),
+            autoplay=autoplay,
+            alt=f"{alt} (jump {st.session_state.get('jumps', 0)})" if autoplay else alt,
         )
     except Exception as exc:  # e.g. the file was moved away since it was indexed
         st.error(f"cannot play the video: {logic.error_message(exc)}")
@@ -331,9 +342,10 @@ def timeline_chart(response: SearchResponse) -> None:
         return
     st.subheader("Similarity over time")
     multi = len(response.timelines) > 1
-    x = alt.X("time:Q", title="time (s)")
-    y = alt.Y("score:Q", title="similarity", scale=alt.Scale(zero=False))
-    line = alt.Chart(pd.DataFrame(curve)).mark_line(strokeWidth=2, interpolate="monotone")
+    axis = alt.Axis(labelExpr="utcFormat(datum.value * 1000, '%H:%M:%S')", labelOverlap=True, tickMinStep=1)
+    x = alt.X("time:Q", title="time", axis=axis)
+    y = alt.Y("score:Q", title="similarity", scale=alt.Scale(zero=False, padding=18))
+    line = alt.Chart(alt.Data(values=curve)).mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=14))
     line = (
         line.encode(x=x, y=y, color=alt.Color("video:N", legend=alt.Legend(orient="bottom")))
         if multi
@@ -341,7 +353,7 @@ def timeline_chart(response: SearchResponse) -> None:
     )
     layers: list[Any] = [line]
     if hits:
-        hit_data = pd.DataFrame(hits)
+        hit_data = alt.Data(values=hits)
         tooltip = ["rank:N", "timestamp:N", alt.Tooltip("score:Q", format=".3f"), "segment:N"]
         if multi:
             tooltip.append("video:N")
@@ -358,7 +370,7 @@ def timeline_chart(response: SearchResponse) -> None:
             .mark_text(dy=-12, fontWeight="bold", color=HIT_COLOR)
             .encode(x=x, y=y, text="rank:N")
         )
-    st.altair_chart(alt.layer(*layers).properties(height=260), width="stretch")
+    st.altair_chart(alt.layer(*layers).properties(height=300), width="stretch")
     st.caption("Every sampled frame's similarity to the query; the marked points are the returned moments.")
 
 
@@ -383,16 +395,16 @@ def results(response: SearchResponse) -> None:
     with left:
         player(response)
     with right:
-        query = response.query or "(image query)"
-        st.subheader(f"Top {len(response.results)} moments for “{query}”")
-        for row in range(0, len(response.results), GRID_COLUMNS):
-            columns = st.columns(GRID_COLUMNS)
-            for offset, column in enumerate(columns):
-                rank = row + offset + 1
-                if rank <= len(response.results):
-                    with column:
-                        hit_card(rank, response.results[rank - 1], multi)
-    timeline_chart(response)
+        timeline_chart(response)
+    query = response.query or "(image query)"
+    st.subheader(f"Top {len(response.results)} moments for “{query}”")
+    for row in range(0, len(response.results), GRID_COLUMNS):
+        columns = st.columns(GRID_COLUMNS)
+        for offset, column in enumerate(columns):
+            rank = row + offset + 1
+            if rank <= len(response.results):
+                with column:
+                    hit_card(rank, response.results[rank - 1], multi)
     metrics_panel(response.metrics)
 
 
@@ -400,8 +412,10 @@ def results(response: SearchResponse) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="frameseek — search inside videos", page_icon="🎞️", layout="wide")
-    st.title("🎞️ frameseek")
+    st.set_page_config(
+        page_title="frameseek — search inside videos", page_icon=":material/movie_filter:", layout="wide"
+    )
+    st.title(":material/movie_filter: frameseek", anchor=False)
     st.caption("Find the moments in a video that match a sentence. Everything runs on this machine.")
     options = sidebar()
     kind, source = source_input()
@@ -415,7 +429,6 @@ def main() -> None:
     response = st.session_state.get("response")
     if isinstance(response, SearchResponse):
         results(response)
-    st.session_state["autoplay"] = False
 
 
 main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,47 @@ class EfficientNetLiteImage(ImageBackbone):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.feature_map(pixels).mean(dim=(2, 3))
+
+    # ---- a frozen trunk and a trainable tail (partial fine-tuning on cached trunk outputs) ----------
+    @property
+    def num_blocks(self) -> int:
+        return len(self.net._blocks)
+
+    def trunk(self, pixels: torch.Tensor, split: int, start: int = 0) -> torch.Tensor:
+        """Stem and MBConv blocks ``[0, split)``: the input of block ``split`` (no drop-connect: eval).
+
+        With ``start`` > 0 the input is already block ``start``'s input and only blocks
+        ``[start, split)`` run.
+        """
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(pixels))) if start == 0 else pixels
+        for block in net._blocks[start:split]:
+            x = block(x)
+        return x  # type: ignore[no-any-return]
+
+    def tail(self, trunk_out: torch.Tensor, split: int) -> torch.Tensor:
+        """Blocks ``[split, end)`` and the head conv on a trunk output, mean-pooled: (n, 1280).
+
+        ``tail(trunk(x, s), s)`` equals ``forward(x)`` in eval mode, for any ``s``.
+        """
+        net = self.net
+        x = trunk_out
+        for block in net._blocks[split:]:
+            x = block(x)
+        return net._swish(net._bn1(net._conv_head(x))).mean(dim=(2, 3))  # type: ignore[no-any-return]
+
+    def tail_modules(self, split: int) -> dict[str, nn.Module]:
+        """The tail's modules by state-dict prefix (relative to this backbone): blocks ≥ split + head conv."""
+        modules: dict[str, nn.Module] = {
+            f"net._blocks.{i}.": self.net._blocks[i] for i in range(split, self.num_blocks)
+        }
+        modules["net._conv_head."] = self.net._conv_head
+        modules["net._bn1."] = self.net._bn1
+        return modules
+
+    def trunk_prefixes(self, split: int) -> tuple[str, ...]:
+        """State-dict prefixes (relative to this backbone) of the trunk ``[stem, blocks < split)``."""
+        return ("net._conv_stem.", "net._bn0.", *(f"net._blocks.{i}." for i in range(split)))
 
 
 def _lite0_state_dict(source: str) -> dict[str, torch.Tensor]:
@@ -138,8 +180,58 @@ class HFTextEncoder(TextBackbone):
         ).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return self.pool(hidden, batch["attention_mask"])
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """CLS or attention-masked mean pooling of token states (n, L, H) → (n, H)."""
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-6)
+
+    # ---- a frozen trunk and trainable last layers (partial fine-tuning on cached hidden states) ----
+    def _layers(self) -> nn.ModuleList:
+        encoder = getattr(self.net, "encoder", None)
+        layers = getattr(encoder, "layer", None)
+        if not isinstance(layers, nn.ModuleList):
+            raise ModelError(f"text backbone {type(self.net).__name__} has no encoder.layer list")
+        return layers
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._layers())
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def trunk(self, texts: Sequence[str], split: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states entering layer ``split`` (n, L, H) and the attention mask (n, L)."""
+        batch = self.tokenize(texts)
+        out = self.net(**batch, output_hidden_states=True)
+        return out.hidden_states[split], batch["attention_mask"]
+
+    def tail(self, hidden: torch.Tensor, attention_mask: torch.Tensor, split: int) -> torch.Tensor:
+        """Layers ``[split, end)`` on trunk hidden states, then pooling: (n, H).
+
+        ``tail(*trunk(t, s), s)`` equals ``forward(t)`` in eval mode, for any ``s``.
+        """
+        extended = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        for layer in self._layers()[split:]:
+            out = layer(hidden, attention_mask=extended)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return self.pool(hidden, attention_mask)
+
+    def tail_modules(self, split: int) -> dict[str, nn.Module]:
+        """The last layers by state-dict prefix (relative to this backbone)."""
+        layers = self._layers()
+        return {f"net.encoder.layer.{i}.": layers[i] for i in range(split, len(layers))}
+
+    def trunk_prefixes(self, split: int) -> tuple[str, ...]:
+        """State-dict prefixes (relative to this backbone) of embeddings and layers ``< split``."""
+        return ("net.embeddings.", *(f"net.encoder.layer.{i}." for i in range(split)))
 
 
 class CLIPTextEncoder(TextBackbone):
@@ -198,6 +290,10 @@ def _from_pretrained(kind: type, source: str) -> nn.Module:
     local = Path(source).expanduser()
     if local.exists():
         source = str(local)
+    else:
+        # A hub id already in the local cache loads without touching the network (fast, and offline-safe).
+        with contextlib.suppress(OSError, ValueError):
+            return kind.from_pretrained(source, local_files_only=True)  # type: ignore[attr-defined, no-any-return]
     try:
         return kind.from_pretrained(source)  # type: ignore[attr-defined, no-any-return]
     except (OSError, ValueError) as exc:

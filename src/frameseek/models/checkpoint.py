@@ -24,12 +24,15 @@ def save_checkpoint(model: torch.nn.Module, folder: Path, include_backbones: boo
     config: DualEncoderConfig = model.config  # type: ignore[assignment]
     if include_backbones is None:
         include_backbones = config.backbone_weights_included
+    partial = tuple(config.backbone_weight_prefixes)
     state = {
         key: tensor.detach().cpu().contiguous()
         for key, tensor in model.state_dict().items()
-        if include_backbones or key.startswith(HEAD_PREFIXES)
+        if include_backbones or key.startswith(HEAD_PREFIXES) or (partial and key.startswith(partial))
     }
     config.backbone_weights_included = bool(include_backbones)
+    dtype = getattr(torch, config.weights_dtype)
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     with atomic_dir(folder) as tmp:
         (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         save_file(_dedupe_shared(state), str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
@@ -67,10 +70,15 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def load_weights_into(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
-    """Copy weights in; every head tensor must be present with the model's shape."""
+    """Copy weights in; every head tensor (and partial-backbone tensor the config lists) must be present.
+
+    Backbone tensors may be a subset: the rest keep the weights the backbone was built with.
+    """
     expected = model.state_dict()
+    config = getattr(model, "config", None)
+    required = HEAD_PREFIXES + tuple(getattr(config, "backbone_weight_prefixes", ()) or ())
     for key in expected:
-        if key.startswith(HEAD_PREFIXES) and key not in weights:
+        if key.startswith(required) and key not in weights:
             raise ModelError(f"checkpoint {source} lacks weight {key!r}")
     for key, tensor in weights.items():
         if key not in expected:

@@ -10,6 +10,7 @@ from frameseek.errors import ModelError
 FORMAT = "frameseek-dual-encoder"
 IMAGE_BACKBONES = ("efficientnet-lite0", "hf-resnet", "clip-vision")
 TEXT_BACKBONES = ("hf-text", "clip-text")
+WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -54,6 +55,12 @@ class DualEncoderConfig:
     text_feature_dim: int = 0
     # Whether model.safetensors also carries backbone weights (after fine-tuning) or only the heads.
     backbone_weights_included: bool = False
+    # Partial fine-tuning: state-dict key prefixes (e.g. "image_backbone.net._blocks.15.") of the backbone
+    # tensors model.safetensors carries; every other backbone tensor comes from the backbone's source.
+    backbone_weight_prefixes: list[str] = field(default_factory=list)
+    # Storage precision of floating-point tensors in model.safetensors ("float16" halves the file);
+    # they load into the float32 model either way.
+    weights_dtype: str = "float32"
     notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +99,17 @@ class DualEncoderConfig:
             raise ModelError(f"unknown text pooling {self.text.pooling!r} (use 'mean' or 'cls')")
         if self.image.resize not in ("squash", "crop"):
             raise ModelError(f"unknown resize mode {self.image.resize!r} (use 'squash' or 'crop')")
+        prefixes = self.backbone_weight_prefixes
+        if not isinstance(prefixes, list) or not all(
+            isinstance(p, str) and p.startswith(("image_backbone.", "text_backbone.")) for p in prefixes
+        ):
+            raise ModelError(
+                "backbone_weight_prefixes must be a list of 'image_backbone.…' / 'text_backbone.…' prefixes"
+            )
+        if self.weights_dtype not in WEIGHTS_DTYPES:
+            raise ModelError(
+                f"unknown weights_dtype {self.weights_dtype!r} (use {', '.join(WEIGHTS_DTYPES)})"
+            )
         if not isinstance(self.embed_dim, int) or self.embed_dim <= 0:
             raise ModelError(f"embed_dim must be a positive integer, got {self.embed_dim!r}")
 

@@ -23,10 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from frameseek.models import registry
 from frameseek.models.backbones import PACKAGED_TEXT_MODELS, resolve_text_source
 from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig
 from frameseek.models.heads import build_head
-from frameseek.models.registry import PRESETS, ModelSpec, packaged_weights
+from frameseek.models.registry import ModelSpec
 
 PARTS = ("image_backbone", "image_head", "text_backbone", "text_head", "total")
 
@@ -44,10 +45,19 @@ def _local_config_dir(source: str) -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
+def _size(value: object, name: str) -> int:
+    """A feature size from a transformers config field (an int, or a list whose last entry counts)."""
+    if isinstance(value, list | tuple) and value:
+        value = value[-1]
+    if not isinstance(value, int):
+        raise ValueError(f"config field {name} is not a size: {value!r}")
+    return value
+
+
 def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
     """(module on the meta device, output feature size) for an image side config."""
     if side.backbone == "efficientnet-lite0":
-        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-untyped]
 
         net = EfficientNet.from_name("efficientnet-lite0")
         net._fc = nn.Identity()
@@ -57,7 +67,7 @@ def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
 
         local = _local_config_dir(side.source)
         resnet_config = ResNetConfig.from_pretrained(str(local)) if local else ResNetConfig()
-        return ResNetModel(resnet_config), int(resnet_config.hidden_sizes[-1])
+        return ResNetModel(resnet_config), _size(resnet_config.hidden_sizes, "hidden_sizes")
     if side.backbone == "clip-vision":
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -67,7 +77,9 @@ def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
             if local
             else CLIPVisionConfig(patch_size=32, projection_dim=512)
         )
-        return CLIPVisionModelWithProjection(vision_config), int(vision_config.projection_dim)
+        return CLIPVisionModelWithProjection(vision_config), _size(
+            vision_config.projection_dim, "projection_dim"
+        )
     raise ValueError(f"cannot describe image backbone {side.backbone!r}")
 
 
@@ -84,7 +96,7 @@ def _text_backbone_on_meta(side: TextSideConfig) -> tuple[nn.Module, int]:
             text_config = DistilBertConfig()
         else:
             raise ValueError(f"cannot describe text source {side.source!r} without downloading it")
-        return AutoModel.from_config(text_config), int(text_config.hidden_size)
+        return AutoModel.from_config(text_config), _size(text_config.hidden_size, "hidden_size")
     if side.backbone == "clip-text":
         from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
@@ -92,7 +104,9 @@ def _text_backbone_on_meta(side: TextSideConfig) -> tuple[nn.Module, int]:
         clip_text_config = (
             CLIPTextConfig.from_pretrained(str(local)) if local else CLIPTextConfig(projection_dim=512)
         )
-        return CLIPTextModelWithProjection(clip_text_config), int(clip_text_config.projection_dim)
+        return CLIPTextModelWithProjection(clip_text_config), _size(
+            clip_text_config.projection_dim, "projection_dim"
+        )
     raise ValueError(f"cannot describe text backbone {side.backbone!r}")
 
 
@@ -146,13 +160,15 @@ def heads_status(spec: ModelSpec) -> str:
     """``trained`` (packaged heads), ``untrained (run frameseek train)`` or ``none (zero-shot)``."""
     if spec.config.head.kind == "none":
         return "none (zero-shot)"
-    return "trained" if packaged_weights(spec.name) is not None else "untrained (run frameseek train)"
+    return (
+        "trained" if registry.packaged_weights(spec.name) is not None else "untrained (run frameseek train)"
+    )
 
 
 def describe_presets(presets: Mapping[str, ModelSpec] | None = None) -> list[dict[str, Any]]:
     """One row per preset: name, description, embed_dim, parameter counts per part, weights and heads."""
     rows = []
-    for name, spec in (PRESETS if presets is None else presets).items():
+    for name, spec in (registry.PRESETS if presets is None else presets).items():
         rows.append(
             {
                 "name": name,

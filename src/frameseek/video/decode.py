@@ -138,14 +138,24 @@ def _open(path: str | Path) -> tuple[av.container.InputContainer, av.video.Video
     return container, stream
 
 
-def _configure(stream: av.video.VideoStream, threads: int, keyframes_only: bool) -> None:
-    """Decoder threading and key-frame skipping."""
+def _configure(
+    stream: av.video.VideoStream, threads: int, keyframes_only: bool, skip_nonref: bool = False
+) -> None:
+    """Decoder threading, key-frame skipping, non-reference-frame skipping."""
     ctx = stream.codec_context
     ctx.thread_count = threads
     if threads != 1:
         ctx.thread_type = "AUTO"
     if keyframes_only:
         ctx.skip_frame = "NONKEY"
+    elif skip_nonref:
+        ctx.skip_frame = "NONREF"
+
+
+def _sparse_sampling(stream: av.video.VideoStream, fps: float) -> bool:
+    """True when sampling keeps at most one frame in four, so skipping B-frames loses no grid point."""
+    rate = stream.average_rate or stream.guessed_rate
+    return bool(rate) and fps <= float(rate) / 4
 
 
 def _decoded(
@@ -212,7 +222,7 @@ def _timed_frames(
     start: float | None,
     *,
     preroll: bool = False,
-) -> Iterator[tuple[av.VideoFrame, float]]:
+) -> Generator[tuple[av.VideoFrame, float], None, None]:
     """(frame, time) at or after ``start`` (``preroll``: also those from the key frame before it); closes."""
     label = str(container.name)
     floor = None if preroll or start is None else start - _EPS
@@ -374,11 +384,18 @@ def iter_frames(
     max_side: int | None = 640,
     threads: int = 1,
     keyframes_only: bool = False,
+    skip_nonref: bool = False,
 ) -> Iterator[Frame]:
-    """Stream the frames of ``[start, end)`` kept by grid sampling at ``fps``, or by ``scene`` sampling."""
+    """Stream the frames of ``[start, end)`` kept by grid sampling at ``fps``, or by ``scene`` sampling.
+
+    ``skip_nonref`` (grid sampling at ≤ 1/4 of the video's frame rate only) lets the decoder skip frames
+    no other frame depends on (most B-frames): 1.5–2× faster decoding of typical H.264, and each grid point
+    then keeps the first *decoded* frame at or after it — a few frames later at most, its time still the
+    frame's exact PTS.
+    """
     _check_options(fps, start, end, max_frames, max_side, threads, scene_max_gap)
     container, stream = _open(path)  # fail now (missing / unreadable / no video), not at the first next()
-    _configure(stream, threads, keyframes_only)
+    _configure(stream, threads, keyframes_only, skip_nonref and not scene and _sparse_sampling(stream, fps))
     cap = min(max_frames or limits().max_frames, limits().max_frames)
     selector: _Selector = (
         _SceneSelector(scene_threshold, scene_max_gap, THUMB_WIDTH)

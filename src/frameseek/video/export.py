@@ -11,6 +11,7 @@ import av
 import av.container
 import av.video
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from frameseek.atomic import atomic_path
@@ -58,6 +59,8 @@ def _add_video_stream(
     """An encoder stream for the clip."""
     codec = clip_encoder()
     stream = out.add_stream(codec, rate=rate, options=_X264_OPTIONS if codec == "libx264" else {})
+    if not isinstance(stream, av.video.VideoStream):
+        raise DecodeError(f"{codec} is not a video encoder")
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
     stream.codec_context.time_base = _TIME_BASES[codec]
@@ -74,10 +77,10 @@ def _encode(
         out.mux(packet)
 
 
-def _picture(image: np.ndarray, size: tuple[int, int]) -> av.VideoFrame:
+def _picture(image: np.ndarray, size: tuple[int, int], scaler: VideoReformatter) -> av.VideoFrame:
     """An RGB array as a yuv420p frame of exactly ``size``."""
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-    return frame.reformat(width=size[0], height=size[1], format="yuv420p")
+    return scaler.reformat(frame, width=size[0], height=size[1], format="yuv420p", interpolation="AREA")
 
 
 def _check_window(start: float, end: float) -> None:
@@ -123,13 +126,14 @@ def _encode_clip(
     with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream: av.video.VideoStream | None = None
         size = (0, 0)
+        scaler = VideoReformatter()
         first = 0.0
         for frame in frames:
             if stream is None:
                 size = _even_size(frame.image.shape[1], frame.image.shape[0], max_side)
                 stream, first = _add_video_stream(out, size, rate), frame.time
             time_base = _TIME_BASES[stream.codec_context.name]
-            picture = _picture(frame.image, size)
+            picture = _picture(frame.image, size, scaler)
             picture.pts = round((frame.time - first) / time_base)
             picture.time_base = time_base
             _encode(stream, out, picture)

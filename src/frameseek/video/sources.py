@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import filelock
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, write_bytes_atomic, write_text_atomic
+from frameseek.atomic import atomic_dir, discard_stale_temporaries, write_bytes_atomic, write_text_atomic
 from frameseek.errors import DecodeError, InputError, SourceError
 from frameseek.video.decode import probe
 
@@ -57,6 +57,8 @@ _HASH_CACHE_SIZE = 10_000
 _LOCK_TIMEOUT_S = 3600.0
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NON_HTTP_MARKERS = ("No connection adapters", "Unsupported url scheme", "is not allowed")
+"""yt-dlp / requests / urllib wording when a link (or a redirect) leads to a non-http(s) URL."""
 
 Progress = Callable[[int, int | None], None]
 """``progress(downloaded_bytes, total_bytes_or_None)``."""
@@ -296,7 +298,7 @@ class _YtdlpLogger:
 
 
 class _TooLarge(Exception):
-    """Raised from the progress hook to abort a download past the size limit."""
+    """Raised from the progress hook to abort a download past the size or time limit."""
 
 
 def _one_line(msg: object) -> str:
@@ -307,8 +309,12 @@ def _one_line(msg: object) -> str:
     return re.sub(r"\s*\(caused by .*\)\s*$", "", text)
 
 
-def _progress_hook(progress: Progress | None, limit: int) -> Callable[[dict[str, Any]], None]:
-    """A yt-dlp progress hook: forwards bytes and enforces the size limit (sums merged formats)."""
+def _progress_hook(
+    progress: Progress | None, limit: int, deadline_s: float | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """A yt-dlp progress hook: forwards bytes, enforces the size limit (sums merged formats) and the
+    overall download deadline (a server trickling bytes cannot keep a download going for ever)."""
+    started = time.monotonic()
     done: dict[str, int] = {}
     totals: dict[str, int | None] = {}
 
@@ -322,6 +328,8 @@ def _progress_hook(progress: Progress | None, limit: int) -> Callable[[dict[str,
         total = None if any(t is None for t in totals.values()) else sum(int(t or 0) for t in totals.values())
         if got > limit or (total is not None and total > limit):
             raise _TooLarge(_too_large())
+        if deadline_s and time.monotonic() - started > deadline_s:
+            raise _TooLarge(f"took longer than the download time limit of {deadline_s:g} s")
         if progress is not None:
             progress(got, total)
 
@@ -353,8 +361,13 @@ def _match_filter(rejected: list[str]) -> Callable[..., str | None]:
     return check
 
 
-def _ytdlp_options(work: Path, hook: Callable[[dict[str, Any]], None], logger: _YtdlpLogger,
-                   rejected: list[str], max_height: int) -> dict[str, Any]:  # fmt: skip
+def _ytdlp_options(
+    work: Path,
+    hook: Callable[[dict[str, Any]], None],
+    logger: _YtdlpLogger,
+    rejected: list[str],
+    max_height: int,
+) -> dict[str, Any]:
     """yt-dlp options: quiet, bounded (size, timeouts, one video), no local files, no cache folder."""
     lim = settings.limits()
     h = int(max_height)
@@ -395,11 +408,7 @@ def _explain(url: str, err: BaseException | str, logger: _YtdlpLogger) -> Source
     reason = _one_line(err) or (logger.messages[-1] if logger.messages else "unknown error")
     if "Unsupported URL" in reason:
         return SourceError(f"{_short(url)} is not a video (no video found at that address)")
-    if (
-        "No connection adapters" in reason
-        or "Unsupported url scheme" in reason
-        or "redirect" in reason.lower()
-    ):
+    if any(marker in reason for marker in _NON_HTTP_MARKERS):
         return SourceError(f"could not download {_short(url)}: it leads to a non-http(s) address ({reason})")
     return SourceError(f"could not download {_short(url)}: {_short(reason, 300)}")
 
@@ -410,7 +419,8 @@ def _run_ytdlp(url: str, work: Path, progress: Progress | None, max_height: int)
 
     logger = _YtdlpLogger()
     rejected: list[str] = []
-    hook = _progress_hook(progress, settings.limits().max_download_bytes)
+    lim = settings.limits()
+    hook = _progress_hook(progress, lim.max_download_bytes, lim.download_timeout_s)
     options = _ytdlp_options(work, hook, logger, rejected, max_height)
     try:
         with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]
@@ -483,6 +493,7 @@ def download(url: str, *, progress: Progress | None = None, max_height: int = 72
 
 def _fetch(url: str, root: Path, key: str, progress: Progress | None, max_height: int) -> VideoSource:
     """Download into a temporary folder, check it, rename it to ``<key>/`` and write the sidecar."""
+    discard_stale_temporaries(root / key)  # what a killed earlier download left (we hold the URL's lock)
     started = time.monotonic()
     with atomic_dir(root / key) as work:
         info = _run_ytdlp(url, work, progress, max_height)
@@ -495,7 +506,7 @@ def _fetch(url: str, root: Path, key: str, progress: Progress | None, max_height
     seconds = max(time.monotonic() - started, 1e-6)
     path = (root / key / name).resolve()
     size = path.stat().st_size
-    title = _one_line(info.get("title") or "")[:200] or path.stem
+    title = " ".join(str(info.get("title") or "").split())[:200] or path.stem
     meta = {
         "url": url,
         "file": f"{key}/{name}",

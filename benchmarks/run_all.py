@@ -1,0 +1,316 @@
+"""Run every benchmark (each in its own process, ``--json``) and generate BENCHMARKS.md from the results.
+
+    python benchmarks/run_all.py                 # full run (≈ 25-35 min on 2 shared cores)
+    python benchmarks/run_all.py --quick         # smaller variant (a few minutes)
+    python benchmarks/run_all.py --only index_speed,breakdown
+    python benchmarks/run_all.py --render-only   # rebuild BENCHMARKS.md from benchmarks/results/*.json
+
+Every number in BENCHMARKS.md comes from benchmarks/results/<name>.json, written by this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import breakdown
+import common
+import encoder_throughput
+import index_speed
+import memory_vs_length
+import quality
+import query_latency
+
+BENCHMARKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "index_speed": ("1. Indexing speed vs the original pipeline", index_speed.render),
+    "memory_vs_length": ("2. Memory vs video length", memory_vs_length.render),
+    "query_latency": ("3. Query latency vs index size", query_latency.render),
+    "encoder_throughput": ("4. Encoder throughput", encoder_throughput.render),
+    "quality": ("5. Retrieval quality", quality.render),
+    "breakdown": ("6. Where the time goes", breakdown.render),
+}
+ORDER = ["index_speed", "encoder_throughput", "breakdown", "query_latency", "memory_vs_length", "quality"]
+OUTPUT = common.REPO_DIR / "BENCHMARKS.md"
+
+
+def result_path(name: str) -> Path:
+    return common.RESULTS_DIR / f"{name}.json"
+
+
+def run_one(name: str, quick: bool) -> dict[str, Any]:
+    """Run ``benchmarks/<name>.py --json`` in a fresh process; its stderr streams through."""
+    cmd = [common.PYTHON, f"benchmarks/{name}.py", "--json", *(["--quick"] if quick else [])]
+    common.log(f"=== {name}: {' '.join(['python', *cmd[1:]])}")
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=str(common.REPO_DIR), stdout=subprocess.PIPE, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        result: dict[str, Any] = {"benchmark": name, "error": f"exit code {proc.returncode}"}
+    else:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["command"] = " ".join(["python", *cmd[1:]])
+    result["run_seconds"] = seconds
+    result["quick"] = quick
+    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    result_path(name).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    common.log(f"=== {name}: done in {seconds / 60:.1f} min")
+    return result
+
+
+def load_results() -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in ORDER:
+        path = result_path(name)
+        if path.is_file():
+            out[name] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ summary
+def key_numbers(results: dict[str, dict[str, Any]]) -> str:
+    """The targets of the issue, each with its measured value and verdict."""
+    rows: list[list[Any]] = []
+    r = results.get("index_speed")
+    if r and "rows" in r and r.get("speedup") is not None:
+        row = next(x for x in r["rows"] if x["model"] == "lite" and x["resolution"] == "720p")
+        rows.append(
+            [
+                "Indexing speed vs original, lite 720p",
+                "≥ 5×",
+                f"{r['speedup']:.2f}× ({row['baseline_video_s_per_s']:.2f} → "
+                f"{row['frameseek_video_s_per_s']:.2f} video-s/s)",
+                _verdict(r["speedup"] >= 5),
+            ]
+        )
+        for x in r["rows"]:
+            if x["model"] != "lite" or x["resolution"] != "720p":
+                rows.append([f"  … {x['model']} {x['resolution']}", "", f"{x['speedup']:.2f}×", ""])
+        if "speedup_vs_1_thread_baseline" in row:
+            rows.append(
+                [
+                    "  … lite 720p vs baseline given 1 torch thread",
+                    "",
+                    f"{row['speedup_vs_1_thread_baseline']:.2f}×",
+                    "",
+                ]
+            )
+    r = results.get("memory_vs_length")
+    if r and "flatness" in r:
+        fs = sorted((x for x in r["rows"] if x["pipeline"] == "frameseek"), key=lambda x: x["minutes"])
+        bl = sorted((x for x in r["rows"] if x["pipeline"] == "baseline"), key=lambda x: x["minutes"])
+        rows.append(
+            [
+                f"Peak RSS, {fs[-1]['minutes']} min / {fs[0]['minutes']} min video (frameseek)",
+                "≤ 1.10×",
+                f"{r['flatness']['frameseek']:.3f}× ({fs[0]['peak_rss_mb']:.0f} → {fs[-1]['peak_rss_mb']:.0f} MiB)",
+                _verdict(r["flatness"]["frameseek"] <= 1.10),
+            ]
+        )
+        rows.append(
+            [
+                "  … baseline",
+                "grows",
+                f"{r['flatness']['baseline']:.3f}× ({bl[0]['peak_rss_mb']:.0f} → "
+                f"{bl[-1]['peak_rss_mb']:.0f} MiB)",
+                "",
+            ]
+        )
+    r = results.get("query_latency")
+    if r and "sizes" in r:
+        big = r["sizes"][-1]
+        best = query_latency.best_ann(big, r["recall_target"])
+        if best:
+            rows.append(
+                [
+                    f"Library query at {big['frames']:,} frames, ANN (nlist {best['nlist']}, nprobe "
+                    f"{best['nprobe']})",
+                    "p50 < 50 ms, R@10 ≥ 0.95",
+                    f"p50 {best['p50_ms']:.2f} ms, p95 {best['p95_ms']:.2f} ms, R@10 {best['recall_at_10']:.3f}",
+                    _verdict(best["p50_ms"] < 50 and best["recall_at_10"] >= 0.95),
+                ]
+            )
+        rows.append(
+            [
+                f"  … exact at {big['frames']:,} frames",
+                "",
+                f"p50 {big['exact']['p50_ms']:.1f} ms "
+                f"(1 BLAS thread: {big['exact_1_blas_thread']['p50_ms']:.1f} ms)",
+                "",
+            ]
+        )
+    r = results.get("breakdown")
+    if r and "models" in r:
+        for m in r["models"]:
+            best = m["best_variant"]
+            rows.append(
+                [
+                    f"Fastest threading, {m['model']} 720p",
+                    "",
+                    f"{best}: {m['variants'][best]['description']} "
+                    f"({m['variants'][best]['video_s_per_s']:.1f} video-s/s; default "
+                    f"{m['variants']['pipelined e1/d1']['video_s_per_s']:.1f}); limited by {m['limit']}",
+                    "",
+                ]
+            )
+    r = results.get("quality")
+    if r and "flickr8k_dev" in r:
+        std = r["flickr8k_dev"]["standard"]["text_to_image"]
+        rows.append(
+            [
+                "Flickr8k dev text → image (standard), lite",
+                "",
+                f"R@1 {std['R@1']:.1f}, R@5 {std['R@5']:.1f}, R@10 {std['R@10']:.1f}",
+                "",
+            ]
+        )
+    return common.markdown_table(["what", "target", "measured", "verdict"], rows)
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def findings(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Conclusions computed from the results (for choosing defaults)."""
+    out = []
+    r = results.get("encoder_throughput")
+    if r and "rows" in r:
+        for model in dict.fromkeys(x["model"] for x in r["rows"]):
+            one = [x for x in r["rows"] if x["model"] == model and x["threads"] == 1]
+            if one:
+                best = max(one, key=lambda x: x["images_per_s"])
+                by_batch = {x["batch"]: x["images_per_s"] for x in one if x["precision"] == best["precision"]}
+                out.append(
+                    f"Encoder, {model}, 1 torch thread: fastest is {best['precision']} at batch {best['batch']} "
+                    f"({best['images_per_s']:.1f} img/s; {best['precision']} by batch: "
+                    + ", ".join(f"{b}: {v:.1f}" for b, v in sorted(by_batch.items()))
+                    + ")."
+                )
+            two = [x for x in r["rows"] if x["model"] == model and x["threads"] == 2]
+            if one and two:
+                b1 = max(one, key=lambda x: x["images_per_s"])["images_per_s"]
+                b2 = max(two, key=lambda x: x["images_per_s"])["images_per_s"]
+                out.append(
+                    f"Encoder, {model}: best with 2 torch threads / best with 1 = {b2 / b1:.2f}× "
+                    "(under this run's load)."
+                )
+    r = results.get("query_latency")
+    if r and "sizes" in r:
+        for s in r["sizes"]:
+            best = query_latency.best_ann(s, r["recall_target"])
+            if best:
+                out.append(
+                    f"FAISS at {s['frames']:,} frames: nlist {best['nlist']} (√n), nprobe {best['nprobe']} "
+                    f"is the fastest reaching R@10 ≥ {r['recall_target']} (R@10 {best['recall_at_10']:.3f}, "
+                    f"p50 {best['p50_ms']:.2f} ms, built in {best['build_s']:.1f} s)."
+                )
+    return out
+
+
+def render_markdown(results: dict[str, dict[str, Any]], total_seconds: float | None) -> str:
+    machine = next((r["machine"] for r in results.values() if "machine" in r), common.machine_info())
+    quick = any(r.get("quick") for r in results.values())
+    lines = [
+        "# frameseek benchmarks",
+        "",
+        "_Generated by `python benchmarks/run_all.py"
+        + (" --quick" if quick else "")
+        + "` — do not edit by hand; "
+        "every number below comes from `benchmarks/results/*.json` written by that run._",
+        "",
+        "Each comparison is measured in **one process run, interleaved** (baseline and frameseek alternating, "
+        "repeated; medians), after ≥ 3 s of warm-up, because these machines are shared and noisy: absolute "
+        "numbers move with the load, the side-by-side ratios much less.",
+        "",
+        "## Machine",
+        "",
+        common.markdown_table(
+            ["", ""],
+            [
+                ["CPU", f"{machine['cpu']} ({', '.join(machine['isa'])})"],
+                ["logical cores", machine["logical_cores"]],
+                ["memory", f"{machine['memory_gib']} GiB"],
+                ["load average (1/5/15 min) at the end", " / ".join(str(x) for x in machine["load_average"])],
+                ["versions", ", ".join(f"{k} {v}" for k, v in machine["versions"].items())],
+                ["date", machine["date"]],
+                [
+                    "run time",
+                    f"{total_seconds / 60:.1f} min"
+                    if total_seconds
+                    else ", ".join(f"{k} {v.get('run_seconds', 0) / 60:.1f} min" for k, v in results.items()),
+                ],
+            ],
+        ),
+        "",
+        "## Key numbers",
+        "",
+        key_numbers(results),
+        "",
+    ]
+    found = findings(results)
+    if found:
+        lines += ["Computed from the results below:", "", *[f"- {f}" for f in found], ""]
+    for name in [
+        "index_speed",
+        "memory_vs_length",
+        "query_latency",
+        "encoder_throughput",
+        "quality",
+        "breakdown",
+    ]:
+        title, render = BENCHMARKS[name]
+        lines += [f"## {title}", ""]
+        r = results.get(name)
+        if r is None:
+            lines += ["Not run.", ""]
+            continue
+        lines += [f"Command: `{r['command']}` ({r.get('run_seconds', 0) / 60:.1f} min)", ""]
+        if "error" in r:
+            lines += [f"Failed: {r['error']}.", ""]
+            continue
+        lines += [render(r), ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        "python benchmarks/run_all.py            # everything, then BENCHMARKS.md",
+        *[f"{results[n]['command']}" for n in ORDER if n in results],
+        "```",
+        "",
+        "Test clips are generated with ffmpeg from the real footage in `../shared/data` and cached in "
+        "`$FRAMESEEK_BENCH_DIR` (default `~/.cache/frameseek-bench`); plots are in `benchmarks/results/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=None, help="comma-separated benchmark names")
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args(argv)
+    total = None
+    if not args.render_only:
+        names = args.only.split(",") if args.only else ORDER
+        unknown = set(names) - set(ORDER)
+        if unknown:
+            sys.exit(f"unknown benchmark(s): {', '.join(sorted(unknown))} (choose from {', '.join(ORDER)})")
+        started = time.perf_counter()
+        for name in names:
+            run_one(name, args.quick)
+        total = time.perf_counter() - started if not args.only else None
+    OUTPUT.write_text(render_markdown(load_results(), total), encoding="utf-8")
+    common.log(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()

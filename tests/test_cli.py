@@ -1,0 +1,282 @@
+"""The command line: in-process through typer's CliRunner / ``main()``, and a few real subprocess runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from frameseek import cli
+from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.registry import load_model, packaged_weights
+from frameseek.video.decode import frame_at, probe
+from test_search import shared_model, small_clips  # tests/ is on sys.path (like conftest)
+from videos import require_bikes
+
+RESULT_KEYS = {"video", "time", "timecode", "score", "start", "end", "thumbnail"}
+METRIC_KEYS = {
+    "download_bytes", "download_mb_per_s", "extraction_frames_per_s", "encoding_frames_per_s",
+    "search_latency_ms", "cpu_percent", "peak_rss_mb", "frames_processed", "index_reused",
+}  # fmt: skip
+TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d\.\d{3}\b")
+SUBPROCESS_TIMEOUT = 300
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One FRAMESEEK_HOME for the module (like ``fs_home``), so bikes.mp4 is indexed once."""
+    root = tmp_path_factory.mktemp("cli-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FRAMESEEK_HOME", str(root))
+        mp.setenv("COLUMNS", "200")  # wide enough that rich does not fold the table
+        yield root
+
+
+@pytest.fixture(scope="module")
+def model(home: Path) -> DualEncoder:
+    return shared_model()
+
+
+@pytest.fixture(scope="module")
+def model_arg(model: DualEncoder, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What to pass to --model: the packaged ``lite`` preset, else a checkpoint folder of the same model."""
+    if packaged_weights("lite") is not None:
+        return "lite"
+    folder = tmp_path_factory.mktemp("checkpoint") / "lite-random"
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(autouse=True)
+def loaded_once(monkeypatch: pytest.MonkeyPatch, model: DualEncoder, model_arg: str) -> None:
+    """In-process runs reuse the already loaded model for --model MODEL_ARG (other names load for real)."""
+
+    def load(name: str) -> DualEncoder:
+        return model if name == model_arg else load_model(name)
+
+    monkeypatch.setattr("frameseek.search.load_model", load)
+
+
+@pytest.fixture(scope="module")
+def bikes() -> Path:
+    return require_bikes()
+
+
+def invoke(*args: str) -> tuple[str, str]:
+    """Run the typer app in-process; (stdout, stderr); fails with the output when the exit code is not 0."""
+    result = CliRunner().invoke(cli.app, list(args))
+    assert result.exit_code == 0, f"exit {result.exit_code}: {result.output}\n{result.exception!r}"
+    return result.stdout, result.stderr
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``frameseek.cli.main`` (the console script's entry point) in-process: (code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(list(args))
+    captured = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), captured.out, captured.err
+
+
+def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m frameseek.cli ARGS`` in a real subprocess with this module's FRAMESEEK_HOME."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("FRAMESEEK_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "frameseek.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+
+def assert_one_line_error(code: int, out: str, err: str) -> str:
+    assert code != 0
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("error: "), lines[0]
+    assert out.strip() == ""
+    return lines[0]
+
+
+def check_json(data: dict[str, object], top_k: int = 5) -> list[dict[str, object]]:
+    assert {"source", "model", "query", "results", "metrics"} <= set(data)
+    results = data["results"]
+    assert isinstance(results, list) and 1 <= len(results) <= top_k
+    for hit in results:
+        assert set(hit) >= RESULT_KEYS
+        assert TIMECODE.fullmatch(hit["timecode"])
+        assert hit["start"] <= hit["time"] <= hit["end"]
+        assert Path(hit["thumbnail"]).is_file()
+    metrics = data["metrics"]
+    assert isinstance(metrics, dict) and set(metrics) >= METRIC_KEYS
+    return results
+
+
+# ------------------------------------------------------------------------------------------ search
+
+
+def test_search_prints_a_table(bikes: Path, model_arg: str) -> None:
+    out, _ = invoke("search", str(bikes), "a cyclist wearing a helmet", "--top-k", "3", "--fps", "1",
+                    "--model", model_arg)  # fmt: skip
+    for column in ("time", "score", "segment", "video", "thumbnail"):
+        assert column in out
+    assert "a cyclist wearing a helmet" in out
+    assert 1 <= len(TIMECODE.findall(out)) <= 3
+    assert "bikes.mp4" in out
+    assert re.search(r"frames \d+ · index (built|reused)", out)  # the metrics line
+    assert not out.lstrip().startswith("{")
+
+
+def test_search_json(bikes: Path, model_arg: str) -> None:
+    invoke("search", str(bikes), "an index for the next query", "--json", "--model", model_arg)
+    out, _ = invoke("search", str(bikes), "cars in a traffic jam", "--json", "--model", model_arg)
+    data = json.loads(out)  # the whole of stdout is one JSON object
+    results = check_json(data)
+    assert data["source"] == str(bikes)
+    assert data["query"] == "cars in a traffic jam"
+    assert data["model"] == "lite"
+    assert all(hit["video"] == str(bikes.resolve()) for hit in results)
+    assert data["metrics"]["index_reused"] is True  # built by the first run
+    assert data["metrics"]["frames_processed"] == 0
+
+
+def test_search_with_an_image(bikes: Path, model_arg: str, tmp_path: Path) -> None:
+    frame = frame_at(bikes, 4.0)
+    picture = tmp_path / "query.png"  # lossless: the same pixels as the sampled frame
+    Image.fromarray(frame.image).save(picture)
+    out, _ = invoke("search", str(bikes), "--image", str(picture), "--json", "--model", model_arg)
+    data = json.loads(out)
+    check_json(data)
+    assert data["query"] is None
+    assert data["results"][0]["time"] == pytest.approx(4.0)
+    out, _ = invoke("search", str(bikes), "a cyclist", "--image", str(picture), "--json",
+                    "--model", model_arg)  # fmt: skip
+    assert json.loads(out)["query"] == "a cyclist"
+
+
+def test_search_export(bikes: Path, model_arg: str, tmp_path: Path) -> None:
+    folder = tmp_path / "hits"
+    out, _ = invoke("search", str(bikes), "a cyclist wearing a helmet", "--top-k", "2", "--json",
+                    "--export", str(folder), "--model", model_arg)  # fmt: skip
+    data = json.loads(out)
+    exports = data["exports"]
+    assert len(exports) == len(data["results"]) >= 1
+    for item, hit in zip(exports, data["results"], strict=True):
+        with Image.open(item["frame"]) as image:
+            assert image.format == "JPEG"
+        info = probe(item["clip"])
+        assert info.duration == pytest.approx(hit["end"] - hit["start"], abs=0.1)
+        assert Path(item["clip"]).parent == folder
+
+
+def test_search_json_in_a_subprocess(bikes: Path, model_arg: str) -> None:
+    invoke("search", str(bikes), "warm up the index", "--model", model_arg)
+    proc = run_process("search", str(bikes), "a cyclist wearing a helmet", "--top-k", "2", "--fps", "1",
+                       "--json", "--model", model_arg)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    data = json.loads(proc.stdout)
+    check_json(data, top_k=2)
+    if model_arg == "lite":  # same model, same fingerprint: the index written in-process is reused
+        assert data["metrics"]["index_reused"] is True
+        assert data["metrics"]["frames_decoded"] == 0
+
+
+# ------------------------------------------------------------------------------------------ library
+
+
+def test_index_then_search_library(model_arg: str) -> None:
+    clips = small_clips()
+    out, _ = invoke("index", *map(str, clips), "--fps", "0.25", "--library-name", "trio", "--json",
+                    "--model", model_arg)  # fmt: skip
+    data = json.loads(out)
+    assert data["library"] == "trio"
+    assert [Path(v["video"]) for v in data["videos"]] == [c.resolve() for c in clips]
+    assert all(v["frames"] > 0 and Path(v["index"]).is_dir() for v in data["videos"])
+
+    out, _ = invoke("index", *map(str, clips), "--fps", "0.25", "--library-name", "trio",
+                    "--model", model_arg)  # fmt: skip
+    assert "index reused" in out and all(c.stem in out for c in clips)  # table; nothing rebuilt
+
+    out, _ = invoke("search", "--library", "a person talking", "--library-name", "trio", "--top-k", "8",
+                    "--json", "--model", model_arg)  # fmt: skip
+    data = json.loads(out)
+    results = check_json(data, top_k=8)
+    assert data["source"] == "library:trio"
+    assert {hit["video"] for hit in results} <= {str(c.resolve()) for c in clips}
+    assert len({hit["video"] for hit in results}) >= 2
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+def test_models_lists_the_presets() -> None:
+    out, _ = invoke("models", "--json")
+    names = [row["name"] for row in json.loads(out)]
+    assert names == ["lite", "resnet50-distilbert", "clip-vit-b32"]
+    out, _ = invoke("models")
+    assert all(name in out for name in names)
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["search", "{missing}", "a dog"], "no such file"),
+        (["search", "{bikes}", ""], "query is empty"),
+        (["search", "{bikes}", "   "], "query is empty"),
+        (["search", "{bikes}", "a dog", "--top-k", "0"], "top-k"),
+        (["search", "{bikes}", "a dog", "--model", "no-such-model"], "unknown model"),
+        (["search", "{bikes}", "a dog", "--fps", "0"], "fps"),
+        (["search", "{bikes}", "--image", "{missing}"], "cannot read image"),
+        (["search", "{bikes}"], "give a text QUERY"),
+        (["search", "--library", "a dog", "--library-name", "nothing-here"], "no videos"),
+        (["search", "--library", "a dog", "--library-name", "../up"], "library name"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+    bikes: Path,
+    tmp_path: Path,
+    model_arg: str,
+    args: list[str],
+    needle: str,
+) -> None:
+    missing = tmp_path / "missing.mp4"
+    argv = [a.format(missing=missing, bikes=bikes) for a in args]
+    if "--model" not in argv:
+        argv += ["--model", model_arg]
+    code, out, err = run_main(capsys, *argv)
+    line = assert_one_line_error(code, out, err)
+    assert needle.lower() in line.lower()
+
+
+def test_errors_in_a_subprocess(bikes: Path, tmp_path: Path) -> None:
+    proc = run_process("search", str(bikes), "a dog", "--model", "no-such-model")
+    line = assert_one_line_error(proc.returncode, proc.stdout, proc.stderr)
+    assert "unknown model" in line
+    proc = run_process("search", str(tmp_path / "missing.mp4"), "a dog")
+    line = assert_one_line_error(proc.returncode, proc.stdout, proc.stderr)
+    assert "missing.mp4" in line
+
+
+def test_main_exits_zero_on_success(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "version")
+    assert code == 0 and out.strip() and "error" not in err
