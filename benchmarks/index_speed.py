@@ -113,7 +113,9 @@ def measure(
             "encode_threads": searcher.encode_threads,
             "decode_threads": searcher.decode_threads,
             "max_side": searcher.sampling.max_side,
+            "fast_decode": getattr(searcher.sampling, "fast_decode", None),
         },
+        "image_backbone": model.config.image.backbone,
         "agreement": agreement(base_runs[0], fs_runs[0][1]),
         "torch_default_threads": torch.get_num_threads(),
         "raw": walls,
@@ -179,7 +181,7 @@ def render(result: dict[str, Any]) -> str:
                 f"**{r['speedup']:.2f}×** ({r['speedup_min']:.2f}–{r['speedup_max']:.2f})",
                 f"{r['baseline_decode_s']:.2f} / {r['baseline_encode_s']:.2f}",
                 f"{r['frameseek_stage_s']['decode']:.2f} / {r['frameseek_stage_s']['encode']:.2f}",
-                f"{r['agreement']['mean_cosine']:.4f}",
+                f"{r['agreement']['mean_cosine']:.4f} (≤ {r['agreement']['max_time_diff_s']:.2f} s apart)",
             ]
             for r in rows
         ],
@@ -194,10 +196,12 @@ def render(result: dict[str, Any]) -> str:
     notes = [
         f"Target: ≥ 5× the original pipeline with the same model. {target}",
         f"Clips ({lengths}): {common.clip_description()}; {result['repeats']} "
-        "interleaved rounds per cell; speedup = median of per-round ratios (min–max over rounds).",
+        f"interleaved rounds per cell ({result.get('headline_repeats', result['repeats'])} for lite at 720p); speedup = median of per-round ratios (min–max over rounds).",
         "Baseline: OpenCV reads every frame, keeps one per second (`count % round(fps)`), holds all kept "
         "full-resolution frames, then embeds them one at a time in fp32 (torch default threads).",
-        f"frameseek: `Searcher(model).index(path)` defaults — PyAV decode + resize to ≤{s['max_side']} px + "
+        "frameseek: `Searcher(model).index(path)` defaults — PyAV decode"
+        + (" skipping non-reference frames (`fast_decode`)" if s.get("fast_decode") else "")
+        + f" + resize to ≤{s['max_side']} px + "
         f"thumbnail + preprocess in a producer thread, encode in batches of {s['batch_size']} with "
         f"{s['encode_threads']} torch thread(s), precision {rows[0]['frameseek_precision']}; includes "
         "hashing, probing and writing the index and thumbnails.",
@@ -214,7 +218,10 @@ def render(result: dict[str, Any]) -> str:
         )
         + ".",
         "Embedding cosine: mean cosine similarity between the two pipelines' embeddings of the same "
-        "seconds (1.0 = identical; differences come from bf16 and resize order).",
+        "seconds (1.0 = identical; differences come from bf16, resize order and, with `fast_decode`, a frame "
+        "up to the shown time later); image backbones: "
+        + ", ".join(sorted({f"{r['model']} = `{r.get('image_backbone', '?')}`" for r in rows}))
+        + ".",
         "Stage columns are medians; frameseek's decode runs in parallel with encode, so its stages "
         "overlap and can add up to more than the wall time.",
     ]
@@ -233,17 +240,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="resnet50-distilbert clip length (default 10, quick 5): its fp32 batch-1 baseline is slow",
     )
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3, quick 2)")
+    parser.add_argument(
+        "--headline-repeats",
+        type=int,
+        default=None,
+        help="rounds for lite at 720p, the headline cell (default 5, quick 2)",
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (10 if args.quick else 20)
     seconds_resnet = args.seconds_resnet or (5 if args.quick else 10)
     repeats = args.repeats or (2 if args.quick else 3)
+    headline_repeats = args.headline_repeats or (2 if args.quick else 5)
     rows = []
     for model_name in args.models.split(","):
         model = common.build_model(model_name)
         for resolution in args.resolutions.split(","):
             headline = model_name == "lite" and resolution == "720p"
             length = seconds_resnet if model_name == "resnet50-distilbert" else seconds
-            rows.append(measure(model_name, resolution, length, repeats, model, headline))
+            rounds = headline_repeats if headline else repeats
+            rows.append(measure(model_name, resolution, length, rounds, model, headline))
         del model
     lite720 = [r for r in rows if r["model"] == "lite" and r["resolution"] == "720p"]
     result = {
@@ -251,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": common.command_line(),
         "video_seconds": {"lite": seconds, "resnet50-distilbert": seconds_resnet},
         "repeats": repeats,
+        "headline_repeats": headline_repeats,
         "rows": rows,
         "speedup": lite720[0]["speedup"] if lite720 else None,
         "plot": plot(rows),

@@ -172,6 +172,10 @@ def key_numbers(results: dict[str, dict[str, Any]]) -> str:
     return common.markdown_table(["what", "target", "measured", "verdict"], rows)
 
 
+def _load(machine: dict[str, Any]) -> str:
+    return " / ".join(f"{x:.2f}" for x in machine["load_average"])
+
+
 def _verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
@@ -213,9 +217,84 @@ def findings(results: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
-def render_markdown(results: dict[str, dict[str, Any]], total_seconds: float | None) -> str:
-    machine = next((r["machine"] for r in results.values() if "machine" in r), common.machine_info())
+HISTORY = common.RESULTS_DIR / "history.jsonl"
+
+
+def history_entry(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of one full run (appended to results/history.jsonl)."""
+    entry: dict[str, Any] = {
+        "date": run["end"]["date"],
+        "quick": any(r.get("quick") for r in results.values()),
+        "load_start": run["start"]["load_average"],
+        "load_end": run["end"]["load_average"],
+    }
+    speed = results.get("index_speed", {})
+    cell = next(
+        (x for x in speed.get("rows", []) if x["model"] == "lite" and x["resolution"] == "720p"), None
+    )
+    if cell:
+        entry["speedup_lite_720p"] = cell["speedup"]
+        entry["speedup_lite_720p_range"] = [cell["speedup_min"], cell["speedup_max"]]
+        entry["speedup_vs_1_thread_baseline"] = cell.get("speedup_vs_1_thread_baseline")
+    memory = results.get("memory_vs_length", {})
+    if "flatness" in memory:
+        entry["memory_flatness"] = memory["flatness"]["frameseek"]
+    query = results.get("query_latency", {})
+    if query.get("sizes"):
+        best = query_latency.best_ann(query["sizes"][-1], query["recall_target"])
+        if best:
+            entry["ann_frames"] = query["sizes"][-1]["frames"]
+            entry["ann_p50_ms"] = best["p50_ms"]
+            entry["ann_recall_at_10"] = best["recall_at_10"]
+    return entry
+
+
+def history_table() -> str | None:
+    if not HISTORY.is_file():
+        return None
+    entries = [json.loads(line) for line in HISTORY.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        [
+            e["date"] + (" (quick)" if e.get("quick") else ""),
+            f"{e['load_start'][0]:.2f} → {e['load_end'][0]:.2f}",
+            f"{e['speedup_lite_720p']:.2f}× ({e['speedup_lite_720p_range'][0]:.2f}–{e['speedup_lite_720p_range'][1]:.2f})"
+            if "speedup_lite_720p" in e
+            else "–",
+            f"{e['speedup_vs_1_thread_baseline']:.2f}×" if e.get("speedup_vs_1_thread_baseline") else "–",
+            f"{e['memory_flatness']:.3f}×" if "memory_flatness" in e else "–",
+            f"{e['ann_p50_ms']:.2f} ms / {e['ann_recall_at_10']:.3f}" if "ann_p50_ms" in e else "–",
+        ]
+        for e in entries
+    ]
+    return common.markdown_table(
+        [
+            "run",
+            "load (1 min) start → end",
+            "speedup lite 720p (round range)",
+            "… vs 1-thread baseline",
+            "memory 30/1 min",
+            "ANN at 1M p50 / R@10",
+        ],
+        rows,
+    )
+
+
+def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | None) -> str:
+    machines = [r["machine"] for r in results.values() if "machine" in r]
+    machine = run["start"] if run else (machines[0] if machines else common.machine_info())
     quick = any(r.get("quick") for r in results.values())
+    if run:
+        when = f"{run['start']['date']} → {run['end']['date']}"
+        loads = (
+            f"{_load(run['start'])} at the start, {_load(run['end'])} at the end "
+            "(2 cores: above 2 means other processes were waiting for CPU)"
+        )
+        duration = f"{run['seconds'] / 60:.1f} min"
+    else:
+        dates = sorted(m["date"] for m in machines)
+        when = f"{dates[0]} → {dates[-1]} (end of each benchmark)" if dates else "unknown"
+        loads = "see each section"
+        duration = ", ".join(f"{k} {v.get('run_seconds', 0) / 60:.1f} min" for k, v in results.items())
     lines = [
         "# frameseek benchmarks",
         "",
@@ -236,15 +315,10 @@ def render_markdown(results: dict[str, dict[str, Any]], total_seconds: float | N
                 ["CPU", f"{machine['cpu']} ({', '.join(machine['isa'])})"],
                 ["logical cores", machine["logical_cores"]],
                 ["memory", f"{machine['memory_gib']} GiB"],
-                ["load average (1/5/15 min) at the end", " / ".join(str(x) for x in machine["load_average"])],
+                ["load average (1 / 5 / 15 min)", loads],
                 ["versions", ", ".join(f"{k} {v}" for k, v in machine["versions"].items())],
-                ["date", machine["date"]],
-                [
-                    "run time",
-                    f"{total_seconds / 60:.1f} min"
-                    if total_seconds
-                    else ", ".join(f"{k} {v.get('run_seconds', 0) / 60:.1f} min" for k, v in results.items()),
-                ],
+                ["date", when],
+                ["run time", duration],
             ],
         ),
         "",
@@ -256,6 +330,15 @@ def render_markdown(results: dict[str, dict[str, Any]], total_seconds: float | N
     found = findings(results)
     if found:
         lines += ["Computed from the results below:", "", *[f"- {f}" for f in found], ""]
+    history = history_table()
+    if history:
+        lines += [
+            "Run history (every full `run_all.py` run appends its headline numbers to "
+            "`benchmarks/results/history.jsonl`; the spread shows how much the shared machine's load moves them):",
+            "",
+            history,
+            "",
+        ]
     for name in [
         "index_speed",
         "memory_vs_length",
@@ -270,7 +353,8 @@ def render_markdown(results: dict[str, dict[str, Any]], total_seconds: float | N
         if r is None:
             lines += ["Not run.", ""]
             continue
-        lines += [f"Command: `{r['command']}` ({r.get('run_seconds', 0) / 60:.1f} min)", ""]
+        load = f"; load average at its end {_load(r['machine'])}" if "machine" in r else ""
+        lines += [f"Command: `{r['command']}` ({r.get('run_seconds', 0) / 60:.1f} min{load})", ""]
         if "error" in r:
             lines += [f"Failed: {r['error']}.", ""]
             continue
@@ -298,17 +382,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default=None, help="comma-separated benchmark names")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
-    total = None
+    run_file = common.RESULTS_DIR / "_run.json"
     if not args.render_only:
         names = args.only.split(",") if args.only else ORDER
         unknown = set(names) - set(ORDER)
         if unknown:
             sys.exit(f"unknown benchmark(s): {', '.join(sorted(unknown))} (choose from {', '.join(ORDER)})")
+        start = common.machine_info()
         started = time.perf_counter()
         for name in names:
             run_one(name, args.quick)
-        total = time.perf_counter() - started if not args.only else None
-    OUTPUT.write_text(render_markdown(load_results(), total), encoding="utf-8")
+        if not args.only:  # a partial run keeps the previous full run's record
+            run = {"start": start, "end": common.machine_info(), "seconds": time.perf_counter() - started}
+            run_file.write_text(json.dumps(run, indent=1) + "\n", encoding="utf-8")
+            with HISTORY.open("a", encoding="utf-8") as history:
+                history.write(json.dumps(history_entry(load_results(), run)) + "\n")
+    run_info = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else None
+    OUTPUT.write_text(render_markdown(load_results(), run_info), encoding="utf-8")
     common.log(f"wrote {OUTPUT}")
 
 

@@ -51,7 +51,7 @@ def lite() -> DualEncoder:
 
 def test_lite_builds_offline_and_embeds(lite: DualEncoder) -> None:
     assert lite.embed_dim == 512
-    assert lite.config.image_feature_dim == 1280 and lite.config.text_feature_dim == 384
+    assert lite.config.image_feature_dim == 1904 and lite.config.text_feature_dim == 384  # multi-scale
     images: list[np.ndarray | Image.Image] = [*_synthetic_images(), Image.new("RGB", (33, 77), (200, 10, 10))]
     _assert_unit_rows(lite.encode_images(images, batch_size=2), 4, 512)
     _assert_unit_rows(lite.encode_texts(CAPTIONS, batch_size=2), 3, 512)
@@ -196,7 +196,8 @@ def test_describe_lists_every_preset(described: dict[str, dict[str, object]]) ->
     assert list(described) == list(PRESETS)
     for name, row in described.items():
         assert row["description"] == PRESETS[name].description
-        assert row["embed_dim"] == 512
+        # the installed lite heads are an ensemble of three 512-d heads (concatenated); the others one
+        assert row["embed_dim"] == (load_model(name).embed_dim if name == "lite" else 512)
     assert described["lite"]["weights"] == "packaged"
     assert described["lite"]["heads"] in ("trained", "untrained (run frameseek train)")
     assert described["resnet50-distilbert"]["weights"] in ("hub: cached", "hub: download needed")
@@ -205,22 +206,22 @@ def test_describe_lists_every_preset(described: dict[str, dict[str, object]]) ->
     table = format_presets(list(described.values()))  # type: ignore[arg-type]
     for name in PRESETS:
         assert name in table
-    assert "27.46M" in table
+    assert f"{described['lite']['parameters']['total'] / 1e6:.2f}M" in table  # type: ignore[index]
 
 
-def test_describe_lite_counts_match_the_real_model(
-    described: dict[str, dict[str, object]], lite: DualEncoder
-) -> None:
+def test_describe_lite_counts_match_the_real_model(described: dict[str, dict[str, object]]) -> None:
     counts = described["lite"]["parameters"]
     assert isinstance(counts, dict)
     parts = ("image_backbone", "image_head", "text_backbone", "text_head")
     assert counts["total"] == sum(counts[p] for p in parts)
-    assert counts == lite.parameter_counts()
-    # EfficientNet-Lite0 without its classifier, all-MiniLM-L6-v2, heads 1280→512 and 384→512
+    installed = load_model("lite")
+    assert counts == installed.parameter_counts()
+    # EfficientNet-Lite0 without its classifier, all-MiniLM-L6-v2, heads 1904→512 and 384→512 (× ensemble)
+    k = installed.config.head.ensemble
     assert counts["image_backbone"] == 3_371_008
     assert counts["text_backbone"] == 22_713_216
-    assert counts["image_head"] == 1280 * 512 + 512 + 512 * 512 + 512 + 2 * 512
-    assert counts["text_head"] == 384 * 512 + 512 + 512 * 512 + 512 + 2 * 512
+    assert counts["image_head"] == k * (1904 * 512 + 512 + 512 * 512 + 512 + 2 * 512)
+    assert counts["text_head"] == k * (384 * 512 + 512 + 512 * 512 + 512 + 2 * 512)
 
 
 def test_describe_hub_counts(described: dict[str, dict[str, object]]) -> None:

@@ -367,6 +367,10 @@ def train(
     ] = None,
     early_stop: int = 5,
     seed: int = 0,
+    ensemble_seeds: Annotated[
+        str | None,
+        typer.Option(help="Train one run per seed (e.g. 0,1,2) and merge their heads into an ensemble."),
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Cap steps per epoch (smoke runs).")] = None,
     resume: bool = False,
     install_as: Annotated[
@@ -377,7 +381,7 @@ def train(
     """Train the projection heads (and optionally the backbones) with a contrastive loss."""
     import shutil
 
-    from frameseek.training import TrainConfig, Trainer
+    from frameseek.training import TrainConfig, Trainer, train_ensemble
 
     config = TrainConfig(
         data=str(data), out=str(out_dir), model=model, dataset=dataset, mode=mode, epochs=epochs,
@@ -394,12 +398,23 @@ def train(
         if not json_out:
             err.print("  ".join(f"{k}={v}" for k, v in row.items()))
 
-    report = Trainer(config, on_epoch=on_epoch).run()
+    if ensemble_seeds:
+        try:
+            seeds = [int(part) for part in ensemble_seeds.split(",") if part.strip()]
+        except ValueError:
+            raise InputError(
+                f"--ensemble-seeds takes comma-separated integers, got {ensemble_seeds!r}"
+            ) from None
+        report = train_ensemble(config, seeds, on_epoch=on_epoch)
+    else:
+        report = Trainer(config, on_epoch=on_epoch).run()
     if install_as is not None:
         from frameseek.atomic import atomic_dir
 
         with atomic_dir(install_as) as tmp:
             shutil.copytree(out_dir / "best", tmp, dirs_exist_ok=True)
+            for doc in install_as.glob("*.md") if install_as.is_dir() else []:
+                shutil.copy2(doc, tmp / doc.name)  # keep the model card beside the new weights
     if json_out:
         typer.echo(json.dumps(report))
         return

@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -565,3 +565,50 @@ def plot_curves(history: Sequence[dict[str, Any]], select_name: str, path: Path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def train_ensemble(
+    config: TrainConfig, seeds: Sequence[int], on_epoch: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Train one model per seed (same holdout), merge their heads into an ensemble in ``out/best``.
+
+    Each seed's run lives in ``out/seed-<n>``; the report has every seed's numbers and the ensemble's.
+    """
+    from frameseek.models.ensemble import merge_heads
+
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise InputError(f"an ensemble needs at least two different seeds, got {list(seeds)}")
+    out = Path(config.out)
+    holdout_seed = config.seed if config.holdout_seed is None else config.holdout_seed
+    runs: list[dict[str, Any]] = []
+    trainer: Trainer | None = None
+    for seed in seeds:
+        run_config = replace(config, seed=seed, holdout_seed=holdout_seed, out=str(out / f"seed-{seed}"))
+        trainer = Trainer(run_config, on_epoch=on_epoch)
+        runs.append(trainer.run())
+    assert trainer is not None
+    merged = merge_heads(
+        [load_model(str(out / f"seed-{s}" / "best")) for s in seeds], name=trainer.model.name
+    )
+    merged.save_pretrained(out / "best")
+    trainer.model = load_model(str(out / "best"))
+    selected = trainer.evaluate(trainer.select_data)
+    evaluated = trainer.evaluate(trainer.eval_data)
+    report = {
+        "model": config.model,
+        "dataset": config.dataset,
+        "ensemble_seeds": list(seeds),
+        "seeds": [_seed_summary(s, r) for s, r in zip(seeds, runs, strict=True)],
+        "best_epoch": [r["best_epoch"] for r in runs],
+        "epochs_run": sum(r["epochs_run"] for r in runs),
+        "selection": {"split": trainer.select_name, "images": len(trainer.select_data.images), **selected},
+        "evaluation": {"split": config.eval_split, "images": len(trainer.eval_data.images), **evaluated},
+        "config": {k: v for k, v in asdict(config).items() if k != "log"},
+    }
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _seed_summary(seed: int, report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("best_epoch", "selection", "evaluation")
+    return {"seed": seed, **{k: report[k] for k in keys}}

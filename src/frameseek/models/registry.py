@@ -33,11 +33,11 @@ PRESETS: dict[str, ModelSpec] = {
         name="lite",
         config=DualEncoderConfig(
             name="lite",
-            image=ImageSideConfig(backbone="efficientnet-lite0", source="package", image_size=224),
+            image=ImageSideConfig(backbone="efficientnet-lite0-multiscale", source="package", image_size=224),
             text=TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean"),
             head=HeadConfig(kind="projection", dropout=0.1),
         ),
-        description="EfficientNet-Lite0 + all-MiniLM-L6-v2, heads trained on Flickr8k (works offline)",
+        description="EfficientNet-Lite0 (multi-scale) + all-MiniLM-L6-v2, heads trained on Flickr8k (offline)",
         weights_folder="lite",
     ),
     "resnet50-distilbert": ModelSpec(
