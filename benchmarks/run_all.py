@@ -233,6 +233,7 @@ def history_entry(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> di
         (x for x in speed.get("rows", []) if x["model"] == "lite" and x["resolution"] == "720p"), None
     )
     if cell:
+        entry["lite_clip_s"] = cell["video_seconds"]
         entry["speedup_lite_720p"] = cell["speedup"]
         entry["speedup_lite_720p_range"] = [cell["speedup_min"], cell["speedup_max"]]
         entry["speedup_vs_1_thread_baseline"] = cell.get("speedup_vs_1_thread_baseline")
@@ -257,7 +258,8 @@ def history_table() -> str | None:
         [
             e["date"] + (" (quick)" if e.get("quick") else ""),
             f"{e['load_start'][0]:.2f} → {e['load_end'][0]:.2f}",
-            f"{e['speedup_lite_720p']:.2f}× ({e['speedup_lite_720p_range'][0]:.2f}–{e['speedup_lite_720p_range'][1]:.2f})"
+            f"{e['speedup_lite_720p']:.2f}× ({e['speedup_lite_720p_range'][0]:.2f}–{e['speedup_lite_720p_range'][1]:.2f}"
+            f"; {e.get('lite_clip_s', 0):.0f} s clip)"
             if "speedup_lite_720p" in e
             else "–",
             f"{e['speedup_vs_1_thread_baseline']:.2f}×" if e.get("speedup_vs_1_thread_baseline") else "–",

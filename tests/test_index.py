@@ -426,3 +426,30 @@ def test_large_library_uses_ann(fs_home: Path, monkeypatch: pytest.MonkeyPatch) 
     assert load_library("default", "fp-test", use_ann=False).ann is None
     _, rows = matrix.search(matrix.embeddings[42], 3)
     assert int(rows[0]) == 42
+
+
+def test_library_ann_is_built_once_and_reused(fs_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_mod, "ANN_MIN_FRAMES", 50)
+    for i in range(3):
+        index = make_index(f"v{i}", 30, seed=i)
+        save_index(index, None)
+        add_to_library(index)
+    first = load_library("default", "fp-test")
+    stored = list((fs_home / "libraries" / "default").glob("ann-*.faiss"))
+    assert len(stored) == 1
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the stored ANN index should have been reused")
+
+    real_build = index_mod.build_ann
+    monkeypatch.setattr(index_mod, "build_ann", no_build)
+    again = load_library("default", "fp-test")
+    assert again.ann is not None and again.ann.ntotal == first.ann.ntotal == 90
+    _, rows = again.search(again.embeddings[17], 3)
+    assert int(rows[0]) == 17
+    monkeypatch.setattr(index_mod, "build_ann", real_build)
+    extra = make_index("v3", 30, seed=3)  # a new member → a new index replaces the stale one
+    save_index(extra, None)
+    add_to_library(extra)
+    assert load_library("default", "fp-test").ann.ntotal == 120
+    assert len(list((fs_home / "libraries" / "default").glob("ann-*.faiss"))) == 1
