@@ -4,11 +4,13 @@ All cases run in one process, interleaved and repeated (medians):
 
 * stage ceilings — each stage alone: decode only (every frame; as the pipeline decodes, i.e.
   ``Searcher._frames`` with 1 or 2 FFmpeg threads; with FFmpeg's ``skip_frame`` NONREF / BIDIR; one frame
-  per second converted to RGB ≤ 640 px), the producer thread's work alone (decode + thumbnail JPEG +
-  preprocess, timed per stage), and encode only (pre-made pixel batches; torch 1 or 2 threads);
-* the whole ``Searcher.index`` path (hash, probe, decode ‖ encode, write) with threading variants:
-  encode/decode thread counts, and a sequential variant that decodes everything first, then encodes;
-* the producer's work, when run alone (or in the sequential variant) on the main thread, runs with
+  per second converted to RGB ≤ 640 px), the work before the encoder alone on one thread (decode +
+  thumbnail JPEG + preprocess, timed per stage), and encode only (pre-made pixel batches; torch 1 or 2
+  threads);
+* the whole ``Searcher.index`` path (hash, probe, decode ‖ prepare ‖ encode, write) with threading
+  variants: encode/decode thread counts, and a sequential variant that decodes everything first, then
+  encodes;
+* the work before the encoder, when run alone (or in the sequential variant) on the main thread, runs with
   torch limited to 1 thread: on the main thread with 2 OpenMP threads, preprocessing's small
   elementwise torch ops were measured many times slower on 2 busy cores, which would charge the stage with
   thread contention it does not have inside the pipeline (where it runs on its own thread);
@@ -38,7 +40,7 @@ from PIL import Image
 import common
 from frameseek.metrics import PipelineMetrics
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.search import Searcher, _write_thumbnail
+from frameseek.search import DEFAULT_BATCH_SIZE, Searcher, _write_thumbnail
 from frameseek.video.decode import frame_times, iter_frames
 
 NAME = "breakdown"
@@ -52,7 +54,7 @@ class SequentialSearcher(Searcher):
     ) -> tuple[list[float], list[np.ndarray]]:
         times: list[float] = []
         pixels: list[torch.Tensor] = []
-        # torch ops in preprocessing run on 1 thread, as in the pipelined producer (see main docstring)
+        # torch ops in preprocessing run on 1 thread, as in the pipeline's prepare thread (see main docstring)
         with common.torch_threads(1), metrics.stage("decode"):
             for n, frame in enumerate(self._frames(path)):
                 image = Image.fromarray(frame.image)
@@ -81,7 +83,8 @@ def decode_skipping(clip: Path, skip: str) -> tuple[int, list[float]]:
     first decoded frame at or after each second and convert it like ``iter_frames`` (RGB, ≤ 640 px).
 
     Returns (frames decoded, kept times). NONREF is what src's ``fast_decode`` asks FFmpeg for; BIDIR
-    (every B-frame, referenced or not) is not in src: measured as a possible further step.
+    (every B-frame, referenced or not) is not in src: P-frames can refer to referenced B-frames (x264's
+    b-pyramid), and on bikes.mp4 such pictures came out damaged (PSNR 17-25 dB against a full decode).
     """
     import av
 
@@ -111,9 +114,24 @@ def decode_skipping(clip: Path, skip: str) -> tuple[int, list[float]]:
 
 VARIANTS: dict[str, tuple[type[Searcher], int, int, str]] = {
     # name: (class, encode_threads, decode_threads, description)
-    "pipelined e1/d1": (Searcher, 1, 1, "decode thread ‖ encode, 1 torch thread, 1 FFmpeg thread (default)"),
-    "pipelined e2/d1": (Searcher, 2, 1, "decode thread ‖ encode, 2 torch threads, 1 FFmpeg thread"),
-    "pipelined e1/d2": (Searcher, 1, 2, "decode thread ‖ encode, 1 torch thread, 2 FFmpeg threads"),
+    "pipelined e1/d1": (
+        Searcher,
+        1,
+        1,
+        "decode ‖ prepare ‖ encode threads, 1 torch thread, 1 FFmpeg thread (default)",
+    ),
+    "pipelined e2/d1": (
+        Searcher,
+        2,
+        1,
+        "decode ‖ prepare ‖ encode threads, 2 torch threads, 1 FFmpeg thread",
+    ),
+    "pipelined e1/d2": (
+        Searcher,
+        1,
+        2,
+        "decode ‖ prepare ‖ encode threads, 1 torch thread, 2 FFmpeg threads",
+    ),
     "sequential e2/d2": (
         SequentialSearcher,
         2,
@@ -227,7 +245,7 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
         PIPE.format(1, ""): decode_only(1),
         PIPE.format(2, "s"): decode_only(2),
         **{label: decode_skip(mode) for mode, label in SKIP_MODES.items()},
-        "producer alone (decode + thumbnail + preprocess)": producer_alone,
+        "decode + prepare alone, 1 thread": producer_alone,
         "encode only, 1 torch thread": encode_only(1),
         "encode only, 2 torch threads": encode_only(2),
         **{key: variant(key) for key in VARIANTS},
@@ -241,10 +259,10 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
     default = pipeline_metrics["pipelined e1/d1"]
     stages = {
         stage: common.median([m.stages.get(stage, 0.0) for m in default])
-        for stage in ("download", "decode", "encode", "write", "index")
+        for stage in ("download", "decode", "prepare", "encode", "write", "index")
     }
     split = {k: common.median([s[k] for s in producer_split]) for k in ("decode", "thumbnail", "preprocess")}
-    producer = med["producer alone (decode + thumbnail + preprocess)"]
+    producer = med["decode + prepare alone, 1 thread"]
     encode1 = med["encode only, 1 torch thread"]
     gflops = common.image_gflops(model)
     for key, values in walls.items():
@@ -291,7 +309,7 @@ def download_stage(clip: Path) -> dict[str, Any]:
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
     try:
-        wall, metrics = index_once(common.build_model("lite"), url, Searcher, 1, 1, 16)
+        wall, metrics = index_once(common.build_model("lite"), url, Searcher, 1, 1, DEFAULT_BATCH_SIZE)
         d = metrics.as_dict()
         return {
             "url": "http://127.0.0.1:<port>/" + clip.name,
@@ -333,7 +351,7 @@ def render(result: dict[str, Any]) -> str:
         rows = [[k, v, d / v] for k, v in m["cases_s"].items()]
         table = common.markdown_table(["case", "median s", "video-s/s"], rows)
         st, sp = m["default_stages_s"], m["producer_split_s"]
-        producer = m["cases_s"]["producer alone (decode + thumbnail + preprocess)"]
+        producer = m["cases_s"]["decode + prepare alone, 1 thread"]
         enc1 = m["cases_s"]["encode only, 1 torch thread"]
         default = m["cases_s"]["pipelined e1/d1"]
         best = m["best_variant"]
@@ -341,11 +359,12 @@ def render(result: dict[str, Any]) -> str:
             f"**{m['model']}** — {m['frames']} frames sampled from a {d:.0f} s 720p clip, {m['precision']}, "
             f"batch {m['batch_size']}\n\n{table}\n\n"
             f'- Default pipeline stages (median): hash+probe ("download" for a local file) '
-            f"{st['download']:.3f} s, producer thread {st['decode']:.2f} s, encode {st['encode']:.2f} s, "
+            f"{st['download']:.3f} s, decode thread {st['decode']:.2f} s, prepare thread "
+            f"{st.get('prepare', 0.0):.2f} s, encode {st['encode']:.2f} s, "
             f"write {st['write']:.3f} s; index wall {st['index']:.2f} s.\n"
-            f"- Producer work alone, split: decode {sp['decode']:.2f} s, thumbnail JPEG {sp['thumbnail']:.2f} s, "
+            f"- Work before the encoder alone (1 thread), split: decode {sp['decode']:.2f} s, thumbnail JPEG {sp['thumbnail']:.2f} s, "
             f"preprocess {sp['preprocess']:.2f} s.\n"
-            f"- **Limited by {m['limit']}**: producer alone {producer:.2f} s vs encode alone (1 thread) "
+            f"- **Limited by {m['limit']}**: decode + prepare alone {producer:.2f} s vs encode alone (1 thread) "
             f"{enc1:.2f} s; the default pipeline takes {default:.2f} s "
             f"({default / max(producer, enc1):.2f}× the slower of the two, "
             f"{default / (producer + enc1):.2f}× their sum).\n"
@@ -355,7 +374,7 @@ def render(result: dict[str, Any]) -> str:
             f"`fast_decode={m.get('pipeline_sampling', {}).get('fast_decode', '?')}`): "
             f"{m['cases_s'][EVERY] / m['cases_s'][PIPE.format(1, '')]:.2f}× the speed of decoding every frame.\n"
             + "".join(
-                f"- FFmpeg `skip_frame={mode}`{' (what fast_decode uses)' if mode == 'NONREF' else ' (not in src)'}: "
+                f"- FFmpeg `skip_frame={mode}`{' (fast_decode uses it; the pipeline also leaves out the GOP tails no kept frame needs)' if mode == 'NONREF' else ' (not in src: P-frames may refer to B-frames, so pictures break)'}: "
                 f"{v['frames_decoded']} of {m['frames_in_clip']} frames decoded, "
                 f"{m['cases_s'][EVERY] / m['cases_s'][v['label']]:.2f}× the speed of decoding every frame; kept "
                 f"frames at most {v['max_offset_s']:.3f} s after their grid time.\n"
@@ -389,7 +408,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--models", default=",".join(common.MODEL_NAMES))
     parser.add_argument("--seconds", type=int, default=None, help="clip length (default 20, quick 10)")
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3, quick 2)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args(argv)
     seconds = args.seconds or (10 if args.quick else 20)
     repeats = args.repeats or (2 if args.quick else 3)

@@ -200,9 +200,13 @@ def render(result: dict[str, Any]) -> str:
         "Baseline: OpenCV reads every frame, keeps one per second (`count % round(fps)`), holds all kept "
         "full-resolution frames, then embeds them one at a time in fp32 (torch default threads).",
         "frameseek: `Searcher(model).index(path)` defaults — PyAV decode"
-        + (" skipping non-reference frames (`fast_decode`)" if s.get("fast_decode") else "")
-        + f" + resize to ≤{s['max_side']} px + "
-        f"thumbnail + preprocess in a producer thread, encode in batches of {s['batch_size']} with "
+        + (
+            " skipping non-reference frames and the key-frame-group tails no kept frame needs (`fast_decode`)"
+            if s.get("fast_decode")
+            else ""
+        )
+        + f" + resize to ≤{s['max_side']} px in a decode thread, "
+        f"thumbnail + preprocess in a prepare thread, encode in batches of {s['batch_size']} with "
         f"{s['encode_threads']} torch thread(s), precision {rows[0]['frameseek_precision']}; includes "
         "hashing, probing and writing the index and thumbnails.",
         "Baseline threads: the original ran torch with its default thread count "

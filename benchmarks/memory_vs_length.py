@@ -24,7 +24,7 @@ import torch
 
 import common
 from baseline_original import index_original
-from frameseek.search import Searcher
+from frameseek.search import DEFAULT_BATCH_SIZE, Searcher
 
 NAME = "memory_vs_length"
 
@@ -59,7 +59,7 @@ def child(pipeline: str, video: str, model_name: str, baseline_threads: int, bat
 
 
 def run_case(
-    pipeline: str, video: str, model_name: str, baseline_threads: int, batch_size: int = 16
+    pipeline: str, video: str, model_name: str, baseline_threads: int, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> dict[str, Any]:
     """Start a child for one case; sample its RSS until it exits; return its JSON plus the samples."""
     cmd = [
@@ -190,7 +190,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--minutes", default=None, help="video lengths (default 1,10,30; quick 1,3)")
     parser.add_argument("--model", default="lite")
     parser.add_argument("--baseline-threads", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=16, help="frameseek's batch size for the lengths")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="frameseek's batch size for the lengths"
+    )
     parser.add_argument(
         "--batch-sweep",
         default=None,

@@ -124,15 +124,38 @@ def key_numbers(results: dict[str, dict[str, Any]]) -> str:
     r = results.get("query_latency")
     if r and "sizes" in r:
         big = r["sizes"][-1]
+        default = next((a for a in big["ann"] if a["config"] == "default"), None)
+        if default:
+            rows.append(
+                [
+                    f"Library query at {big['frames']:,} frames, ANN as the library builds it (nlist "
+                    f"{default['nlist']}, nprobe {default['nprobe']})",
+                    "p50 < 50 ms, R@10 ≥ 0.95",
+                    f"p50 {default['p50_ms']:.2f} ms, p95 {default['p95_ms']:.2f} ms, "
+                    f"R@10 {default['recall_at_10']:.3f}",
+                    _verdict(default["p50_ms"] < 50 and default["recall_at_10"] >= 0.95),
+                ]
+            )
+        e2e = r.get("end_to_end")
+        if e2e:
+            rows.append(
+                [
+                    f"  … end to end: encode the text ({e2e['model']}) + search + NMS + segments",
+                    "",
+                    f"p50 {e2e['total']['p50_ms']:.1f} ms, p95 {e2e['total']['p95_ms']:.1f} ms "
+                    f"(text encoder p50 {e2e['encode']['p50_ms']:.1f} ms)",
+                    "",
+                ]
+            )
         best = query_latency.best_ann(big, r["recall_target"])
         if best:
             rows.append(
                 [
-                    f"Library query at {big['frames']:,} frames, ANN (nlist {best['nlist']}, nprobe "
-                    f"{best['nprobe']})",
-                    "p50 < 50 ms, R@10 ≥ 0.95",
+                    f"  … fastest nprobe reaching R@10 ≥ {r['recall_target']} (nlist {best['nlist']}, "
+                    f"nprobe {best['nprobe']})",
+                    "",
                     f"p50 {best['p50_ms']:.2f} ms, p95 {best['p95_ms']:.2f} ms, R@10 {best['recall_at_10']:.3f}",
-                    _verdict(best["p50_ms"] < 50 and best["recall_at_10"] >= 0.95),
+                    "",
                 ]
             )
         rows.append(

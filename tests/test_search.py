@@ -14,11 +14,13 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from frameseek import search as search_module
 from frameseek import settings as fs_settings
 from frameseek.errors import FrameseekError, IndexError_, InputError, SourceError
 from frameseek.index import SamplingSettings, library_entries
@@ -537,6 +539,34 @@ def test_library_search(clip_searcher: Searcher, clip_folder: Path) -> None:
     assert [e["title"] for e in library_entries("solo")] == [clips[0].stem]
     with pytest.raises(IndexError_):
         searcher.search_library("a person", library="never-made")
+
+
+def test_library_matrix_is_loaded_once_until_the_library_changes(
+    clip_searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher = clip_searcher
+    clips = [c.resolve() for c in small_clips()]
+    searcher.add([str(clips[0])], library="cached")
+    loads: list[str] = []
+    original = search_module.load_library
+
+    def counting(name: str, *args: Any) -> Any:
+        loads.append(name)
+        return original(name, *args)
+
+    monkeypatch.setattr(search_module, "load_library", counting)
+    first = searcher.search_library("a person", library="cached", top_k=10)
+    again = searcher.search_library("a person", library="cached", top_k=10)
+    assert loads == ["cached"]  # the second query reuses the stacked matrix
+    assert [(h.video, h.time, h.score) for h in again.results] == [
+        (h.video, h.time, h.score) for h in first.results
+    ]
+    assert {h.video for h in first.results} == {str(clips[0])}
+
+    searcher.add([str(clips[1])], library="cached")  # the list changed: loaded again, new video found
+    grown = searcher.search_library("a person", library="cached", top_k=10)
+    assert loads == ["cached", "cached"]
+    assert {h.video for h in grown.results} == {str(clips[0]), str(clips[1])}
 
 
 def test_url_source(model: DualEncoder, fs_home: Path, no_proxy: None, http_site: tuple[Path, str]) -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from frameseek.errors import DecodeError, InputError, SourceError
+from frameseek.video import decode as decode_module
 from frameseek.video.decode import (
     Frame,
     frame_times,
@@ -122,6 +123,88 @@ def test_seek_gives_the_same_pictures_as_decoding_from_zero(bikes: Path) -> None
     full = {round(f.time, 6): f.image for f in iter_frames(bikes, fps=25.0)}
     for frame in iter_frames(bikes, fps=2.0, start=6.3, end=8.0):
         assert np.array_equal(frame.image, full[round(frame.time, 6)])
+
+
+def _decode_all_then_pick(path: Path, **options: float) -> list[Frame]:
+    return list(iter_frames(path, max_side=None, **options))  # type: ignore[arg-type]
+
+
+def _skipping(path: Path, **options: float) -> list[Frame]:
+    return list(iter_frames(path, max_side=None, skip_unneeded=True, **options))  # type: ignore[arg-type]
+
+
+def _same_frames(a: list[Frame], b: list[Frame]) -> bool:
+    return [f.time for f in a] == [f.time for f in b] and all(
+        np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"fps": 1.0},
+        {"fps": 0.5},
+        {"fps": 3.0},
+        {"fps": 0.3, "start": 1.1},
+        {"fps": 2.0, "start": 6.3, "end": 9.0},
+    ],
+)
+def test_skipping_unneeded_packets_keeps_the_same_frames_bikes(
+    bikes: Path, options: dict[str, float]
+) -> None:
+    assert _same_frames(_skipping(bikes, **options), _decode_all_then_pick(bikes, **options))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("short_gop", "keyint=5:min-keyint=5:scenecut=0:bframes=2"),
+        ("open_gop", "keyint=12:min-keyint=12:scenecut=0:bframes=3:b-pyramid=normal:open-gop=1"),
+        ("no_b_frames", "keyint=30:scenecut=0:bframes=0"),
+        ("long_gop", "keyint=250:scenecut=40:bframes=3"),
+    ],
+)
+@pytest.mark.parametrize("fps", [0.7, 1.0, 4.0])
+def test_skipping_unneeded_packets_keeps_the_same_frames_x264(
+    synth: Path, name: str, params: str, fps: float
+) -> None:
+    path = synth / f"gop_{name}.mp4"
+    if not path.exists():
+        make_video(path, 6.0, size=(96, 64), cuts=(1.3, 2.9, 4.1), x264_params=params)
+    assert _same_frames(_skipping(path, fps=fps), _decode_all_then_pick(path, fps=fps))
+    assert _same_frames(_skipping(path, fps=fps, start=2.2), _decode_all_then_pick(path, fps=fps, start=2.2))
+
+
+def test_skipping_unneeded_packets_keeps_the_same_frames_vfr_and_ts(synth: Path) -> None:
+    for path in (synth / "skip_vfr.mp4", synth / "skip.ts"):
+        make_video(path, 4.0, vfr=path.suffix == ".mp4", x264_params="keyint=6:min-keyint=6:bframes=2")
+        for fps in (0.5, 1.0, 3.0):
+            assert _same_frames(_skipping(path, fps=fps), _decode_all_then_pick(path, fps=fps))
+
+
+def test_skipping_unneeded_packets_feeds_the_decoder_less(
+    synth: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = synth / "gop_count.mp4"
+    make_video(path, 8.0, x264_params="keyint=10:min-keyint=10:scenecut=0:bframes=2")
+    fed: list[int] = []
+    original = decode_module._needed_packets
+
+    def counting(*args: object) -> Iterator[object]:
+        for packet in original(*args):  # type: ignore[arg-type]
+            fed[-1] += packet is not None and packet.size > 0  # type: ignore[attr-defined]
+            yield packet
+
+    monkeypatch.setattr(decode_module, "_needed_packets", counting)
+    counts = {}
+    for skip in (False, True):
+        fed.append(0)
+        frames = list(iter_frames(path, fps=1.0, skip_unneeded=skip))
+        counts[skip] = (fed[-1], [f.time for f in frames])
+    assert counts[True][1] == counts[False][1]
+    assert counts[False][0] == 200  # every packet of 8 s at 25 fps
+    # 0.4 s GOPs: of the 2.5 GOPs in each second only the one holding the grid time decodes, up to it
+    assert counts[True][0] < 0.6 * counts[False][0]
 
 
 def test_max_frames_and_streaming(bikes: Path) -> None:

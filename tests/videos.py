@@ -76,14 +76,19 @@ def make_video(
     cuts: Sequence[float] = (),
     codec: str = "libx264",
     pix_fmt: str | None = None,
+    x264_params: str | None = None,
 ) -> list[float]:
-    """Write a small video and return its frame times (seconds); ``times`` overrides ``fps``/``vfr``."""
+    """Write a small video and return its frame times (seconds); ``times`` overrides ``fps``/``vfr``.
+
+    ``x264_params`` is passed to libx264 (e.g. ``"keyint=7:bframes=3:open-gop=1"``).
+    """
     width, height = size
     if times is None:
         times = vfr_times(seconds) if vfr else [i / fps for i in range(max(1, round(seconds * fps)))]
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w") as out:
-        stream = out.add_stream(codec, rate=round(fps))
+        options = {"x264-params": x264_params} if x264_params else None
+        stream = out.add_stream(codec, rate=round(fps), options=options)
         assert isinstance(stream, av.video.VideoStream)
         stream.width, stream.height = width, height
         stream.pix_fmt = pix_fmt or ("yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p")

@@ -204,6 +204,15 @@ def library_entries(name: str = "default") -> list[dict[str, Any]]:
     return list(data.get("videos", []))
 
 
+def library_version(name: str) -> tuple[int, int, int] | None:
+    """A stamp that changes whenever the library's list is rewritten (None: no such library yet)."""
+    try:
+        stat = _library_file(name).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino  # rewrites are renames: a new inode each time
+
+
 def add_to_library(index: VideoIndex, name: str = "default") -> None:
     """Record an index in a library (atomic rewrite under a lock)."""
     path = _library_file(name)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import queue
+import functools
+import itertools
 import shutil
 import tempfile
 import threading
@@ -26,6 +26,7 @@ from frameseek.index import (
     VideoIndex,
     add_to_library,
     index_folder,
+    library_version,
     load_library,
     lock_for,
     save_index,
@@ -35,6 +36,7 @@ from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import DEFAULT_MODEL, load_model
+from frameseek.pipeline import Stage, batched, timed
 from frameseek.temporal import segment_bounds, segment_times, temporal_nms
 from frameseek.timecode import format_timecode
 from frameseek.video.decode import Frame, iter_frames, probe
@@ -43,6 +45,9 @@ from frameseek.video.sources import VideoSource, resolve
 # progress(stage, done, total): stage is "download", "index" (done/total in video seconds) or "encode".
 Progress = Callable[[str, float, float | None], None]
 THUMB_WIDTH = 320
+DEFAULT_BATCH_SIZE = 8
+"""Frames per encoder call: faster per frame than 16 or 32 on 1-2 CPU threads and less memory
+(``benchmarks/encoder_throughput.py``, ``benchmarks/memory_vs_length.py``)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ class Searcher:
         model: str | DualEncoder = DEFAULT_MODEL,
         *,
         sampling: SamplingSettings | None = None,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         encode_threads: int | None = None,
         decode_threads: int = 1,
         progress: Progress | None = None,
@@ -131,6 +136,7 @@ class Searcher:
         self.progress = progress
         self.model.encode_texts(["warm up"])  # first-call setup belongs to start-up, not to query latency
         self._lock = threading.Lock()
+        self._libraries: dict[tuple[str, bool | None], tuple[object, LibraryMatrix]] = {}
 
     # ---- queries ------------------------------------------------------------------------------
     def encode_query(
@@ -229,49 +235,47 @@ class Searcher:
     def _decode_and_encode(
         self, path: Path, thumbs: Path, duration: float | None, metrics: PipelineMetrics
     ) -> tuple[list[float], list[np.ndarray]]:
-        """Decode (+ resize + thumbnail) in a producer thread while this thread encodes batches."""
-        items: queue.Queue[tuple[float, torch.Tensor] | BaseException | None] = queue.Queue(
-            maxsize=4 * self.batch_size
-        )
-        stop = threading.Event()
+        """Three threads: decode ‖ prepare (thumbnail + preprocess) ‖ encode batches (this thread)."""
         frames = self._frames(path)  # opens the file now: bad input fails before any thread starts
-        producer = threading.Thread(
-            target=self._produce,
-            args=(frames, thumbs, items, stop, metrics),
-            name="frameseek-decode",
-            daemon=True,
-        )
+        numbers = itertools.count()
+
+        def decoded(frame: Frame) -> Frame:
+            metrics.frames_decoded += 1
+            return frame
+
+        def prepare(frame: Frame) -> tuple[float, torch.Tensor]:
+            started = time.perf_counter()
+            image = Image.fromarray(frame.image)
+            _write_thumbnail(image, thumbs / f"{next(numbers):06d}.jpg")
+            pixels = self.model.preprocess([image])[0]
+            metrics.add_time("prepare", time.perf_counter() - started)
+            return frame.time, pixels
+
         times: list[float] = []
         embeddings: list[np.ndarray] = []
-        batch_t: list[float] = []
-        batch_px: list[torch.Tensor] = []
+        stop = threading.Event()
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.encode_threads)
-        producer.start()
+        decoding = Stage(
+            timed(frames, functools.partial(metrics.add_time, "decode")),
+            decoded,
+            stop=stop,
+            maxsize=self.batch_size,
+            name="frameseek-decode",
+        )
+        preparing = Stage(decoding, prepare, stop=stop, maxsize=2 * self.batch_size, name="frameseek-prepare")
         try:
-            while True:
-                item = items.get()
-                if isinstance(item, BaseException):
-                    raise item
-                if item is not None:
-                    batch_t.append(item[0])
-                    batch_px.append(item[1])
-                if batch_px and (item is None or len(batch_px) == self.batch_size):
-                    with metrics.stage("encode"):
-                        embeddings.append(self.model.encode_pixels(torch.stack(batch_px)).numpy())
-                    metrics.frames_encoded += len(batch_px)
-                    times.extend(batch_t)
-                    if self.progress:
-                        self.progress("index", batch_t[-1], duration)
-                    batch_t, batch_px = [], []
-                if item is None:
-                    break
+            for batch in batched(preparing, self.batch_size):
+                batch_times = [t for t, _ in batch]
+                with metrics.stage("encode"):
+                    embeddings.append(self.model.encode_pixels(torch.stack([px for _, px in batch])).numpy())
+                metrics.frames_encoded += len(batch)
+                times.extend(batch_times)
+                if self.progress:
+                    self.progress("index", batch_times[-1], duration)
         finally:
-            stop.set()
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    items.get_nowait()
-            producer.join(timeout=10)
+            preparing.close()
+            decoding.close()
             torch.set_num_threads(previous_threads)
         return times, embeddings
 
@@ -288,39 +292,8 @@ class Searcher:
             max_side=s.max_side,
             threads=self.decode_threads,
             skip_nonref=s.fast_decode,
+            skip_unneeded=s.fast_decode,
         )
-
-    def _produce(
-        self,
-        frames: Iterator[Frame],
-        thumbs: Path,
-        items: queue.Queue[tuple[float, torch.Tensor] | BaseException | None],
-        stop: threading.Event,
-        metrics: PipelineMetrics,
-    ) -> None:
-        """Producer thread: decode, write the thumbnail, preprocess; hand (time, pixels) to the encoder."""
-        n = 0
-        try:
-            while not stop.is_set():
-                started = time.perf_counter()
-                frame = next(frames, None)
-                if frame is None:
-                    metrics.add_time("decode", time.perf_counter() - started)
-                    break
-                image = Image.fromarray(frame.image)
-                _write_thumbnail(image, thumbs / f"{n:06d}.jpg")
-                pixels = self.model.preprocess([image])[0]
-                metrics.add_time("decode", time.perf_counter() - started)
-                metrics.frames_decoded += 1
-                n += 1
-                _put(items, (frame.time, pixels), stop)
-            _put(items, None, stop)
-        except BaseException as exc:  # handed to the consumer, which re-raises it in the main thread
-            _put(items, exc, stop)
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
 
     # ---- search -------------------------------------------------------------------------------
     def search(
@@ -374,6 +347,18 @@ class Searcher:
                     indexes.append(index)
         return indexes, metrics
 
+    def _library(self, name: str, use_ann: bool | None) -> LibraryMatrix:
+        """The library's stacked matrix, loaded once and kept until the library's list changes."""
+        version = library_version(name)
+        with self._lock:
+            cached = self._libraries.get((name, use_ann))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        matrix = load_library(name, self.model.fingerprint, use_ann)
+        with self._lock:
+            self._libraries[(name, use_ann)] = (version, matrix)
+        return matrix
+
     def search_library(
         self,
         query: str | None = None,
@@ -392,7 +377,7 @@ class Searcher:
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
             query, notices = clean_query(query, settings.limits().max_query_chars)
-            matrix = load_library(library, self.model.fingerprint, use_ann)
+            matrix = self._library(library, use_ann)
             metrics.index_reused = True
             with metrics.stage("search"):
                 started = time.perf_counter()
@@ -419,15 +404,6 @@ def _check_top_k(top_k: int, min_gap: float) -> None:
 def _check_query(text: str | None, image: ImageLike | None) -> None:
     if text is None and image is None:
         raise InputError("give a text query, an image query, or both")
-
-
-def _put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            items.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
 
 
 def _write_thumbnail(image: Image.Image, path: Path) -> None:

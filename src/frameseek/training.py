@@ -132,6 +132,26 @@ def epoch_batches(
                 yield batch
 
 
+def _unfreeze_tail(
+    model: DualEncoder, side: str, count: int, size_attribute: str, minimum: int
+) -> tuple[int, list[str]]:
+    """Make the last ``count`` blocks/layers of one backbone trainable: (split point, state-dict prefixes)."""
+    option = "image_tail_blocks" if side == "image" else "text_tail_layers"
+    backbone = getattr(model, f"{side}_backbone")
+    if not hasattr(backbone, "tail_modules"):
+        kind = getattr(model.config, side).backbone
+        raise InputError(f"{side} backbone {kind!r} has no trainable tail")
+    n = int(getattr(backbone, size_attribute))
+    if not minimum <= count <= n:
+        raise InputError(f"{option} must be between {minimum} and {n}, got {count}")
+    split = n - count
+    prefixes = []
+    for prefix, module in backbone.tail_modules(split).items():
+        module.requires_grad_(True)
+        prefixes.append(f"{side}_backbone.{prefix}")
+    return split, prefixes
+
+
 class Trainer:
     """Runs a training job; ``run()`` returns the final report (best epoch, selection and eval numbers)."""
 
@@ -201,27 +221,11 @@ class Trainer:
         if (c.image_tail_blocks is not None or c.text_tail_layers is not None) and c.mode != "frozen":
             raise InputError("image_tail_blocks / text_tail_layers need mode 'frozen' (cached trunks)")
         if c.image_tail_blocks is not None:
-            backbone = model.image_backbone
-            if not hasattr(backbone, "tail_modules"):
-                raise InputError(f"image backbone {model.config.image.backbone!r} has no trainable tail")
-            n = int(backbone.num_blocks)
-            if not 0 <= c.image_tail_blocks <= n:
-                raise InputError(f"image_tail_blocks must be between 0 and {n}, got {c.image_tail_blocks}")
-            image_split = n - c.image_tail_blocks
-            for prefix, module in backbone.tail_modules(image_split).items():
-                module.requires_grad_(True)
-                prefixes.append("image_backbone." + prefix)
+            image_split, found = _unfreeze_tail(model, "image", c.image_tail_blocks, "num_blocks", 0)
+            prefixes += found
         if c.text_tail_layers is not None:
-            backbone = model.text_backbone
-            if not hasattr(backbone, "tail_modules"):
-                raise InputError(f"text backbone {model.config.text.backbone!r} has no trainable tail")
-            n = int(backbone.num_layers)
-            if not 1 <= c.text_tail_layers <= n:
-                raise InputError(f"text_tail_layers must be between 1 and {n}, got {c.text_tail_layers}")
-            text_split = n - c.text_tail_layers
-            for prefix, module in backbone.tail_modules(text_split).items():
-                module.requires_grad_(True)
-                prefixes.append("text_backbone." + prefix)
+            text_split, found = _unfreeze_tail(model, "text", c.text_tail_layers, "num_layers", 1)
+            prefixes += found
         if prefixes:
             model.config.backbone_weight_prefixes = prefixes
         return image_split, text_split

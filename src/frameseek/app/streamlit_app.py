@@ -261,6 +261,21 @@ def run_search(
 # ---------------------------------------------------------------------------------------- results
 
 
+def _download(label: str, data: Any, file_name: str, mime: str, key: str, help_text: str) -> None:
+    """A small download button whose file (``data``, a callable) is made only when it is clicked."""
+    st.download_button(
+        label,
+        data=data,
+        file_name=file_name,
+        mime=mime,
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+        type="tertiary",
+        help=help_text,
+    )
+
+
 def hit_card(rank: int, hit: SearchResult, multi: bool) -> None:
     with st.container(border=True):
         if hit.thumbnail:
@@ -276,28 +291,10 @@ def hit_card(rank: int, hit: SearchResult, multi: bool) -> None:
             width="stretch",
         )
         with st.container(horizontal=True, gap="small"):
-            st.download_button(
-                "Frame",
-                data=partial(logic.frame_jpeg, hit),
-                file_name=logic.download_name(hit, ".jpg"),
-                mime="image/jpeg",
-                key=f"frame-{rank}",
-                on_click="ignore",
-                icon=":material/download:",
-                type="tertiary",
-                help="The frame at full resolution (JPEG)",
-            )
-            st.download_button(
-                "Clip",
-                data=partial(logic.clip_mp4, hit),
-                file_name=logic.download_name(hit, ".mp4"),
-                mime="video/mp4",
-                key=f"clip-{rank}",
-                on_click="ignore",
-                icon=":material/download:",
-                type="tertiary",
-                help=f"The segment {logic.segment_label(hit)} (MP4)",
-            )
+            _download("Frame", partial(logic.frame_jpeg, hit), logic.download_name(hit, ".jpg"),
+                      "image/jpeg", f"frame-{rank}", "The frame at full resolution (JPEG)")  # fmt: skip
+            _download("Clip", partial(logic.clip_mp4, hit), logic.download_name(hit, ".mp4"),
+                      "video/mp4", f"clip-{rank}", f"The segment {logic.segment_label(hit)} (MP4)")  # fmt: skip
 
 
 def player(response: SearchResponse) -> None:

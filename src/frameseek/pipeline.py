@@ -1,0 +1,117 @@
+"""Threaded stages with bounded queues: ``decode ‖ prepare ‖ encode`` while indexing a video.
+
+Each stage is a daemon thread that maps ``work`` over an input iterator and puts the results on a bounded
+queue (memory stays constant, however long the video). An exception in a stage travels down the queue and
+is raised where the next stage reads it, so errors surface in the caller's thread with their own message.
+A shared ``stop`` event ends every stage early (the consumer failed or was interrupted).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_END = object()
+"""Put on a stage's queue after its last result."""
+
+
+def put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    """``items.put(item)`` that gives up once ``stop`` is set (the reader may be gone)."""
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def timed(items: Iterable[T], record: Callable[[float], None]) -> Iterator[T]:
+    """``items``, calling ``record(seconds)`` with the time each ``next()`` took (the producer's cost)."""
+    iterator = iter(items)
+    try:
+        while True:
+            started = time.perf_counter()
+            item = next(iterator, _END)
+            record(time.perf_counter() - started)
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+class Stage(Generic[U]):
+    """``work`` over ``items`` in a daemon thread; iterate the stage to read its results in order."""
+
+    def __init__(
+        self,
+        items: Iterable[T],
+        work: Callable[[T], U],
+        *,
+        stop: threading.Event,
+        maxsize: int,
+        name: str,
+    ) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._stop = stop
+        self._thread = threading.Thread(target=self._run, args=(items, work), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, items: Iterable[T], work: Callable[[T], U]) -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if self._stop.is_set():
+                    return
+                put(self._queue, work(item), self._stop)
+            put(self._queue, _END, self._stop)
+        except BaseException as exc:  # handed to the reader, which raises it in its own thread
+            put(self._queue, exc, self._stop)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator[U]:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread (and, through ``stop``, every stage sharing it) and wait for it."""
+        self._stop.set()
+        while True:  # unblock a put() that is waiting for room
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=timeout)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,65 @@
+"""Threaded stages: order, batching, errors crossing threads, early stop without leaked threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from frameseek.pipeline import Stage, batched, timed
+
+
+def test_two_stages_keep_order_and_batch() -> None:
+    stop = threading.Event()
+    first = Stage(range(100), lambda x: x * 2, stop=stop, maxsize=3, name="t-first")
+    second = Stage(first, lambda x: x + 1, stop=stop, maxsize=3, name="t-second")
+    batches = list(batched(second, 16))
+    assert [len(b) for b in batches] == [16] * 6 + [4]
+    assert [x for b in batches for x in b] == [2 * x + 1 for x in range(100)]
+
+
+def test_an_error_in_the_first_stage_is_raised_in_the_reader() -> None:
+    def frames() -> Iterator[int]:
+        yield 1
+        raise ValueError("damaged packet at 3.2 s")
+
+    stop = threading.Event()
+    first = Stage(frames(), lambda x: x, stop=stop, maxsize=2, name="t-first")
+    second = Stage(first, lambda x: x, stop=stop, maxsize=2, name="t-second")
+    with pytest.raises(ValueError, match=r"damaged packet at 3\.2 s"):
+        list(second)
+    second.close()
+    first.close()
+
+
+def test_closing_early_stops_every_stage_and_closes_the_source() -> None:
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    stop = threading.Event()
+    first = Stage(endless(), lambda x: x, stop=stop, maxsize=2, name="t-endless")
+    second = Stage(first, lambda x: x, stop=stop, maxsize=2, name="t-after")
+    assert next(iter(second)) == 0
+    second.close()
+    first.close()
+    assert closed.wait(5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(t.name.startswith("t-") for t in threading.enumerate()):
+        time.sleep(0.01)
+    assert not [t.name for t in threading.enumerate() if t.name in ("t-endless", "t-after")]
+
+
+def test_timed_records_every_next_and_closes() -> None:
+    seconds: list[float] = []
+    assert list(timed(iter([1, 2, 3]), seconds.append)) == [1, 2, 3]
+    assert len(seconds) == 4 and all(s >= 0 for s in seconds)  # three items and the end
