@@ -177,7 +177,8 @@ def key_numbers(results: dict[str, dict[str, Any]]) -> str:
                     "",
                     f"{best}: {m['variants'][best]['description']} "
                     f"({m['variants'][best]['video_s_per_s']:.1f} video-s/s; default "
-                    f"{m['variants']['pipelined e1/d1']['video_s_per_s']:.1f}); limited by {m['limit']}",
+                    f"{m['variants'][m['default_variant']]['video_s_per_s']:.1f}, {m['default_variant']}); "
+                    f"limited by {m['limit']}",
                     "",
                 ]
             )

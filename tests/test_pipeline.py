@@ -1,4 +1,4 @@
-"""Threaded stages: order, batching, errors crossing threads, early stop without leaked threads."""
+"""Threaded indexing stages: order, batching, errors crossing threads, early stop, thread counts."""
 
 from __future__ import annotations
 
@@ -63,3 +63,18 @@ def test_timed_records_every_next_and_closes() -> None:
     seconds: list[float] = []
     assert list(timed(iter([1, 2, 3]), seconds.append)) == [1, 2, 3]
     assert len(seconds) == 4 and all(s >= 0 for s in seconds)  # three items and the end
+
+
+def test_default_encode_threads_give_heavy_image_encoders_every_core() -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from frameseek.search import default_encode_threads
+
+    heavy = SimpleNamespace(image_backbone=torch.nn.Linear(4000, 2600))  # 10.4M parameters
+    light = SimpleNamespace(image_backbone=torch.nn.Linear(1000, 1000))  # 1M parameters
+    assert default_encode_threads(heavy, cores=2, decode_threads=1) == 2  # type: ignore[arg-type]
+    assert default_encode_threads(light, cores=2, decode_threads=1) == 1  # type: ignore[arg-type]
+    assert default_encode_threads(light, cores=1, decode_threads=1) == 1  # type: ignore[arg-type]
+    assert default_encode_threads(light, cores=8, decode_threads=2) == 6  # type: ignore[arg-type]

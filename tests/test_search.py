@@ -454,6 +454,12 @@ def test_max_frames_and_an_empty_window(model: DualEncoder, bikes: Path) -> None
     assert capped.metrics["frames_processed"] == 2
     assert capped.metrics["video_seconds"] == pytest.approx(2.0)  # the frames at 0 s and 1 s cover 2 s
     assert {hit.time for hit in capped.results} <= {0.0, 1.0}
+    assert capped.notices == [
+        "bikes: only the first 2 sampled frames (up to 00:00:01.000) are indexed; raise --max-frames or "
+        "FRAMESEEK_MAX_FRAMES to index the rest"
+    ]
+    whole = Searcher(model, sampling=SamplingSettings(max_frames=10, fast_decode=False))
+    assert whole.search(bikes, "a dog").notices == []  # 10 frames are the whole 10 s video: no notice
     with pytest.raises(InputError, match="no frames"):
         Searcher(model, sampling=SamplingSettings(start=100.0)).search(bikes, "a dog")
 

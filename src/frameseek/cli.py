@@ -42,8 +42,9 @@ ExactOpt = Annotated[
     bool,
     typer.Option(
         "--exact-frames",
-        help="Decode every frame so each sample is the very first frame at or after its grid time "
-        "(default: skip B-frames when sampling sparsely, ~1.7x faster; times stay exact PTS).",
+        help="Keep the very first frame at or after each grid time (default: when sampling sparsely, "
+        "non-reference B-frames are not decoded, so a sample may be a few frames later; times are the "
+        "frames' exact PTS either way).",
     ),
 ]
 
@@ -280,7 +281,7 @@ def index(
     sampling = _sampling(fps, scene, scene_gap, None, None, None, exact_frames)
     library_entries(library_name)  # a bad library name fails before any work
     _precheck_sources(sources)
-    from frameseek.search import Searcher  # torch and transformers: imported after the cheap checks
+    from frameseek.search import Searcher, frame_limit_notices  # torch: imported after the cheap checks
 
     with _ProgressPrinter(not json_out) as progress:
         searcher = Searcher(model, sampling=sampling, progress=progress)
@@ -293,6 +294,7 @@ def index(
             for i in indexes
         ],
         "metrics": metrics.as_dict(),
+        "notices": frame_limit_notices(indexes),
     }
     if json_out:
         typer.echo(json.dumps(data))
@@ -304,6 +306,8 @@ def index(
         table.add_row(v["title"], str(v["frames"]), v["index"])
     out.print(table)
     out.print(_metrics_line(data["metrics"]))
+    for notice in data["notices"]:
+        _note(notice)
 
 
 @app.command()

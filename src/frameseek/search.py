@@ -131,7 +131,7 @@ class Searcher:
         self.sampling.validate()
         self.batch_size = batch_size
         cores = torch.get_num_threads()
-        self.encode_threads = encode_threads or max(1, cores - decode_threads)
+        self.encode_threads = encode_threads or default_encode_threads(self.model, cores, decode_threads)
         self.decode_threads = decode_threads
         self.progress = progress
         self.model.encode_texts(["warm up"])  # first-call setup belongs to start-up, not to query latency
@@ -213,6 +213,15 @@ class Searcher:
             s = self.sampling
             reach = times[-1] + (s.scene_max_gap if s.scene else 1.0 / s.fps)
             metrics.video_seconds += max(0.0, min(last, duration or last, reach) - first)
+            extra: dict[str, Any] = {
+                "width": info.width,
+                "height": info.height,
+                "fps": info.fps,
+                "codec": info.codec,
+            }
+            cap = min(s.max_frames or settings.limits().max_frames, settings.limits().max_frames)
+            if len(times) >= cap and reach < min(last, duration or last) - 1e-6:
+                extra["stopped_at"] = times[-1]  # the frame limit ended sampling before the video did
             index = VideoIndex(
                 folder=folder,
                 video_path=str(src.path),
@@ -225,7 +234,7 @@ class Searcher:
                 duration=duration,
                 times=np.asarray(times, dtype=np.float64),
                 embeddings=np.concatenate(embeddings).astype(np.float32),
-                extra={"width": info.width, "height": info.height, "fps": info.fps, "codec": info.codec},
+                extra=extra,
             )
             with metrics.stage("write"):
                 return save_index(index, thumbs)
@@ -292,7 +301,7 @@ class Searcher:
             max_side=s.max_side,
             threads=self.decode_threads,
             skip_nonref=s.fast_decode,
-            skip_unneeded=s.fast_decode,
+            skip_unneeded=True,  # bit-identical samples, only less decoding: also with --exact-frames
         )
 
     # ---- search -------------------------------------------------------------------------------
@@ -316,6 +325,7 @@ class Searcher:
         with monitor.watch(metrics):
             query, notices = clean_query(query, settings.limits().max_query_chars)
             indexes = self.index(source, metrics)
+            notices += frame_limit_notices(indexes)
             if library is not None:
                 for index in indexes:
                     add_to_library(index, library)
@@ -392,6 +402,33 @@ class Searcher:
             metrics=metrics.as_dict(),
             notices=notices,
         )
+
+
+HEAVY_IMAGE_ENCODER_PARAMETERS = 10_000_000
+"""Above this many image-backbone parameters indexing is limited by the encoder, not by decoding."""
+
+
+def default_encode_threads(model: DualEncoder, cores: int, decode_threads: int) -> int:
+    """Torch threads for encoding while indexing: every core for a heavy image encoder, else the cores the
+    decoder leaves. Measured on 2 cores at 720p (BENCHMARKS.md, breakdown): resnet50-distilbert (23.5M
+    image parameters) indexes 1.35× faster with 2 torch threads than with 1; lite (3.4M) is
+    decode-limited and gains nothing from a second thread competing with the decoder."""
+    backbone = getattr(model, "image_backbone", None)
+    size = sum(p.numel() for p in backbone.parameters()) if isinstance(backbone, torch.nn.Module) else 0
+    if size >= HEAVY_IMAGE_ENCODER_PARAMETERS:
+        return max(1, cores)
+    return max(1, cores - decode_threads)
+
+
+def frame_limit_notices(indexes: Sequence[VideoIndex]) -> list[str]:
+    """One notice per video whose sampling stopped at the frame limit before the video ended."""
+    return [
+        f"{index.title}: only the first {len(index)} sampled frames (up to "
+        f"{format_timecode(float(index.extra['stopped_at']))}) are indexed; raise --max-frames or "
+        "FRAMESEEK_MAX_FRAMES to index the rest"
+        for index in indexes
+        if "stopped_at" in index.extra
+    ]
 
 
 def _check_top_k(top_k: int, min_gap: float) -> None:
