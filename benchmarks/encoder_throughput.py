@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument(
         "--multi-thread-batches",
-        default="1,8",
-        help="batch sizes also measured with more than 1 thread (default 1,8)",
+        default="1,8,32",
+        help="batch sizes also measured with more than 1 thread (default 1,8,32)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3, quick 2)")
     args = parser.parse_args(argv)
