@@ -222,6 +222,28 @@ def test_index_then_search_library(model_arg: str) -> None:
     assert len({hit["video"] for hit in results}) >= 2
 
 
+def test_frame_limit_gives_a_notice_and_a_larger_limit_rebuilds(
+    model_arg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = small_clips()[0]
+    monkeypatch.setenv("FRAMESEEK_MAX_FRAMES", "2")
+    out, err = invoke("index", str(clip), "--fps", "0.5", "--library-name", "capped", "--model", model_arg)
+    notice = rf"note: {re.escape(clip.stem)}: only the first 2 sampled frames \(up to 00:00:02\.\d{{3}}\) are indexed"
+    assert re.search(notice, err), err
+    out, _ = invoke("index", str(clip), "--fps", "0.5", "--library-name", "capped", "--json",
+                    "--model", model_arg)  # fmt: skip
+    data = json.loads(out)
+    assert data["videos"][0]["frames"] == 2 and data["metrics"]["index_reused"] is True
+    assert len(data["notices"]) == 1
+
+    monkeypatch.delenv("FRAMESEEK_MAX_FRAMES")  # the default limit would sample more: rebuilt, no notice
+    out, _ = invoke("index", str(clip), "--fps", "0.5", "--library-name", "capped", "--json",
+                    "--model", model_arg)  # fmt: skip
+    data = json.loads(out)
+    assert data["videos"][0]["frames"] > 2 and data["metrics"]["index_reused"] is False
+    assert data["notices"] == []
+
+
 # ------------------------------------------------------------------------------------------ models
 
 

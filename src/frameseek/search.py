@@ -187,15 +187,25 @@ class Searcher:
         """The index of one resolved video: loaded if stored, else built under an inter-process lock."""
         metrics = metrics or PipelineMetrics()
         folder = index_folder(src.sha256, self.model.fingerprint, self.sampling)
-        existing = try_load(folder)
+        existing = self._usable(try_load(folder))
         if existing is None:
             with lock_for(folder):
-                existing = try_load(folder)  # another process may have built it while we waited
+                existing = self._usable(try_load(folder))  # another process may have built it meanwhile
                 if existing is None:
                     with metrics.stage("index"):
                         return self._build(src, folder, metrics)
         metrics.index_reused = True
         return existing
+
+    def _frame_cap(self) -> int:
+        limit = settings.limits().max_frames
+        return min(self.sampling.max_frames or limit, limit)
+
+    def _usable(self, index: VideoIndex | None) -> VideoIndex | None:
+        """``index``, unless a smaller frame limit cut it short and this one would sample more."""
+        if index is not None and "stopped_at" in index.extra and len(index) < self._frame_cap():
+            return None
+        return index
 
     def _build(self, src: VideoSource, folder: Path, metrics: PipelineMetrics) -> VideoIndex:
         info = probe(src.path)
@@ -219,8 +229,7 @@ class Searcher:
                 "fps": info.fps,
                 "codec": info.codec,
             }
-            cap = min(s.max_frames or settings.limits().max_frames, settings.limits().max_frames)
-            if len(times) >= cap and reach < min(last, duration or last) - 1e-6:
+            if len(times) >= self._frame_cap() and reach < min(last, duration or last) - 1e-6:
                 extra["stopped_at"] = times[-1]  # the frame limit ended sampling before the video did
             index = VideoIndex(
                 folder=folder,

@@ -176,7 +176,7 @@ def _needed_packets(
     hold becomes that key frame; a packet at or after the wanted time releases the hold first. Frames that
     do decode are bit-identical to a full decode's, and every frame at or after the wanted time decodes;
     frames before it may be missing or, in open-GOP streams, damaged, which a sampler waiting for the wanted
-    time never keeps. At 1 fps on 2 s GOPs this skips about half of the decoding.
+    time never keeps. On regular 2 s GOPs at 1 fps this leaves out the second half of every GOP.
     ``None`` in the output stands for "packets were left out here": the decoder must be flushed before the
     next packet (a key frame), exactly as after a seek.
     """
