@@ -118,25 +118,25 @@ VARIANTS: dict[str, tuple[type[Searcher], int, int, str]] = {
         Searcher,
         1,
         1,
-        "decode ‖ prepare ‖ encode threads, 1 torch thread, 1 FFmpeg thread",
+        "decode ‖ prepare ‖ encode threads, 1 encode thread, 1 FFmpeg thread",
     ),
     "pipelined e2/d1": (
         Searcher,
         2,
         1,
-        "decode ‖ prepare ‖ encode threads, 2 torch threads, 1 FFmpeg thread",
+        "decode ‖ prepare ‖ encode threads, 2 encode threads, 1 FFmpeg thread",
     ),
     "pipelined e1/d2": (
         Searcher,
         1,
         2,
-        "decode ‖ prepare ‖ encode threads, 1 torch thread, 2 FFmpeg threads",
+        "decode ‖ prepare ‖ encode threads, 1 encode thread, 2 FFmpeg threads",
     ),
     "sequential e2/d2": (
         SequentialSearcher,
         2,
         2,
-        "decode all (2 FFmpeg threads), then encode (2 torch threads)",
+        "decode all (2 FFmpeg threads), then encode (2 encode threads)",
     ),
 }
 
@@ -246,8 +246,8 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
         PIPE.format(2, "s"): decode_only(2),
         **{label: decode_skip(mode) for mode, label in SKIP_MODES.items()},
         "decode + prepare alone, 1 thread": producer_alone,
-        "encode only, 1 torch thread": encode_only(1),
-        "encode only, 2 torch threads": encode_only(2),
+        "encode only, 1 encode thread": encode_only(1),
+        "encode only, 2 encode threads": encode_only(2),
         **{key: variant(key) for key in VARIANTS},
     }
     common.log(f"{name}: warm-up, then {repeats} interleaved rounds of {len(cases)} cases")
@@ -264,13 +264,13 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
     }
     split = {k: common.median([s[k] for s in producer_split]) for k in ("decode", "thumbnail", "preprocess")}
     producer = med["decode + prepare alone, 1 thread"]
-    encode1 = med["encode only, 1 torch thread"]
+    encode1 = med["encode only, 1 encode thread"]
     gflops = common.image_gflops(model)
     for key, values in walls.items():
         common.log(f"  {key}: median {med[key]:.2f} s ({', '.join(f'{v:.2f}' for v in values)})")
     return {
         "model": name,
-        "precision": model.precision,
+        "precision": model.image_inference,
         "batch_size": batch_size,
         "video_seconds": duration,
         "frames": len(frames),
@@ -292,8 +292,8 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
         "limit": "decode" if producer >= encode1 else "encode",
         "gflop_per_image": gflops,
         "encode_gflops": {
-            "1": len(frames) * gflops / med["encode only, 1 torch thread"],
-            "2": len(frames) * gflops / med["encode only, 2 torch threads"],
+            "1": len(frames) * gflops / med["encode only, 1 encode thread"],
+            "2": len(frames) * gflops / med["encode only, 2 encode threads"],
         },
     }
 
@@ -364,7 +364,7 @@ def render(result: dict[str, Any]) -> str:
         table = common.markdown_table(["case", "median s", "video-s/s"], rows)
         st, sp = m["default_stages_s"], m["producer_split_s"]
         producer = m["cases_s"]["decode + prepare alone, 1 thread"]
-        enc1 = m["cases_s"]["encode only, 1 torch thread"]
+        enc1 = m["cases_s"]["encode only, 1 encode thread"]
         default = m["cases_s"][m["default_variant"]]
         best = m["best_variant"]
         parts.append(

@@ -1,8 +1,10 @@
-"""Benchmark 4: image-encoder throughput per backbone, precision, batch size and torch thread count.
+"""Benchmark 4: image-encoder throughput per backbone, engine/precision, batch size and thread count.
 
-Precisions: ``fp32``; ``bf16`` as frameseek runs it (CPU autocast + channels-last input, what
-``DualEncoder.encode_pixels`` does); ``bf16+cl`` also converts the model's weights to channels-last
-(not what src does today: measured to see whether it is worth it). Inputs are real frames of a 360p clip
+Variants: ``fp32`` (PyTorch eager, what the original ran); ``bf16`` as frameseek runs it on CPUs with
+native bfloat16 (CPU autocast + channels-last input); ``bf16+cl`` also converts the model's weights to
+channels-last (not what src does: measured to see whether it is worth it); ``onnx`` = the same fp32
+network through ONNX Runtime, what frameseek runs on CPUs without native bfloat16. The bf16 variants are
+measured only where the CPU has native bfloat16 (emulated bf16 is slower than fp32). Inputs are real frames of a 360p clip
 preprocessed by the model. All configurations of a backbone are measured in one run, round-robin,
 alternating order, repeated; the table shows medians in images per second.
 
@@ -20,6 +22,7 @@ import torch
 
 import common
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.onnx_engine import onnxruntime_available
 from frameseek.video.decode import iter_frames
 
 NAME = "encoder_throughput"
@@ -34,13 +37,19 @@ def real_pixels(model: DualEncoder, n: int) -> torch.Tensor:
 
 
 def throughput_case(
-    model: DualEncoder, precision: str, pixels: torch.Tensor, batch: int, threads: int, min_seconds: float
+    model: DualEncoder,
+    variant: tuple[str, str],
+    pixels: torch.Tensor,
+    batch: int,
+    threads: int,
+    min_seconds: float,
 ) -> Callable[[], float]:
     """A callable that encodes batches for at least ``min_seconds`` (and one batch) → images/s."""
     chunk = pixels[:batch].contiguous()
+    precision, engine = variant
 
     def run() -> float:
-        model.precision = precision
+        model.precision, model.engine = precision, engine
         done = 0
         with common.torch_threads(threads):
             started = time.perf_counter()
@@ -64,15 +73,19 @@ def measure_backbone(
     multi_thread_batches: list[int],
 ) -> list[dict[str, Any]]:
     model = common.build_model(name)
-    default_precision = model.precision
-    cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    default_precision, default_engine = model.precision, model.engine
+    default_variant = (
+        "onnx" if default_engine == "onnx" else ("bf16" if default_precision == "bf16" else "fp32")
+    )
     gflops = common.image_gflops(model)
     pixels = real_pixels(model, max(batches))
-    variants: dict[str, tuple[DualEncoder, str]] = {
-        "fp32": (model, "fp32"),
-        "bf16": (model, "bf16"),
-        "bf16+cl": (cl_model, "bf16"),
-    }
+    variants: dict[str, tuple[DualEncoder, tuple[str, str]]] = {"fp32": (model, ("fp32", "torch"))}
+    if default_precision == "bf16":  # native bfloat16 only: emulated bf16 is slower than fp32
+        cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        variants["bf16"] = (model, ("bf16", "torch"))
+        variants["bf16+cl"] = (cl_model, ("bf16", "torch"))
+    if onnxruntime_available():
+        variants["onnx"] = (model, ("fp32", "onnx"))
     cases: dict[str, Callable[[], float]] = {}
     keys: dict[str, tuple[str, int, int]] = {}
     for label, (m, precision) in variants.items():
@@ -92,11 +105,12 @@ def measure_backbone(
     for key, values in rates.items():
         label, batch, th = keys[key]
         rate = common.median(values)
-        peak = peaks["fp32" if label == "fp32" else "bf16"][th]
+        peak = peaks["bf16" if label.startswith("bf16") else "fp32"][th]
         rows.append(
             {
                 "model": name,
                 "precision": label,
+                "frameseek_default": label == default_variant,
                 "batch": batch,
                 "threads": th,
                 "images_per_s": rate,
@@ -106,7 +120,7 @@ def measure_backbone(
                 "fraction_of_matmul_peak": rate * gflops / peak if peak else None,
             }
         )
-    model.precision = default_precision
+    model.precision, model.engine = default_precision, default_engine
     return rows
 
 
@@ -116,7 +130,12 @@ def plot(rows: list[dict[str, Any]]) -> str:
     threads = sorted({r["threads"] for r in rows})
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 3.8), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
-        for label, color in (("fp32", "#999999"), ("bf16", "#1f77b4"), ("bf16+cl", "#2ca02c")):
+        for label, color in (
+            ("fp32", "#999999"),
+            ("bf16", "#1f77b4"),
+            ("bf16+cl", "#2ca02c"),
+            ("onnx", "#d62728"),
+        ):
             for th in threads:
                 style = "-" if th == 1 else "--"
                 sub = sorted(
@@ -127,6 +146,8 @@ def plot(rows: list[dict[str, Any]]) -> str:
                     ),
                     key=lambda r: r["batch"],
                 )
+                if not sub:
+                    continue
                 ax.plot(
                     [r["batch"] for r in sub],
                     [r["images_per_s"] for r in sub],
@@ -190,8 +211,18 @@ def render(result: dict[str, Any]) -> str:
         "Matmul peak measured in the same run (1024² matmul, GFLOP/s): "
         + ", ".join(f"{dt} {th} thread(s) {v:.0f}" for dt, per in peaks.items() for th, v in per.items())
         + ".",
-        "`bf16` = what frameseek runs (autocast + channels-last input); `bf16+cl` also stores the "
-        "model's weights channels-last (`model.to(memory_format=torch.channels_last)`), which src does not do.",
+        "`fp32` = PyTorch eager (the original's setting at batch 1); `bf16` = what frameseek runs on CPUs "
+        "with native bfloat16 (autocast + channels-last input); `bf16+cl` also stores the model's weights "
+        "channels-last, which src does not do; `onnx` = the same fp32 network through ONNX Runtime, what "
+        "frameseek runs elsewhere (`FRAMESEEK_ENGINE=auto`).",
+        f"This CPU: {result.get('cpu_bf16', 'unknown')} native bfloat16; frameseek's default image engine "
+        f"here: **{result.get('default_engine', 'unknown')}**"
+        + (
+            ""
+            if result.get("cpu_bf16") == "has"
+            else " (bf16 variants not run: emulated bf16 is slower than fp32)"
+        )
+        + ".",
     ]
     return (
         "\n\n".join(parts) + "\n\n" + "\n".join(f"- {n}" for n in notes) + f"\n\n![encoder]({result['plot']})"
@@ -223,9 +254,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.models.split(","):
         multi = [int(b) for b in args.multi_thread_batches.split(",")]
         rows += measure_backbone(name, batches, threads, repeats, min_seconds, peaks, multi)
+    probe = common.build_model(args.models.split(",")[0])
     result = {
         "benchmark": NAME,
         "command": common.command_line(),
+        "cpu_bf16": "has" if probe.precision == "bf16" else "has no",
+        "default_engine": probe.engine,
         "repeats": repeats,
         "min_seconds": min_seconds,
         "matmul_peak_gflops": peaks,

@@ -107,7 +107,7 @@ def measure(
         "baseline_encode_s": common.median([r.stages["encode"] for r in base_runs]),
         "baseline_held_mb": base_runs[0].held_bytes / 2**20,
         "frameseek_stage_s": fs_stages,
-        "frameseek_precision": model.precision,
+        "frameseek_precision": model.image_inference,
         "frameseek_settings": {
             "batch_size": searcher.batch_size,
             "encode_threads": searcher.encode_threads,
@@ -207,7 +207,7 @@ def render(result: dict[str, Any]) -> str:
         )
         + f" + resize to ≤{s['max_side']} px in a decode thread, "
         f"thumbnail + preprocess in a prepare thread, encode in batches of {s['batch_size']} with "
-        f"{s['encode_threads']} torch thread(s), precision {rows[0]['frameseek_precision']}; includes "
+        f"{s['encode_threads']} thread(s), image encoder {rows[0]['frameseek_precision']}; includes "
         "hashing, probing and writing the index and thumbnails.",
         "Baseline threads: the original ran torch with its default thread count "
         f"({rows[0]['torch_default_threads']} here); on a shared 2-core machine the OpenMP threads of a "
@@ -222,7 +222,7 @@ def render(result: dict[str, Any]) -> str:
         )
         + ".",
         "Embedding cosine: mean cosine similarity between the two pipelines' embeddings of the same "
-        "seconds (1.0 = identical; differences come from bf16, resize order and, with `fast_decode`, a frame "
+        "seconds (1.0 = identical; differences come from bf16 (where used), resize order and, with `fast_decode`, a frame "
         "up to the shown time later); image backbones: "
         + ", ".join(sorted({f"{r['model']} = `{r.get('image_backbone', '?')}`" for r in rows}))
         + ".",

@@ -228,7 +228,7 @@ def findings(results: dict[str, dict[str, Any]]) -> list[str]:
                 best = max(one, key=lambda x: x["images_per_s"])
                 by_batch = {x["batch"]: x["images_per_s"] for x in one if x["precision"] == best["precision"]}
                 out.append(
-                    f"Encoder, {model}, 1 torch thread: fastest is {best['precision']} at batch {best['batch']} "
+                    f"Encoder, {model}, 1 thread: fastest is {best['precision']} at batch {best['batch']} "
                     f"({best['images_per_s']:.1f} img/s; {best['precision']} by batch: "
                     + ", ".join(f"{b}: {v:.1f}" for b, v in sorted(by_batch.items()))
                     + ")."
@@ -238,7 +238,7 @@ def findings(results: dict[str, dict[str, Any]]) -> list[str]:
                 b1 = max(one, key=lambda x: x["images_per_s"])["images_per_s"]
                 b2 = max(two, key=lambda x: x["images_per_s"])["images_per_s"]
                 out.append(
-                    f"Encoder, {model}: best with 2 torch threads / best with 1 = {b2 / b1:.2f}× "
+                    f"Encoder, {model}: best with 2 threads / best with 1 = {b2 / b1:.2f}× "
                     "(under this run's load)."
                 )
     r = results.get("query_latency")

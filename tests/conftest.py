@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,14 @@ class TinyHubModels:
             text=TextSideConfig(backbone="hf-text", source=str(self.distilbert), pooling="cls"),
             head=HeadConfig(kind="projection", dropout=0.1),
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_default_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes to the user's real cache: FRAMESEEK_HOME defaults to a session folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FRAMESEEK_HOME", str(tmp_path_factory.mktemp("default-home")))
+        yield
 
 
 @pytest.fixture

@@ -63,14 +63,15 @@ def test_lite_bf16_and_fp32_agree(lite: DualEncoder, shared_data: Path) -> None:
     folder = shared_data / "flickr8k" / "images"
     paths = sorted(folder.iterdir())[:4]
     images = [Image.open(p).convert("RGB") for p in paths]
-    precision = lite.precision
+    precision, engine = lite.precision, lite.engine
     try:
+        lite.engine = "torch"  # precision applies to PyTorch inference (the ONNX engine is fp32)
         lite.precision = "fp32"
         fp32 = lite.encode_images(images)
         lite.precision = "bf16"
         bf16 = lite.encode_images(images)
     finally:
-        lite.precision = precision
+        lite.precision, lite.engine = precision, engine
     cosine = np.sum(fp32 * bf16, axis=1)
     assert np.all(cosine > 0.99), cosine
 

@@ -331,6 +331,9 @@ class _FixedEncoder:
     def encode_images(self, images: list[object]) -> np.ndarray:
         return np.stack([self.image for _ in images])
 
+    def prepare_image_engine(self, threads: int | None = None) -> str:
+        return "torch"
+
 
 def test_query_weighting() -> None:
     t = np.array([1.0, 0.0, 0.0], np.float32)

@@ -135,6 +135,7 @@ class Searcher:
         self.decode_threads = decode_threads
         self.progress = progress
         self.model.encode_texts(["warm up"])  # first-call setup belongs to start-up, not to query latency
+        self.model.prepare_image_engine(self.encode_threads)  # export/load ONNX now, not in the first batch
         self._lock = threading.Lock()
         self._libraries: dict[tuple[str, bool | None], tuple[object, LibraryMatrix]] = {}
 

@@ -165,6 +165,7 @@ class Trainer:
         np.random.seed(config.seed)
         random.seed(config.seed)
         self.model = self._build_model()
+        self.model.engine = "torch"  # weights change every epoch: no ONNX export per evaluation
         self.loss_fn = build_loss(config.loss, config.temperature)
         train = SplitData.from_samples(load_dataset(config.dataset, Path(config.data), config.train_split))
         self.eval_data = SplitData.from_samples(

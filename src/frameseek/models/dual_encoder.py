@@ -22,6 +22,7 @@ from frameseek.models.backbones import (
 )
 from frameseek.models.config import DualEncoderConfig
 from frameseek.models.heads import build_head
+from frameseek.models.onnx_engine import OnnxImageEngine, engine_setting, resolve_engine
 from frameseek.models.preprocess import ImageLike, to_tensor
 
 
@@ -70,6 +71,8 @@ class DualEncoder(nn.Module):
             head.ensemble,
         )
         self.precision = default_precision()  # "fp32" or "bf16" (CPU autocast + channels-last images)
+        self.engine = resolve_engine(engine_setting(), self.precision)  # image inference: "torch" / "onnx"
+        self._onnx: OnnxImageEngine | None = None
         self._fingerprint: str | None = None
 
     @classmethod
@@ -115,7 +118,9 @@ class DualEncoder(nn.Module):
         return self._fingerprint
 
     def invalidate_fingerprint(self) -> None:
+        """Call after changing weights: the identity and any exported image engine are recomputed."""
         self._fingerprint = None
+        self._onnx = None
 
     # ---- differentiable pieces (training) -----------------------------------------------------
     def preprocess(self, images: Sequence[ImageLike], flip: bool = False) -> torch.Tensor:
@@ -143,9 +148,36 @@ class DualEncoder(nn.Module):
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
 
+    @property
+    def image_inference(self) -> str:
+        """How images are encoded at inference: ``onnxruntime fp32``, ``torch bf16`` or ``torch fp32``."""
+        return "onnxruntime fp32" if self.engine == "onnx" else f"torch {self.precision}"
+
+    def _onnx_engine(self) -> OnnxImageEngine | None:
+        """The ONNX Runtime engine for the image backbone, when this model runs images through it."""
+        if self.engine != "onnx" or self.training:
+            return None
+        if self._onnx is None:
+            self._onnx = OnnxImageEngine(
+                self.image_backbone, self.image_backbone.image_size, self.fingerprint
+            )
+        return self._onnx
+
+    def prepare_image_engine(self, threads: int | None = None) -> str:
+        """Export/load the image engine now (not inside the first timed batch); returns the engine used."""
+        engine = self._onnx_engine()
+        if engine is not None and engine.session(threads or torch.get_num_threads()) is not None:
+            return "onnx"
+        return "torch"
+
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """Embed an already preprocessed batch (n, 3, H, W)."""
+        engine = self._onnx_engine()
+        if engine is not None:
+            features = engine.features(pixels, torch.get_num_threads())
+            if features is not None:
+                return self.project_images(features)
         if self.precision == "bf16":
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         with self._autocast():
