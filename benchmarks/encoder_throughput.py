@@ -208,9 +208,10 @@ def render(result: dict[str, Any]) -> str:
     notes = [
         "Medians of "
         f"{result['repeats']} interleaved rounds (each ≥ {result['min_seconds']} s per configuration).",
-        "Matmul peak measured in the same run (1024² matmul, GFLOP/s): "
+        "Matmul peak measured in the same run (PyTorch 1024² matmul, GFLOP/s): "
         + ", ".join(f"{dt} {th} thread(s) {v:.0f}" for dt, per in peaks.items() for th, v in per.items())
-        + ".",
+        + ". It is PyTorch's dense matmul, not the machine's limit: ONNX Runtime's convolution kernels "
+        "can pass it (above 100%).",
         "`fp32` = PyTorch eager (the original's setting at batch 1); `bf16` = what frameseek runs on CPUs "
         "with native bfloat16 (autocast + channels-last input); `bf16+cl` also stores the model's weights "
         "channels-last, which src does not do; `onnx` = the same fp32 network through ONNX Runtime, what "
