@@ -53,7 +53,7 @@ def onnxruntime_available() -> bool:
     """True if ``onnxruntime`` and ``onnx`` (needed to export) import."""
     try:
         import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+        import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
     except ImportError:
         return False
     return True
@@ -114,7 +114,7 @@ class OnnxSession:
     """One ONNX Runtime session with a fixed number of threads: ``session(pixels) -> features``."""
 
     def __init__(self, path: Path, threads: int) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
