@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from frameseek.malloc import limit_malloc_arenas
+
+limit_malloc_arenas()  # now, before torch, FFmpeg or our own threads allocate (see frameseek.malloc)
+
 __version__ = "0.1.0"
 __all__ = ["SearchResponse", "SearchResult", "Searcher", "__version__", "load_model"]
 

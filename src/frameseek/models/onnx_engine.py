@@ -121,9 +121,6 @@ class OnnxSession:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # ORT's arena keeps what it grabs; how much it grabs over a long video varied from run to run
-        # (peak RSS 821-1047 MiB for the same 30-min video) while plain malloc stayed at 810-811 MiB
-        options.enable_cpu_mem_arena = False
         # spinning threads would steal the core the decoder runs on (2-core machines suffer most)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
