@@ -3,7 +3,7 @@
 Indexing runs three threads (decode ‖ prepare ‖ encode) that allocate and free frame-sized buffers.
 glibc gives a thread that finds the main heap busy an arena of its own (up to 8 per core), and
 fragmentation spread over many arenas made the peak RSS of the same 30-minute video vary from
-821 to 1047 MiB between runs. Two arenas kept it at 779-789 MiB in every run (BENCHMARKS.md, memory).
+821 to 1047 MiB between runs. Two arenas kept it at 779-803 MiB in every run (BENCHMARKS.md, memory).
 The limit only holds for arenas not yet created, so ``import frameseek`` sets it, before torch, FFmpeg
 or our threads allocate; set ``MALLOC_ARENA_MAX`` yourself to choose another value.
 """

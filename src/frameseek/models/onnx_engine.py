@@ -1,7 +1,7 @@
 """Image-backbone inference through ONNX Runtime: the same fp32 network, exported once, run faster.
 
 On CPUs without native bfloat16 (most laptops: AVX2 only) PyTorch's eager fp32 convolutions leave a
-lot of speed behind; ONNX Runtime runs the identical graph faster (measured 2.7× for EfficientNet-Lite0,
+lot of speed behind; ONNX Runtime runs the identical graph faster (measured 2.5× for EfficientNet-Lite0,
 1.4× for ResNet-50: BENCHMARKS.md, encoder throughput) with outputs equal to fp32 PyTorch's up to
 rounding (~1e-5). Where the CPU has native
 bfloat16 (AVX512-BF16 / AMX), PyTorch's bf16 autocast is the faster path and ``auto`` keeps it.
