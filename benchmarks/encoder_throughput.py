@@ -3,9 +3,9 @@
 Variants: ``fp32`` (PyTorch eager, what the original ran); ``bf16`` as frameseek runs it on CPUs with
 native bfloat16 (CPU autocast + channels-last input); ``bf16+cl`` also converts the model's weights to
 channels-last (not what src does: measured to see whether it is worth it); ``onnx`` = the same fp32
-network through ONNX Runtime, what frameseek runs on CPUs without native bfloat16. The bf16 variants are
-measured only where the CPU has native bfloat16 (emulated bf16 is slower than fp32). Inputs are real frames of a 360p clip
-preprocessed by the model. All configurations of a backbone are measured in one run, round-robin,
+network through ONNX Runtime, what frameseek runs on CPUs without native bfloat16. The bf16 variants
+are measured only where the CPU has native bfloat16 (emulated bf16 is slower than fp32). Inputs are real
+frames of a 360p clip preprocessed by the model. All configurations of a backbone are measured in one run, round-robin,
 alternating order, repeated; the table shows medians in images per second.
 
     python benchmarks/encoder_throughput.py [--json] [--quick]
@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 import common
-from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.onnx_engine import onnxruntime_available
+from frameseek.models.dual_encoder import DualEncoder, default_precision
+from frameseek.models.onnx_engine import engine_setting, onnxruntime_available, resolve_engine
 from frameseek.video.decode import iter_frames
 
 NAME = "encoder_throughput"
@@ -255,12 +255,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in args.models.split(","):
         multi = [int(b) for b in args.multi_thread_batches.split(",")]
         rows += measure_backbone(name, batches, threads, repeats, min_seconds, peaks, multi)
-    probe = common.build_model(args.models.split(",")[0])
+    precision = default_precision()
     result = {
         "benchmark": NAME,
         "command": common.command_line(),
-        "cpu_bf16": "has" if probe.precision == "bf16" else "has no",
-        "default_engine": probe.engine,
+        "cpu_bf16": "has" if precision == "bf16" else "has no",
+        "default_engine": resolve_engine(engine_setting(), precision),
         "repeats": repeats,
         "min_seconds": min_seconds,
         "matmul_peak_gflops": peaks,

@@ -3,8 +3,8 @@
 On CPUs without native bfloat16 (most laptops: AVX2 only) PyTorch's eager fp32 convolutions leave a
 lot of speed behind; ONNX Runtime runs the identical graph faster (measured 2.5× for EfficientNet-Lite0,
 1.4× for ResNet-50: BENCHMARKS.md, encoder throughput) with outputs equal to fp32 PyTorch's up to
-rounding (~1e-5). Where the CPU has native
-bfloat16 (AVX512-BF16 / AMX), PyTorch's bf16 autocast is the faster path and ``auto`` keeps it.
+rounding (~1e-5). Where the CPU has native bfloat16 (AVX512-BF16 / AMX), PyTorch's bf16 autocast is the
+faster path and ``auto`` keeps it.
 
 The exported graph is cached as ``$FRAMESEEK_HOME/engines/<model fingerprint>-<size>.onnx`` (written
 atomically), so a new process only loads it (~30 ms). A backbone that cannot be exported falls back to
