@@ -32,7 +32,6 @@ from frameseek.index import (
     save_index,
     try_load,
 )
-from frameseek.malloc import limit_malloc_arenas
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.preprocess import ImageLike
@@ -126,7 +125,6 @@ class Searcher:
         decode_threads: int = 1,
         progress: Progress | None = None,
     ):
-        limit_malloc_arenas()  # done at ``import frameseek`` already; here for a reloaded module
         self.model = load_model(model) if isinstance(model, str) else model
         self.model.eval()
         self.sampling = sampling or SamplingSettings()
