@@ -3,7 +3,7 @@
 All cases run in one process, interleaved and repeated (medians):
 
 * stage ceilings — each stage alone: decode only (every frame; as the pipeline decodes, i.e.
-  ``Searcher._frames`` with 1 or 2 FFmpeg threads; with FFmpeg's ``skip_frame`` NONREF / BIDIR; one frame
+  ``FrameReader`` with 1 or 2 FFmpeg threads; with FFmpeg's ``skip_frame`` NONREF / BIDIR; one frame
   per second converted to RGB ≤ 640 px), the work before the encoder alone on one thread (decode +
   thumbnail JPEG + preprocess, timed per stage), and encode only (pre-made pixel batches; torch 1 or 2
   threads);
@@ -38,33 +38,47 @@ import torch
 from PIL import Image
 
 import common
+from frameseek.indexing import (
+    DEFAULT_BATCH_SIZE,
+    FrameReader,
+    IndexRunner,
+    default_encode_threads,
+    write_thumbnail,
+)
 from frameseek.metrics import PipelineMetrics
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.search import DEFAULT_BATCH_SIZE, Searcher, _write_thumbnail, default_encode_threads
+from frameseek.search import Searcher
 from frameseek.video.decode import frame_times, iter_frames
 
 NAME = "breakdown"
 
 
-class SequentialSearcher(Searcher):
-    """``Searcher`` that decodes (+ thumbnails + preprocesses) every sampled frame first, then encodes."""
+class SequentialRunner(IndexRunner):
+    """An index runner that decodes (+ thumbnails + preprocesses) every sampled frame first, then encodes."""
 
-    def _decode_and_encode(
-        self, path: Path, thumbs: Path, duration: float | None, metrics: PipelineMetrics
+    def encode_frames(
+        self,
+        reader: FrameReader,
+        path: Path,
+        thumbs: Path,
+        duration: float | None,
+        metrics: PipelineMetrics,
+        progress: Any = None,
     ) -> tuple[list[float], list[np.ndarray]]:
         times: list[float] = []
         pixels: list[torch.Tensor] = []
         # torch ops in preprocessing run on 1 thread, as in the pipeline's prepare thread (see main docstring)
         with common.torch_threads(1), metrics.stage("decode"):
-            for n, frame in enumerate(self._frames(path)):
+            for n, frame in enumerate(reader(path)):
                 image = Image.fromarray(frame.image)
-                _write_thumbnail(image, thumbs / f"{n:06d}.jpg")
+                write_thumbnail(image, thumbs / f"{n:06d}.jpg")
                 pixels.append(self.model.preprocess([image])[0])
                 times.append(frame.time)
         embeddings = []
-        with common.torch_threads(self.encode_threads), metrics.stage("encode"):
-            for i in range(0, len(pixels), self.batch_size):
-                batch = torch.stack(pixels[i : i + self.batch_size])
+        size = self.encoder.batch_size
+        with common.torch_threads(self.encoder.threads), metrics.stage("encode"):
+            for i in range(0, len(pixels), size):
+                batch = torch.stack(pixels[i : i + size])
                 embeddings.append(self.model.encode_pixels(batch).numpy())
         metrics.frames_decoded = metrics.frames_encoded = len(pixels)
         return times, embeddings
@@ -112,28 +126,28 @@ def decode_skipping(clip: Path, skip: str) -> tuple[int, list[float]]:
         container.close()
 
 
-VARIANTS: dict[str, tuple[type[Searcher], int, int, str]] = {
-    # name: (class, encode_threads, decode_threads, description)
+VARIANTS: dict[str, tuple[type[IndexRunner], int, int, str]] = {
+    # name: (runner class, encode_threads, decode_threads, description)
     "pipelined e1/d1": (
-        Searcher,
+        IndexRunner,
         1,
         1,
         "decode ‖ prepare ‖ encode threads, 1 encode thread, 1 FFmpeg thread",
     ),
     "pipelined e2/d1": (
-        Searcher,
+        IndexRunner,
         2,
         1,
         "decode ‖ prepare ‖ encode threads, 2 encode threads, 1 FFmpeg thread",
     ),
     "pipelined e1/d2": (
-        Searcher,
+        IndexRunner,
         1,
         2,
         "decode ‖ prepare ‖ encode threads, 1 encode thread, 2 FFmpeg threads",
     ),
     "sequential e2/d2": (
-        SequentialSearcher,
+        SequentialRunner,
         2,
         2,
         "decode all (2 FFmpeg threads), then encode (2 encode threads)",
@@ -144,15 +158,16 @@ VARIANTS: dict[str, tuple[type[Searcher], int, int, str]] = {
 def index_once(
     model: DualEncoder,
     source: str,
-    cls: type[Searcher],
+    cls: type[IndexRunner],
     encode_threads: int,
     decode_threads: int,
     batch_size: int,
 ) -> tuple[float, PipelineMetrics]:
     with common.scratch_home("breakdown"):
-        searcher = cls(
+        searcher = Searcher(
             model, batch_size=batch_size, encode_threads=encode_threads, decode_threads=decode_threads
         )
+        searcher.runner = cls(searcher.encoder, searcher.limits, decode_threads=decode_threads)
         metrics = PipelineMetrics()
         started = time.perf_counter()
         searcher.index(source, metrics)
@@ -162,10 +177,9 @@ def index_once(
 def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[str, Any]:
     model = common.build_model(name)
     duration = common.video_duration(clip)
-    pipeline = {
-        th: Searcher(model, decode_threads=th) for th in (1, 2)
-    }  # their _frames: the pipeline's decode
-    frames = [f.image for f in pipeline[1]._frames(clip)]
+    searchers = {th: Searcher(model, decode_threads=th) for th in (1, 2)}
+    pipeline = {th: s.runner.reader(s.sampling) for th, s in searchers.items()}  # the pipeline's decode
+    frames = [f.image for f in pipeline[1](clip)]
     batches = [model.preprocess(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]
     producer_split: list[dict[str, float]] = []
     pipeline_metrics: dict[str, list[PipelineMetrics]] = {v: [] for v in VARIANTS}
@@ -175,7 +189,7 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
 
         def run() -> float:
             started = time.perf_counter()
-            it = iter_frames(clip, fps=1.0, threads=1) if threads is None else pipeline[threads]._frames(clip)
+            it = iter_frames(clip, fps=1.0, threads=1) if threads is None else pipeline[threads](clip)
             for _ in it:
                 pass
             return time.perf_counter() - started
@@ -199,7 +213,7 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
         split = {"decode": 0.0, "thumbnail": 0.0, "preprocess": 0.0}
         with tempfile.TemporaryDirectory(dir=common.cache_dir()) as tmp, common.torch_threads(1):
             started = time.perf_counter()
-            it = pipeline[1]._frames(clip)
+            it = pipeline[1](clip)
             n = 0
             while True:
                 t0 = time.perf_counter()
@@ -209,7 +223,7 @@ def measure_model(name: str, clip: Path, repeats: int, batch_size: int) -> dict[
                 if frame is None:
                     break
                 image = Image.fromarray(frame.image)
-                _write_thumbnail(image, Path(tmp) / f"{n:06d}.jpg")
+                write_thumbnail(image, Path(tmp) / f"{n:06d}.jpg")
                 t2 = time.perf_counter()
                 model.preprocess([image])
                 t3 = time.perf_counter()
@@ -382,7 +396,7 @@ def render(result: dict[str, Any]) -> str:
             f"{default / (producer + enc1):.2f}× their sum).\n"
             f"- Encoder alone achieved {m['encode_gflops']['1']:.0f} GFLOP/s on 1 thread, "
             f"{m['encode_gflops']['2']:.0f} on 2 ({m['gflop_per_image']:.2f} GFLOP/image).\n"
-            + f"- Decoding as the pipeline does (`Searcher._frames`, sampling "
+            + f"- Decoding as the pipeline does (`FrameReader`, sampling "
             f"`fast_decode={m.get('pipeline_sampling', {}).get('fast_decode', '?')}`): "
             f"{m['cases_s'][EVERY] / m['cases_s'][PIPE.format(1, '')]:.2f}× the speed of decoding every frame.\n"
             + "".join(

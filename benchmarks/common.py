@@ -35,7 +35,8 @@ from frameseek.models.backbones import (
     TextBackbone,
 )
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import PRESETS, build_preset
+from frameseek.models.factory import build_preset
+from frameseek.models.registry import PRESETS
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 import common
-from frameseek.models.dual_encoder import DualEncoder, default_precision
+from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.inference import default_precision
 from frameseek.models.onnx_engine import engine_setting, onnxruntime_available, resolve_engine
 from frameseek.video.decode import iter_frames
 

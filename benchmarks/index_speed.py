@@ -109,9 +109,9 @@ def measure(
         "frameseek_stage_s": fs_stages,
         "frameseek_precision": model.image_inference,
         "frameseek_settings": {
-            "batch_size": searcher.batch_size,
+            "batch_size": searcher.encoder.batch_size,
             "encode_threads": searcher.encode_threads,
-            "decode_threads": searcher.decode_threads,
+            "decode_threads": searcher.runner.decode_threads,
             "max_side": searcher.sampling.max_side,
             "fast_decode": getattr(searcher.sampling, "fast_decode", None),
         },

@@ -24,7 +24,8 @@ import torch
 
 import common
 from baseline_original import index_original
-from frameseek.search import DEFAULT_BATCH_SIZE, Searcher
+from frameseek.indexing import DEFAULT_BATCH_SIZE
+from frameseek.search import Searcher
 
 NAME = "memory_vs_length"
 

@@ -21,7 +21,8 @@ from typing import Any
 import common
 from frameseek.data.captions import load_flickr8k
 from frameseek.data.msrvtt import load_msrvtt
-from frameseek.models.registry import load_model, packaged_weights
+from frameseek.models.factory import create_model
+from frameseek.models.registry import packaged_weights
 from frameseek.retrieval_eval import evaluate_samples
 from frameseek.search import Searcher
 from frameseek.video_eval import evaluate_msrvtt
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     msrvtt = common.SHARED_DATA / "msrvtt"
     # fresh feature cache and indexes (nothing reused)
     with common.scratch_home("quality"), common.torch_threads(args.threads):
-        model = load_model("lite")
+        model = create_model("lite")
         common.log("Flickr8k dev: embedding 1,000 images (+ mirrors) and 5,000 captions")
         started = time.perf_counter()
         report = evaluate_samples(model, load_flickr8k(flickr, "dev"), "flickr8k", "dev")

@@ -230,7 +230,8 @@ def end_to_end(lib: SyntheticLibrary, n: int, ann: Any, n_queries: int, model_na
     the same round (the model's vector would not live in the synthetic space); both run inside one timer.
     """
     from frameseek.index import VideoIndex
-    from frameseek.search import Searcher, rank_library
+    from frameseek.ranking import rank_library
+    from frameseek.search import Searcher
 
     emb = lib.embeddings[:n]
     videos = []

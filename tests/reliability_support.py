@@ -37,7 +37,8 @@ def lite_model_ref(tmp_path_factory: pytest.TempPathFactory) -> str:
     The fallback is written once per test session (``save_pretrained`` is atomic: a folder with a config
     is complete) and passed as ``--model <folder>`` / ``Searcher(<folder>)``.
     """
-    from frameseek.models.registry import build_preset, packaged_weights
+    from frameseek.models.factory import build_preset
+    from frameseek.models.registry import packaged_weights
 
     if packaged_weights("lite") is not None:
         return "lite"
@@ -54,9 +55,9 @@ def shared_lite_model(tmp_path_factory: pytest.TempPathFactory) -> DualEncoder:
     """The lite model, loaded once per test session for all the reliability modules (read-only use)."""
     ref = lite_model_ref(tmp_path_factory)
     if ref not in _loaded:
-        from frameseek.models.registry import load_model
+        from frameseek.models.factory import create_model
 
-        _loaded[ref] = load_model(ref)
+        _loaded[ref] = create_model(ref)
     return cast("DualEncoder", _loaded[ref])
 
 
@@ -148,11 +149,11 @@ def leftovers(home: Path) -> list[str]:
 
 
 def index_dirs(home: Path) -> list[Path]:
-    """Every visible folder at the index depth: ``indexes/<sha[:2]>/<sha>/<model>-<sampling>``."""
+    """Every visible visual-track folder: ``indexes/<sha[:2]>/<sha>/visual/<model>-<sampling>``."""
     root = home / "indexes"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.glob("*/*/*") if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in root.glob("*/*/visual/*") if p.is_dir() and not p.name.startswith("."))
 
 
 def complete_indexes(home: Path) -> list[Path]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -15,12 +17,22 @@ from streamlit.testing.v1 import AppTest
 from frameseek import settings
 from frameseek.app import APP_SCRIPT, logic
 from frameseek.errors import InputError, SourceError
+from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import load_model, packaged_weights
-from frameseek.search import SearchResponse, SearchResult, Timeline
+from frameseek.models.factory import create_model
+from frameseek.models.registry import packaged_weights
+from frameseek.search import Searcher, SearchResponse, SearchResult, Timeline
 from videos import BIKES  # tests/ is not a package: pytest puts it on sys.path
 
 QUERY = "a cyclist wearing a helmet"
+SRT = """1
+00:00:02,000 --> 00:00:04,000
+The budget is ready.
+
+2
+00:00:07,000 --> 00:00:09,000
+Costs: $5 [draft] *not* final.
+"""
 BAD_LINK = "http://127.0.0.1:9/nothing.mp4"
 TIMEOUT = 120.0
 
@@ -55,7 +67,7 @@ def app_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def model(app_home: Path) -> DualEncoder:
-    return load_model(require_app_model())
+    return create_model(require_app_model())
 
 
 def new_app() -> AppTest:
@@ -153,6 +165,39 @@ def test_library_and_local_file_inputs(app_home: Path) -> None:
     assert metric(at, "Index") == "reused"
 
 
+@pytest.mark.slow
+def test_subtitles_give_badges_highlights_and_a_transcript(app_home: Path, tmp_path: Path) -> None:
+    require_app_model()
+    video = tmp_path / "clip.mp4"
+    shutil.copyfile(require_bikes(), video)
+    video.with_suffix(".srt").write_text(SRT, encoding="utf-8")
+    at = new_app()
+    assert at.toggle(key="speech").value is False and at.toggle(key="ocr").value is False
+    at.radio(key="source_kind").set_value("Local file").run()
+    at.text_input(key="local_path").input(str(video))
+    search(at, "budget")
+    assert not at.error, [e.value for e in at.error]
+
+    response = at.session_state["response"]
+    best = response.results[0]
+    assert best.match.startswith("speech") and best.text == "The budget is ready."
+    markdown = texts(at)
+    assert any(":orange-badge[:material/record_voice_over: Speech]" in t for t in markdown), markdown
+    assert any("<mark>budget</mark>" in t for t in markdown)
+    assert metric(at, "Transcription") == "—" and metric(at, "OCR") == "—"  # subtitles: nothing recognised
+
+    lines = [b for b in at.button if str(b.key).startswith("line-")]
+    assert [b.label for b in lines] == [
+        "`00:00:02` The **budget** is ready\\.",
+        "`00:00:07` Costs\\: \\$5 \\[draft\\] \\*not\\* final\\.",
+    ]
+    assert lines[0].proto.type == "secondary"  # the player starts at the best hit: its line is marked
+    at.button(key="line-1").click().run()
+    assert not at.exception
+    assert at.session_state["start_time"] == 7 and at.get("video")[0].proto.start_time == 7
+    assert at.button(key="line-1").proto.type == "secondary"
+
+
 def test_bad_link_is_a_message_not_a_traceback(app_home: Path) -> None:
     require_app_model()
     at = new_app()
@@ -229,7 +274,12 @@ def test_run_query_with_an_upload(model: DualEncoder, app_home: Path) -> None:
     seen: list[tuple[str, float, float | None]] = []
     options = logic.QueryOptions(top_k=3, min_gap=1.0)
     response = logic.run_query(
-        model, upload, QUERY, options, progress=lambda s, d, t: seen.append((s, d, t)), library=None
+        Searcher(model),
+        upload,
+        logic.make_query(QUERY, None),
+        options,
+        progress=lambda s, d, t: seen.append((s, d, t)),
+        library=None,
     )
     assert len(response.results) == 3
     assert Path(response.results[0].video).parent == settings.uploads_dir().resolve()
@@ -246,7 +296,7 @@ def test_run_query_with_an_upload(model: DualEncoder, app_home: Path) -> None:
 
 def test_run_query_refuses_empty_queries_and_uploads() -> None:
     with pytest.raises(InputError, match="query is empty"):
-        logic.run_query("no-model-needed", "x.mp4", "  \n", logic.QueryOptions())
+        logic.make_query("  \n", None)  # checked before any model loads
     with pytest.raises(SourceError, match="empty"):
         logic.to_source(logic.Upload(b"", "a.mp4"))
 
@@ -259,10 +309,11 @@ def test_upload_size_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 
 def test_check_query_and_source() -> None:
-    assert logic.check_query("  a   dog ", has_image=False) == "a dog"
-    assert logic.check_query("", has_image=True) is None
+    assert logic.make_query("  a   dog ", None).text == "a dog"
+    image = Image.new("RGB", (8, 8))
+    assert logic.make_query("", image).text is None and logic.make_query(None, image).image is image
     with pytest.raises(InputError):
-        logic.check_query(None, has_image=False)
+        logic.make_query(None, None)
     assert logic.check_source(" clip.mp4 ", "Local file") == "clip.mp4"
     with pytest.raises(InputError, match="paste a YouTube or web link"):
         logic.check_source("", "Link")
@@ -298,6 +349,119 @@ def test_progress_tracker_eta_and_throttle() -> None:
     assert download is not None and download.fraction is None and "2.5 MB" in download.text
 
 
+def test_progress_of_speech_and_screen_text() -> None:
+    now = [0.0]
+    tracker = logic.ProgressTracker(clock=lambda: now[0], min_interval=0.0)
+    assert tracker.update("speech", 0.0, 120.0) is not None
+    now[0] += 10.0  # 10 s for 30 of 120 audio seconds → 30 s left
+    speech = tracker.update("speech", 30.0, 120.0)
+    assert speech is not None and speech.label == "Transcribing speech"
+    assert speech.text == "Transcribing speech · 00:00:30 of 00:02:00 of audio · 25% · ETA 30 s"
+    screen = tracker.update("screen", 0.0, 60.0)  # a new stage starts its own clock
+    assert screen is not None and screen.label == "Reading on-screen text" and screen.eta_seconds is None
+    now[0] += 4.0
+    screen = tracker.update("screen", 45.0, 60.0)
+    assert screen is not None and screen.eta_seconds == pytest.approx(4 / 3)
+    assert screen.text.startswith("Reading on-screen text · 00:00:45 of 00:01:00 of video · 75%")
+
+
+def test_query_options_ask_for_text_tracks() -> None:
+    assert logic.QueryOptions().tracks() == TrackOptions(
+        subtitles=True, speech=False, ocr=False, sub_lang="en"
+    )
+    chosen = logic.QueryOptions(speech=True, ocr=True, sub_lang=" pt-BR ").tracks()
+    assert chosen == TrackOptions(subtitles=True, speech=True, ocr=True, sub_lang="pt-BR")
+    assert logic.QueryOptions(sub_lang="  ").tracks().sub_lang == "en"
+    with pytest.raises(InputError, match=r"^the subtitle language must be a language code"):
+        logic.QueryOptions(sub_lang="english please").tracks()
+
+
+def test_run_query_passes_the_text_tracks() -> None:
+    calls: list[dict[str, Any]] = []
+
+    class FakeSearcher:
+        def search(self, source: object, query: object, **kwargs: Any) -> str:
+            calls.append({"source": source, "query": query, **kwargs})
+            return "response"
+
+    options = logic.QueryOptions(top_k=3, min_gap=1.5, speech=True, ocr=True)
+    query = logic.make_query("budget", None)
+    result = logic.run_query(cast(Searcher, FakeSearcher()), "/v/clip.mp4", query, options, library=None)
+    assert result == "response"
+    (call,) = calls
+    assert call["tracks"] == TrackOptions(speech=True, ocr=True) and call["sampling"] == options.sampling()
+    assert call["source"] == "/v/clip.mp4" and call["query"] is query and call["top_k"] == 3
+    assert call["min_gap"] == 1.5 and call["library"] is None
+
+
+def test_match_badges() -> None:
+    assert [b.label for b in logic.match_badges("visual")] == ["Visual"]
+    both = logic.match_badges("speech+visual")
+    assert [(b.label, b.color) for b in both] == [("Speech", "orange"), ("Visual", "blue")]
+    assert both[0].icon == logic.KIND_ICONS["speech"] != logic.KIND_ICONS["screen"]
+    assert [b.label for b in logic.match_badges("screen+speech+visual")] == ["On screen", "Speech", "Visual"]
+    assert [b.label for b in logic.match_badges(" Speech + speech ")] == ["Speech"]  # normalised, once
+    assert logic.match_badges("") == []
+    odd = logic.match_badges("face]")  # a kind this app does not know: shown, its name escaped
+    assert [(b.label, b.color) for b in odd] == [("Face\\]", "gray")]
+
+
+def test_highlight_markup_escapes_untrusted_text() -> None:
+    markup = logic.highlight_html("The budget is ready.", "budget")
+    assert markup == '<div class="frameseek-said">“The <mark>budget</mark> is ready.”</div>'
+    evil = logic.highlight_html(
+        '<script>alert("budget")</script> <img src=x onerror=alert(1)> & budget', "budget"
+    )
+    assert "<script" not in evil and "<img" not in evil and '"budget"' not in evil
+    assert "&lt;script&gt;" in evil and "&lt;img src&#61;x onerror&#61;alert&#40;1&#41;&gt;" in evil
+    assert "&amp; <mark>budget</mark>" in evil and evil.count("<mark>") == 2
+    assert evil.count("<") == evil.count("<mark>") + evil.count("</mark>") + 2  # + the div's own tags
+    # Markdown and Streamlit's extensions act on nothing in the text: links, emphasis, math, icons
+    md = logic.highlight_html("[x](https://evil.example) *a* $5$ :material/home: `c`", None)
+    assert not any(c in md.removeprefix('<div class="frameseek-said">') for c in "[]()*$`") and "&#58;" in md
+    assert "<mark>" not in md  # no query (an image search): nothing marked
+    # whitespace (a blank line would end the HTML block) is collapsed
+    assert "\n" not in logic.highlight_html("FINAL\n\nLAP  3", "final lap")
+    # long text is cut around the first match
+    long = logic.highlight_html("filler " * 100 + "budget " + "filler " * 100, "budget", limit=80)
+    assert long.count("filler") < 15 and "<mark>budget</mark>" in long and "“…" in long and "…”" in long
+
+
+def test_markdown_text_escapes_every_mark() -> None:
+    assert logic.markdown_text("Costs: $5 [draft](x) *not*\nfinal.") == (
+        "Costs\\: \\$5 \\[draft\\]\\(x\\) \\*not\\* final\\."
+    )
+    assert logic.markdown_text("plain words") == "plain words"
+
+
+def test_transcript_rows() -> None:
+    spans = [
+        {"start": 7.0, "end": 9.0, "text": "Costs: $5 *not* final.", "kind": "speech"},
+        {"start": 2.0, "end": 6.0, "text": "BUDGET 2024", "kind": "screen"},
+        {"start": 2.4, "end": 4.0, "text": "The budget  is\nready.", "kind": "speech"},
+        {"start": "bad", "end": 1.0, "text": "x", "kind": "speech"},  # malformed: left out
+        {"start": 5.0, "end": 6.0, "text": "   ", "kind": "speech"},  # blank: left out
+    ]
+    response = SearchResponse("v", "lite", "budget", [], {}, transcripts={"/v/a.mp4": spans})
+    rows = logic.transcript_rows(response, "/v/a.mp4")
+    assert [(r.start, r.kind) for r in rows] == [(2.0, "screen"), (2.4, "speech"), (7.0, "speech")]
+    speech, screen = logic.KIND_ICONS["speech"], logic.KIND_ICONS["screen"]
+    assert [r.icon for r in rows] == [screen, speech, speech]
+    assert rows[1].text == "The budget is ready." and rows[1].label == "`00:00:02` The **budget** is ready\\."
+    assert rows[0].label == "`00:00:02` **BUDGET** 2024" and rows[0].matched and not rows[2].matched
+    assert rows[2].label == "`00:00:07` Costs\\: \\$5 \\*not\\* final\\."
+    assert (
+        logic.transcript_rows(response, "/v/other.mp4") == [] and logic.transcript_rows(response, None) == []
+    )
+    assert (
+        logic.active_row(rows, 2) == 1 and logic.active_row(rows, 5) == 0 and logic.active_row(rows, 8) == 2
+    )
+    assert logic.active_row(rows, 6) is None and logic.active_row([], 0) is None
+    assert logic.transcript_note(rows) == "2 said · 1 on screen · click a line to play from there"
+    many = [rows[1]] * (logic.TRANSCRIPT_MAX_ROWS + 1)
+    assert logic.transcript_note(many).startswith(f"The first {logic.TRANSCRIPT_MAX_ROWS:,} of ")
+
+
 def test_formatting_helpers() -> None:
     assert logic.hms(0) == "00:00:00"
     assert logic.hms(3725.9) == "01:02:05"
@@ -329,6 +493,9 @@ def test_metric_cards_and_timeline_rows() -> None:
         "frames_processed": 1234,
         "index_reused": False,
         "search_latency_ms": 3.5,
+        "transcription_audio_seconds_per_s": 12.345,
+        "ocr_frames_per_s": None,
+        "ocr_frames_read": 0,
         "cpu_percent": 150.0,
         "peak_rss_mb": 700.4,
         "wall_seconds": 2.0,
@@ -339,6 +506,8 @@ def test_metric_cards_and_timeline_rows() -> None:
         "Extraction": "30.2 frames/s",
         "Encoding FPS": "20.0 frames/s",
         "Frames processed": "1,234",
+        "Transcription": "12.3 × real time",
+        "OCR": "—",
         "Search latency": "3.5 ms",
         "CPU": "150.0 %",
         "Peak memory": "700 MB",

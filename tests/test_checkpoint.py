@@ -17,8 +17,8 @@ from conftest import TinyHubModels
 from frameseek.errors import ModelError
 from frameseek.models import checkpoint
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.factory import build_preset, create_model
 from frameseek.models.heads import ProjectionHead
-from frameseek.models.registry import build_preset, load_model
 
 CAPTIONS = ["a dog runs on the grass", "two people walk in the street", "a red car", ""]
 
@@ -58,7 +58,7 @@ def lite_model() -> DualEncoder:
 def test_tiny_round_trip_gives_identical_embeddings(tiny_model: DualEncoder, tmp_path: Path) -> None:
     folder = tiny_model.save_pretrained(tmp_path / "ckpt")
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
-    loaded = load_model(str(folder))
+    loaded = create_model(str(folder))
     assert not loaded.training
     assert loaded.embed_dim == 24 and loaded.name == "tiny"
     before, after = _embed(tiny_model), _embed(loaded)
@@ -73,7 +73,7 @@ def test_tiny_round_trip_gives_identical_embeddings(tiny_model: DualEncoder, tmp
 
 def test_lite_round_trip_gives_identical_embeddings(lite_model: DualEncoder, tmp_path: Path) -> None:
     folder = lite_model.save_pretrained(tmp_path / "lite-ckpt")
-    loaded = load_model(str(folder))
+    loaded = create_model(str(folder))
     before, after = _embed(lite_model), _embed(loaded)
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_array_equal(before[1], after[1])
@@ -106,7 +106,7 @@ def test_fine_tuned_backbones_round_trip(tiny_model: DualEncoder, tmp_path: Path
     assert any(k.startswith("image_backbone.") for k in keys)
     assert any(k.startswith("text_backbone.") for k in keys)
     assert json.loads((folder / "config.json").read_text())["backbone_weights_included"] is True
-    loaded = load_model(str(folder))
+    loaded = create_model(str(folder))
     for key, value in tiny_model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0, msg=key)
     np.testing.assert_array_equal(_embed(loaded)[0], _embed(tiny_model)[0])
@@ -133,7 +133,7 @@ def saved(tiny_model: DualEncoder, tmp_path: Path) -> Path:
 def test_pickle_file_is_refused(saved: Path, name: str) -> None:
     (saved / name).write_bytes(b"\x80\x04K\x01.")  # a (harmless) pickle
     with pytest.raises(ModelError, match="pickle") as info:
-        load_model(str(saved))
+        create_model(str(saved))
     assert name in str(info.value)
 
 
@@ -142,7 +142,7 @@ def test_edited_embed_dim_is_a_shape_error(saved: Path) -> None:
     config["embed_dim"] = 32
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="shape"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_heads_of_another_size_are_a_shape_error(
@@ -152,7 +152,7 @@ def test_heads_of_another_size_are_a_shape_error(
     other_folder = other.save_pretrained(tmp_path / "other")
     shutil.copy(other_folder / "model.safetensors", saved / "model.safetensors")
     with pytest.raises(ModelError, match=r"shape .*wrong dimensions"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_missing_head_weight_is_refused(saved: Path) -> None:
@@ -160,7 +160,7 @@ def test_missing_head_weight_is_refused(saved: Path) -> None:
         tensors = {k: handle.get_tensor(k) for k in handle.keys() if k != "text_head.fc.weight"}  # noqa: SIM118
     save_file(tensors, str(saved / "model.safetensors"))
     with pytest.raises(ModelError, match=r"lacks weight 'text_head\.fc\.weight'"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_unexpected_weight_is_refused(saved: Path) -> None:
@@ -169,19 +169,19 @@ def test_unexpected_weight_is_refused(saved: Path) -> None:
     tensors["extra_head.weight"] = torch.zeros(3)
     save_file(tensors, str(saved / "model.safetensors"))
     with pytest.raises(ModelError, match=r"unexpected weight 'extra_head\.weight'"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_missing_config_is_refused(saved: Path) -> None:
     (saved / "config.json").unlink()
     with pytest.raises(ModelError, match=r"no config\.json"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_config_that_is_not_json_is_refused(saved: Path) -> None:
     (saved / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelError, match="not valid JSON"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 @pytest.mark.parametrize(
@@ -195,7 +195,7 @@ def test_config_that_is_not_json_is_refused(saved: Path) -> None:
 def test_config_of_the_wrong_format_is_refused(saved: Path, content: object) -> None:
     (saved / "config.json").write_text(json.dumps(content), encoding="utf-8")
     with pytest.raises(ModelError, match="not a frameseek dual-encoder config"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_config_with_bad_values_is_refused(saved: Path) -> None:
@@ -203,22 +203,22 @@ def test_config_with_bad_values_is_refused(saved: Path) -> None:
     config["image"]["backbone"] = "vgg16"
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="unknown image backbone 'vgg16'"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_missing_or_corrupt_weights_are_refused(saved: Path) -> None:
     (saved / "model.safetensors").write_bytes(b"definitely not safetensors")
     with pytest.raises(ModelError, match="not a valid safetensors file"):
-        load_model(str(saved))
+        create_model(str(saved))
     (saved / "model.safetensors").unlink()
     with pytest.raises(ModelError, match=r"no model\.safetensors"):
-        load_model(str(saved))
+        create_model(str(saved))
 
 
 def test_errors_are_one_line(saved: Path) -> None:
     (saved / "config.json").write_text("{\n\n not json", encoding="utf-8")
     with pytest.raises(ModelError) as info:
-        load_model(str(saved))
+        create_model(str(saved))
     assert "\n" not in str(info.value)
 
 
@@ -254,4 +254,4 @@ def test_failing_overwrite_keeps_the_old_checkpoint(
         tiny_model.save_pretrained(folder)
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
     assert (folder / "model.safetensors").read_bytes() == before
-    load_model(str(folder))  # still a valid checkpoint
+    create_model(str(folder))  # still a valid checkpoint

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from frameseek import cli
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import load_model, packaged_weights
+from frameseek.models.factory import create_model
+from frameseek.models.registry import packaged_weights
 from frameseek.video.decode import frame_at, probe
 from test_search import shared_model, small_clips  # tests/ is on sys.path (like conftest)
 from videos import require_bikes
@@ -63,9 +64,9 @@ def loaded_once(monkeypatch: pytest.MonkeyPatch, model: DualEncoder, model_arg: 
     """In-process runs reuse the already loaded model for --model MODEL_ARG (other names load for real)."""
 
     def load(name: str) -> DualEncoder:
-        return model if name == model_arg else load_model(name)
+        return model if name == model_arg else create_model(name)
 
-    monkeypatch.setattr("frameseek.search.load_model", load)
+    monkeypatch.setattr("frameseek.search.create_model", load)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frameseek import index as index_mod
 from frameseek import settings as fs_settings
 from frameseek.errors import IndexError_, InputError
 from frameseek.index import (
     INDEX_FORMAT,
     LibraryMatrix,
-    SamplingSettings,
     VideoIndex,
     add_to_library,
     build_ann,
@@ -28,6 +27,9 @@ from frameseek.index import (
     save_index,
     try_load,
 )
+from frameseek.index import library as library_mod
+from frameseek.index.store import legacy_index_folder, migrate_legacy
+from frameseek.video.sampling import Sampling
 
 DIM = 16
 
@@ -43,7 +45,7 @@ def make_index(
     """An in-memory index of a fake video (random unit embeddings, one frame per 1/fps s)."""
     rng = np.random.default_rng(seed)
     sha = f"{seed:02d}" + "ab" * 31
-    sampling = SamplingSettings(fps=fps)
+    sampling = Sampling(fps=fps)
     return VideoIndex(
         folder=index_folder(sha, fingerprint, sampling),
         video_path=f"/videos/{name}.mp4",
@@ -52,7 +54,7 @@ def make_index(
         origin=f"/videos/{name}.mp4",
         model_name="test-model",
         model_fingerprint=fingerprint,
-        sampling=dataclasses.asdict(sampling),
+        sampling=sampling,
         duration=frames / fps,
         times=np.arange(frames, dtype=np.float64) / fps,
         embeddings=_unit(rng.normal(size=(frames, DIM))),
@@ -173,8 +175,8 @@ def _meta(folder: Path) -> dict[str, object]:
             id="meta-wrong-frame-count",
         ),
         pytest.param(
-            lambda f: (f / "meta.json").write_text(json.dumps({**_meta(f), "format": INDEX_FORMAT - 1})),
-            id="meta-old-format",
+            lambda f: (f / "meta.json").write_text(json.dumps({**_meta(f), "format": 1})),
+            id="meta-unknown-old-format",
         ),
         pytest.param(
             lambda f: (f / "meta.json").write_text(json.dumps({**_meta(f), "sampling": 3})),
@@ -191,6 +193,50 @@ def test_damaged_index_is_discarded(fs_home: Path, damage: object) -> None:
     assert not index.folder.exists()  # removed, so the next query rebuilds it
     save_index(index, None)  # and a rebuild publishes cleanly at the same place
     assert try_load(index.folder) is not None
+
+
+def _legacy_copy(index: VideoIndex) -> Path:
+    """``index`` rewritten as format 2 left it: at ``<sha>/<fingerprint>-<format-2 key>``, stopped_at in extra."""
+    old = legacy_index_folder(index.video_sha256, index.model_fingerprint, index.sampling)
+    shutil.copytree(index.folder, old)
+    meta = _meta(old)
+    meta.pop("stopped_at")
+    meta.pop("track")
+    meta.update(format=2, extra={**index.extra, "stopped_at": 5.0})
+    (old / "meta.json").write_text(json.dumps(meta))
+    shutil.rmtree(index.folder)
+    return old
+
+
+def test_a_format_2_index_is_moved_into_place_and_upgraded(fs_home: Path) -> None:
+    index = _saved(fs_home)
+    old = _legacy_copy(index)
+    assert try_load(index.folder) is None
+    moved = migrate_legacy(index.video_sha256, index.model_fingerprint, index.sampling)
+    assert moved is not None and moved.folder == index.folder and not old.exists()
+    again = VideoIndex.load(index.folder)
+    assert _meta(index.folder)["format"] == INDEX_FORMAT
+    assert again.stopped_at == 5.0 and "stopped_at" not in again.extra
+    np.testing.assert_array_equal(again.embeddings, index.embeddings)
+    assert migrate_legacy(index.video_sha256, index.model_fingerprint, index.sampling) is None  # once
+
+
+def test_a_library_entry_written_by_format_2_finds_its_moved_index(fs_home: Path) -> None:
+    index = _saved(fs_home)
+    old = _legacy_copy(index)
+    legacy = VideoIndex.load(old)  # format 2 still reads where it lies
+    add_to_library(legacy, "old")
+    migrate_legacy(index.video_sha256, index.model_fingerprint, index.sampling)
+    matrix = load_library("old", index.model_fingerprint)
+    assert [v.folder for v in matrix.videos] == [index.folder]
+
+
+def test_a_damaged_format_2_index_is_removed_not_moved(fs_home: Path) -> None:
+    index = _saved(fs_home)
+    old = _legacy_copy(index)
+    (old / "embeddings.safetensors").write_bytes(b"")
+    assert migrate_legacy(index.video_sha256, index.model_fingerprint, index.sampling) is None
+    assert not old.exists() and not index.folder.exists()
 
 
 def test_mismatched_arrays_are_inconsistent(fs_home: Path) -> None:
@@ -217,35 +263,35 @@ def test_try_load_of_missing_or_incomplete_folder(fs_home: Path) -> None:
 
 
 def test_sampling_key_differs_per_setting() -> None:
-    base = SamplingSettings()
+    base = Sampling()
     variants = [
-        SamplingSettings(fps=2.0),
-        SamplingSettings(scene=True),
-        SamplingSettings(scene_max_gap=5.0),
-        SamplingSettings(start=1.0),
-        SamplingSettings(end=30.0),
-        SamplingSettings(max_frames=100),
-        SamplingSettings(max_side=320),
+        Sampling(fps=2.0),
+        Sampling(scene=True),
+        Sampling(scene_max_gap=5.0),
+        Sampling(start=1.0),
+        Sampling(end=30.0),
+        Sampling(max_frames=100),
+        Sampling(max_side=320),
     ]
     keys = {base.key(), *(v.key() for v in variants)}
     assert len(keys) == len(variants) + 1
-    assert SamplingSettings().key() == base.key()
+    assert Sampling().key() == base.key()
     assert all(len(k) == 12 for k in keys)
 
 
 def test_sampling_key_ignores_number_types() -> None:
     """The Python API (fps=1) and the CLI (fps=1.0) share one index."""
-    assert SamplingSettings(fps=1).key() == SamplingSettings(fps=1.0).key()
-    assert SamplingSettings(start=2, end=5).key() == SamplingSettings(start=2.0, end=5.0).key()
+    assert Sampling(fps=1).key() == Sampling(fps=1.0).key()
+    assert Sampling(start=2, end=5).key() == Sampling(start=2.0, end=5.0).key()
 
 
 def test_index_folder_depends_on_video_model_and_sampling(fs_home: Path) -> None:
     sha = "cd" * 32
-    base = index_folder(sha, "fp1", SamplingSettings())
+    base = index_folder(sha, "fp1", Sampling())
     assert base.is_relative_to(fs_settings.indexes_dir())
-    assert len({base, index_folder("ef" * 32, "fp1", SamplingSettings()),
-                index_folder(sha, "fp2", SamplingSettings()),
-                index_folder(sha, "fp1", SamplingSettings(fps=2.0))}) == 4  # fmt: skip
+    assert len({base, index_folder("ef" * 32, "fp1", Sampling()),
+                index_folder(sha, "fp2", Sampling()),
+                index_folder(sha, "fp1", Sampling(fps=2.0))}) == 4  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -263,7 +309,7 @@ def test_index_folder_depends_on_video_model_and_sampling(fs_home: Path) -> None
 )
 def test_sampling_validation(kwargs: dict[str, float]) -> None:
     with pytest.raises(InputError):
-        SamplingSettings(**kwargs).validate()  # type: ignore[arg-type]
+        Sampling(**kwargs)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ libraries
@@ -416,7 +462,7 @@ def test_library_matrix_search(fs_home: Path) -> None:
 
 
 def test_large_library_uses_ann(fs_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_mod, "ANN_MIN_FRAMES", 50)
+    monkeypatch.setattr(library_mod, "ANN_MIN_FRAMES", 50)
     for i in range(3):
         index = make_index(f"v{i}", 30, seed=i)
         save_index(index, None)
@@ -429,7 +475,7 @@ def test_large_library_uses_ann(fs_home: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_library_ann_is_built_once_and_reused(fs_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_mod, "ANN_MIN_FRAMES", 50)
+    monkeypatch.setattr(library_mod, "ANN_MIN_FRAMES", 50)
     for i in range(3):
         index = make_index(f"v{i}", 30, seed=i)
         save_index(index, None)
@@ -441,13 +487,13 @@ def test_library_ann_is_built_once_and_reused(fs_home: Path, monkeypatch: pytest
     def no_build(*args: object, **kwargs: object) -> None:
         raise AssertionError("the stored ANN index should have been reused")
 
-    real_build = index_mod.build_ann
-    monkeypatch.setattr(index_mod, "build_ann", no_build)
+    real_build = library_mod.build_ann
+    monkeypatch.setattr(library_mod, "build_ann", no_build)
     again = load_library("default", "fp-test")
     assert again.ann is not None and again.ann.ntotal == first.ann.ntotal == 90
     _, rows = again.search(again.embeddings[17], 3)
     assert int(rows[0]) == 17
-    monkeypatch.setattr(index_mod, "build_ann", real_build)
+    monkeypatch.setattr(library_mod, "build_ann", real_build)
     extra = make_index("v3", 30, seed=3)  # a new member → a new index replaces the stale one
     save_index(extra, None)
     add_to_library(extra)

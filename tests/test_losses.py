@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
+import threading
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -154,3 +159,134 @@ def test_build_loss() -> None:
     assert isinstance(build_loss("infonce"), InfoNCELoss)
     with pytest.raises(ValueError, match="unknown loss"):
         build_loss("triplet")
+
+
+# ---------------------------------------------------------------------------------- gathered (data parallel)
+
+
+class _ThreadGroup:
+    """N "ranks" as threads of one process: exchange() is an all_gather through a barrier."""
+
+    def __init__(self, world: int):
+        self.world = world
+        self.barrier = threading.Barrier(world, timeout=30)
+        self.slots: list[torch.Tensor | None] = [None] * world
+
+    def exchange(self, rank: int, tensor: torch.Tensor) -> list[torch.Tensor]:
+        self.slots[rank] = tensor
+        self.barrier.wait()
+        parts = [t for t in self.slots if t is not None]
+        self.barrier.wait()  # nobody overwrites a slot before everyone has read it
+        return parts
+
+
+class _ThreadGatherRows(torch.autograd.Function):
+    """The same contract as distributed._GatherRows: forward concatenates every rank's rows, backward sums
+    the gradient of the concatenation over ranks and returns this rank's rows of it."""
+
+    @staticmethod
+    def forward(ctx: Any, local: torch.Tensor, gather: _ThreadGather) -> torch.Tensor:
+        parts = gather.group.exchange(gather.rank, local.detach())
+        ctx.group, ctx.rank = gather.group, gather.rank
+        ctx.sizes = gather.sizes = [len(p) for p in parts]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        total = torch.stack(ctx.group.exchange(ctx.rank, grad)).sum(0)
+        start = sum(ctx.sizes[: ctx.rank])
+        return total[start : start + ctx.sizes[ctx.rank]], None
+
+
+class _ThreadGather:
+    def __init__(self, group: _ThreadGroup, rank: int):
+        self.group, self.rank, self.world_size = group, rank, group.world
+        self.sizes: list[int] = []
+
+    def __call__(self, local: torch.Tensor) -> tuple[torch.Tensor, int]:
+        gathered = _ThreadGatherRows.apply(local, self)
+        return gathered, sum(self.sizes[: self.rank])
+
+
+def _data_parallel(
+    loss_fn: torch.nn.Module, images: torch.Tensor, texts: torch.Tensor, sizes: list[int]
+) -> tuple[float, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """What DDP computes with a gathered loss: mean of the ranks' losses, and the gradients — each rank
+    back-propagates its loss / N (DDP's averaging) into its own rows and its own copy of the loss."""
+    world = len(sizes)
+    group = _ThreadGroup(world)
+    bounds = np.cumsum([0, *sizes])
+    leaves = [
+        (images[a:b].clone().requires_grad_(), texts[a:b].clone().requires_grad_())
+        for a, b in itertools.pairwise(bounds)
+    ]
+    copies = [copy.deepcopy(loss_fn) for _ in range(world)]
+    losses: list[float] = [0.0] * world
+    errors: list[BaseException] = []
+
+    def run(rank: int) -> None:
+        try:
+            image, text = leaves[rank]
+            loss = copies[rank](image, text, gather=_ThreadGather(group, rank))
+            (loss / world).backward()
+            losses[rank] = loss.item()
+        except BaseException as exc:  # surfaced below, not lost in the thread
+            errors.append(exc)
+            group.barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(world)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    image_grad = torch.cat([i.grad for i, _ in leaves])  # type: ignore[misc]
+    text_grad = torch.cat([t.grad for _, t in leaves])  # type: ignore[misc]
+    param_grads = [
+        torch.stack([dict(c.named_parameters())[name].grad for c in copies]).sum(0)  # type: ignore[misc]
+        for name, _ in loss_fn.named_parameters()
+    ]
+    return sum(losses) / world, image_grad, text_grad, param_grads
+
+
+@pytest.mark.parametrize("name", ["infonce", "soft"])
+@pytest.mark.parametrize("sizes", [[4, 4], [5, 3, 1], [1, 1]])
+def test_gathered_loss_matches_one_process_on_the_global_batch(name: str, sizes: list[int]) -> None:
+    # the mean over ranks of the gathered losses is the global loss, and DDP-style gradients (each rank's
+    # loss / N, gradients summed over ranks through the gather) are the global loss's gradients, for even
+    # and uneven shards.
+    gen = torch.Generator().manual_seed(5)
+    n = sum(sizes)
+    images = F.normalize(torch.randn(n, 6, generator=gen, dtype=torch.float64), dim=-1)
+    texts = F.normalize(torch.randn(n, 6, generator=gen, dtype=torch.float64), dim=-1)
+    loss_fn = build_loss(name, temperature=0.3).double()
+
+    single = copy.deepcopy(loss_fn)
+    image_leaf, text_leaf = images.clone().requires_grad_(), texts.clone().requires_grad_()
+    expected = single(image_leaf, text_leaf)
+    expected.backward()
+
+    value, image_grad, text_grad, param_grads = _data_parallel(loss_fn, images, texts, sizes)
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    torch.testing.assert_close(image_grad, image_leaf.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(text_grad, text_leaf.grad, rtol=1e-10, atol=1e-12)
+    for (param_name, param), grad in zip(single.named_parameters(), param_grads, strict=True):
+        torch.testing.assert_close(grad, param.grad, rtol=1e-10, atol=1e-12, msg=param_name)
+
+
+def test_gathered_loss_with_one_rank_is_the_plain_loss() -> None:
+    gen = torch.Generator().manual_seed(6)
+    images = F.normalize(torch.randn(5, 4, generator=gen), dim=-1)
+    texts = F.normalize(torch.randn(5, 4, generator=gen), dim=-1)
+
+    class Alone:
+        world_size = 1
+
+        def __call__(self, local: torch.Tensor) -> tuple[torch.Tensor, int]:
+            return local, 0
+
+    for name in ("infonce", "soft"):
+        loss_fn = build_loss(name)
+        plain = loss_fn(images, texts).item()
+        assert loss_fn(images, texts, gather=Alone()).item() == pytest.approx(plain, rel=1e-6)

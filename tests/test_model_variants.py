@@ -13,8 +13,9 @@ from frameseek.errors import ModelError
 from frameseek.models.backbones import EfficientNetLiteImage, EfficientNetLiteMultiScale
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.ensemble import merge_heads
+from frameseek.models.factory import create_model
 from frameseek.models.heads import EnsembleHead, ProjectionHead, build_head
-from frameseek.models.registry import PRESETS, load_model
+from frameseek.models.registry import PRESETS
 
 
 def test_multiscale_features_extend_the_plain_ones() -> None:
@@ -60,7 +61,7 @@ def test_merged_scores_are_the_mean_of_the_members(tmp_path: Path) -> None:
     member_scores = np.mean([m.encode_texts(texts) @ m.encode_images(images).T for m in members], axis=0)
     np.testing.assert_allclose(text_emb @ image_emb.T, member_scores, atol=2e-3)  # bf16 images
     folder = merged.save_pretrained(tmp_path / "ensemble")
-    loaded = load_model(str(folder))
+    loaded = create_model(str(folder))
     assert loaded.embed_dim == 1536
     np.testing.assert_allclose(loaded.encode_texts(texts), text_emb, atol=1e-6)
 
@@ -76,7 +77,7 @@ def test_merge_refuses_models_that_differ() -> None:
 
 
 def test_installed_lite_model_loads_as_shipped() -> None:
-    model = load_model("lite")
+    model = create_model("lite")
     emb = model.encode_texts(["a bike parked against a wall"])
     assert emb.shape == (1, model.embed_dim)
     assert abs(float(np.linalg.norm(emb)) - 1.0) < 1e-5

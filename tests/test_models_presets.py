@@ -17,7 +17,8 @@ from frameseek.models import registry
 from frameseek.models.config import DualEncoderConfig, HeadConfig, ImageSideConfig, TextSideConfig
 from frameseek.models.describe import describe_presets, format_presets, parameter_counts
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import PRESETS, build_preset, load_model
+from frameseek.models.factory import build_preset, create_model
+from frameseek.models.registry import PRESETS
 
 CAPTIONS = ["a dog runs on the grass", "a man rides a bike in the street", "two children play in the snow"]
 
@@ -110,7 +111,7 @@ def test_resnet50_distilbert_with_local_sources(tiny_hub_models: TinyHubModels, 
     _assert_unit_rows(model.encode_images(_synthetic_images()), 3, 512)
     texts = model.encode_texts(CAPTIONS)
     _assert_unit_rows(texts, 3, 512)
-    loaded = load_model(str(model.save_pretrained(tmp_path / "ckpt")))
+    loaded = create_model(str(model.save_pretrained(tmp_path / "ckpt")))
     np.testing.assert_array_equal(loaded.encode_texts(CAPTIONS), texts)
 
 
@@ -130,7 +131,7 @@ def test_clip_with_local_source(tiny_hub_models: TinyHubModels) -> None:
 def test_tiny_dual_config_loads_like_a_hub_id(tiny_hub_models: TinyHubModels, tmp_path: Path) -> None:
     model = DualEncoder.from_config(tiny_hub_models.dual_config())
     folder = model.save_pretrained(tmp_path / "tiny")
-    loaded = load_model(str(folder))
+    loaded = create_model(str(folder))
     assert loaded.config.text.pooling == "cls"
     assert loaded.config.image.source == str(tiny_hub_models.resnet)
 
@@ -167,13 +168,13 @@ def test_hub_preset_offline_is_a_model_error() -> None:
     if describe_presets({"clip-vit-b32": PRESETS["clip-vit-b32"]})[0]["weights"] == "hub: cached":
         pytest.skip("CLIP ViT-B/32 is in the local hub cache")
     with pytest.raises(ModelError, match="openai/clip-vit-base-patch32") as info:
-        load_model("clip-vit-b32")
+        create_model("clip-vit-b32")
     assert "\n" not in str(info.value)
 
 
 def test_unknown_name_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="unknown model 'no-such-model'"):
-        load_model("no-such-model")
+        create_model("no-such-model")
     with pytest.raises(ModelError, match="unknown model"):
         build_preset("no-such-model")
 
@@ -181,7 +182,7 @@ def test_unknown_name_is_a_model_error() -> None:
 def test_lite_without_trained_heads_says_how_to_get_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "packaged_weights", lambda name: None)  # as if none were installed
     with pytest.raises(ModelError, match="frameseek train"):
-        load_model("lite")
+        create_model("lite")
     assert describe_presets({"lite": PRESETS["lite"]})[0]["heads"] == "untrained (run frameseek train)"
 
 
@@ -198,7 +199,7 @@ def test_describe_lists_every_preset(described: dict[str, dict[str, object]]) ->
     for name, row in described.items():
         assert row["description"] == PRESETS[name].description
         # the installed lite heads are an ensemble of three 512-d heads (concatenated); the others one
-        assert row["embed_dim"] == (load_model(name).embed_dim if name == "lite" else 512)
+        assert row["embed_dim"] == (create_model(name).embed_dim if name == "lite" else 512)
     assert described["lite"]["weights"] == "packaged"
     assert described["lite"]["heads"] in ("trained", "untrained (run frameseek train)")
     assert described["resnet50-distilbert"]["weights"] in ("hub: cached", "hub: download needed")
@@ -215,7 +216,7 @@ def test_describe_lite_counts_match_the_real_model(described: dict[str, dict[str
     assert isinstance(counts, dict)
     parts = ("image_backbone", "image_head", "text_backbone", "text_head")
     assert counts["total"] == sum(counts[p] for p in parts)
-    installed = load_model("lite")
+    installed = create_model("lite")
     assert counts == installed.parameter_counts()
     # EfficientNet-Lite0 without its classifier, all-MiniLM-L6-v2, heads 1904→512 and 384→512 (× ensemble)
     k = installed.config.head.ensemble

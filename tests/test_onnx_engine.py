@@ -15,8 +15,9 @@ from conftest import TinyHubModels
 from frameseek.errors import InputError
 from frameseek.models import onnx_engine
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.factory import build_preset
 from frameseek.models.onnx_engine import OnnxImageEngine, engine_setting, resolve_engine
-from frameseek.models.registry import PRESETS, build_preset
+from frameseek.models.registry import PRESETS
 
 pytestmark = pytest.mark.skipif(not onnx_engine.onnxruntime_available(), reason="onnxruntime not installed")
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frameseek.index import SamplingSettings, VideoIndex
+from frameseek.index import VideoIndex
 from frameseek.search import Searcher, SearchResponse
+from frameseek.video.sampling import Sampling
 
 try:  # tests/ is not a package: pytest puts it on sys.path
     from reliability_support import (
@@ -48,9 +49,9 @@ RACING_CLI = textwrap.dedent(
     import os, sys, time
     from pathlib import Path
 
-    import frameseek.search as search
+    import frameseek.indexing.runner as runner
 
-    real_lock_for = search.lock_for
+    real_lock_for = runner.lock_for
 
     def lock_for(folder):
         markers = Path(os.environ["RACE_DIR"])
@@ -60,7 +61,7 @@ RACING_CLI = textwrap.dedent(
             time.sleep(0.005)
         return real_lock_for(folder)
 
-    search.lock_for = lock_for
+    runner.lock_for = lock_for
     from frameseek.cli import main
 
     main(sys.argv[1:])
@@ -141,7 +142,7 @@ def _same(a: Signature, b: Signature) -> bool:
 def test_many_threads_query_one_searcher(
     fs_home: Path, clip: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    searcher = Searcher(shared_lite_model(tmp_path_factory), sampling=SamplingSettings(fps=2.0))
+    searcher = Searcher(shared_lite_model(tmp_path_factory), sampling=Sampling(fps=2.0))
     searcher.index(clip)  # built once; the threads all reuse it
     expected = {q: _signature(searcher.search(clip, q, top_k=3)) for q in QUERIES}
     expected_library: dict[str, Signature] = {}

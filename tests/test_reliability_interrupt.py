@@ -66,7 +66,7 @@ def _index_args(video: Path, lite: str) -> list[str]:
 
 def _thumbnails_in_progress(home: Path) -> list[Path]:
     """Thumbnails written by a running build (its temporary ``.thumbs-*`` folder)."""
-    return sorted((home / "indexes").glob("*/*/.thumbs-*/*.jpg"))
+    return sorted((home / "indexes").glob("*/*/visual/.thumbs-*/*.jpg"))
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_sigkill_mid_way_then_the_next_run_rebuilds(
 
     # what the killed run left: no published index, a lock file, temporary thumbnails
     assert complete_indexes(home) == []
-    [lock_file] = sorted((home / "indexes").glob("*/*/*.lock"))
+    [lock_file] = sorted((home / "indexes").glob("*/*/visual/*.lock"))
     assert any(".thumbs-" in item for item in leftovers(home))
 
     # the stale lock does not block: flock locks die with their process
@@ -142,7 +142,7 @@ def test_ctrl_c_exits_130_with_one_line_and_nothing_half_written(
     assert stdout == ""
     assert_nothing_half_written(home, allow_index=False)
     # the lock was released on the way out
-    for lock_file in (home / "indexes").glob("*/*/*.lock"):
+    for lock_file in (home / "indexes").glob("*/*/visual/*.lock"):
         with FileLock(str(lock_file), timeout=0):
             pass
 

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from frameseek.app.logic import QueryOptions, Upload, error_message, run_query
+from frameseek.app.logic import QueryOptions, Upload, error_message, make_query, run_query
 from frameseek.errors import DecodeError, FrameseekError, InputError, ModelError, SourceError
-from frameseek.index import SamplingSettings
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import load_model, packaged_weights
+from frameseek.models.factory import create_model
+from frameseek.models.registry import packaged_weights
 from frameseek.search import Searcher, SearchResponse
 from frameseek.timecode import format_timecode
+from frameseek.video.sampling import Sampling
 
 try:  # tests/ is not a package: pytest puts it on sys.path
     from reliability_support import (
@@ -61,7 +62,7 @@ except ImportError:  # pragma: no cover - if tests/ becomes a package
 QUERY = "a dog running on the beach"
 LONG_QUERY = ("a person riding a bicycle down a long road " * 200).strip()  # ~8600 characters
 HUGE_SIZE = (8000, 6000)  # 48 Mpx: within the default FRAMESEEK_MAX_PIXELS (8192 * 8192)
-SAMPLING = SamplingSettings(fps=1.0)
+SAMPLING = Sampling(fps=1.0)
 
 
 # ---------------------------------------------------------------------------------------- inputs
@@ -418,7 +419,7 @@ def api_env(fs_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _api_call(case: Case, inputs: Inputs, model: DualEncoder) -> SearchResponse:
-    encoder = model if case.model == "lite" else load_model(inputs.models[case.model])
+    encoder = model if case.model == "lite" else create_model(inputs.models[case.model])
     return Searcher(encoder, sampling=SAMPLING).search(inputs.source(case.source), case.query)
 
 
@@ -430,8 +431,9 @@ def _app_call(case: Case, inputs: Inputs, model: DualEncoder) -> SearchResponse:
         source = Upload(inputs.files[name].read_bytes(), name)
     else:
         source = inputs.source(name)
-    encoder: str | DualEncoder = model if case.model == "lite" else inputs.models[case.model]
-    return run_query(encoder, source, case.query, QueryOptions(fps=1.0), library=None)
+    query = make_query(case.query, None)  # as the page does: the query is checked before any model loads
+    searcher = Searcher(model if case.model == "lite" else inputs.models[case.model])
+    return run_query(searcher, source, query, QueryOptions(fps=1.0), library=None)
 
 
 def _check_response(case: Case, response: SearchResponse) -> None:

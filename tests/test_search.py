@@ -23,13 +23,15 @@ from PIL import Image
 from frameseek import search as search_module
 from frameseek import settings as fs_settings
 from frameseek.errors import FrameseekError, IndexError_, InputError, SourceError
-from frameseek.index import SamplingSettings, library_entries
+from frameseek.index import library_entries
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import build_preset, load_model, packaged_weights
+from frameseek.models.factory import build_preset, create_model
+from frameseek.models.registry import packaged_weights
 from frameseek.search import Searcher, SearchResponse, SearchResult
 from frameseek.timecode import format_timecode
 from frameseek.video.decode import frame_at, probe
 from frameseek.video.export import export_clip, export_frame
+from frameseek.video.sampling import Sampling
 from videos import MSRVTT_DIR, require_bikes, require_ffmpeg
 
 RESULT_KEYS = {"video", "time", "timecode", "score", "start", "end", "thumbnail"}
@@ -46,7 +48,7 @@ QUALITY = [("a cyclist wearing a helmet", 3.0, 5.5), ("cars in a traffic jam", 1
 def _shared() -> tuple[DualEncoder, bool]:
     """The lite model, loaded once per session: (model, trained heads installed?)."""
     if packaged_weights("lite") is not None:
-        return load_model("lite"), True
+        return create_model("lite"), True
     model = build_preset("lite")
     model.eval()
     return model, False
@@ -227,7 +229,7 @@ def test_times_are_the_decoders_pts(searcher: Searcher, first: SearchResponse, b
     grid = grid_times(probed, fps=1.0)
     assert len(kept) == len(grid)
     assert all(g - 1e-6 <= t <= g + 4 / 25 + 1e-6 for g, t in zip(grid, kept, strict=True))
-    exact = Searcher(searcher.model, sampling=SamplingSettings(fast_decode=False))
+    exact = Searcher(searcher.model, sampling=Sampling(fast_decode=False))
     (exact_index,) = exact.index(bikes)
     assert [round(float(t), 6) for t in exact_index.times] == [round(t, 6) for t in grid]
     assert {hit.time for hit in first.results} <= set(kept)
@@ -244,8 +246,8 @@ def test_second_query_decodes_and_encodes_nothing(
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("the second query must not decode or encode frames")
 
-    monkeypatch.setattr("frameseek.search.iter_frames", boom)
-    monkeypatch.setattr("frameseek.search.probe", boom)
+    monkeypatch.setattr("frameseek.indexing.reader.sample_frames", boom)
+    monkeypatch.setattr("frameseek.indexing.runner.probe", boom)
     monkeypatch.setattr(DualEncoder, "encode_pixels", boom)
     monkeypatch.setattr(DualEncoder, "encode_images", boom)
 
@@ -274,7 +276,7 @@ def test_python_api_with_a_model_name(
         names.append(name)
         return model
 
-    monkeypatch.setattr("frameseek.search.load_model", load)
+    monkeypatch.setattr("frameseek.search.create_model", load)
     response = Searcher(model="lite").search(str(bikes), "a dog", top_k=3)
     assert names == ["lite"]
     check_response(response, top_k=3)
@@ -373,7 +375,7 @@ def test_bad_queries(
     error: type[Exception],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("frameseek.search.iter_frames", None)  # rejected before any decoding
+    monkeypatch.setattr("frameseek.indexing.reader.sample_frames", None)  # rejected before any decoding
     with pytest.raises(error):
         searcher.search(bikes, **kwargs)  # type: ignore[arg-type]
 
@@ -411,13 +413,13 @@ def test_export_frames_and_clips(first: SearchResponse, tmp_path: Path) -> None:
 
 
 def test_scene_sampling(model: DualEncoder, first: SearchResponse, bikes: Path) -> None:
-    scene = Searcher(model, sampling=SamplingSettings(scene=True))
+    scene = Searcher(model, sampling=Sampling(scene=True))
     response = scene.search(bikes, "a cyclist wearing a helmet")
     check_response(response)
     (index,) = scene.index(bikes)
     (grid,) = Searcher(model).index(bikes)
     assert index.folder != grid.folder  # another index, same video
-    assert index.sampling["scene"] is True
+    assert index.sampling.scene is True
     probed = {round(t, 6) for t in ffprobe_times(bikes)}
     times = [float(t) for t in index.times]
     assert {round(t, 6) for t in times} <= probed
@@ -433,7 +435,7 @@ def test_scene_sampling(model: DualEncoder, first: SearchResponse, bikes: Path) 
 
 
 def test_time_window(model: DualEncoder, bikes: Path) -> None:
-    window = Searcher(model, sampling=SamplingSettings(start=2.5, end=5.5, fast_decode=False))
+    window = Searcher(model, sampling=Sampling(start=2.5, end=5.5, fast_decode=False))
     response = window.search(bikes, "a cyclist wearing a helmet", min_gap=0.0)
     check_response(response, min_gap=0.0)
     (index,) = window.index(bikes)
@@ -446,11 +448,11 @@ def test_time_window(model: DualEncoder, bikes: Path) -> None:
         assert 2.5 <= hit.start <= hit.time <= hit.end <= 5.5
     assert response.metrics["video_seconds"] == pytest.approx(3.0)
     with pytest.raises(InputError):
-        Searcher(model, sampling=SamplingSettings(start=5.0, end=2.0))
+        Searcher(model, sampling=Sampling(start=5.0, end=2.0))
 
 
 def test_max_frames_and_an_empty_window(model: DualEncoder, bikes: Path) -> None:
-    capped = Searcher(model, sampling=SamplingSettings(max_frames=2, fast_decode=False)).search(
+    capped = Searcher(model, sampling=Sampling(max_frames=2, fast_decode=False)).search(
         bikes, "a dog", min_gap=0.0
     )
     check_response(capped, min_gap=0.0)
@@ -461,15 +463,15 @@ def test_max_frames_and_an_empty_window(model: DualEncoder, bikes: Path) -> None
         "bikes: only the first 2 sampled frames (up to 00:00:01.000) are indexed; raise --max-frames or "
         "FRAMESEEK_MAX_FRAMES to index the rest"
     ]
-    whole = Searcher(model, sampling=SamplingSettings(max_frames=10, fast_decode=False))
+    whole = Searcher(model, sampling=Sampling(max_frames=10, fast_decode=False))
     assert whole.search(bikes, "a dog").notices == []  # 10 frames are the whole 10 s video: no notice
     with pytest.raises(InputError, match="no frames"):
-        Searcher(model, sampling=SamplingSettings(start=100.0)).search(bikes, "a dog")
+        Searcher(model, sampling=Sampling(start=100.0)).search(bikes, "a dog")
 
 
 def test_damaged_index_is_rebuilt(model: DualEncoder, fs_home: Path) -> None:
     clip = small_clips()[0]
-    searcher = Searcher(model, sampling=SamplingSettings(max_frames=3))
+    searcher = Searcher(model, sampling=Sampling(max_frames=3))
     built = searcher.search(clip, "a man talking")
     (index,) = searcher.index(clip)
     data = (index.folder / "embeddings.safetensors").read_bytes()
@@ -488,7 +490,7 @@ def test_damaged_index_is_rebuilt(model: DualEncoder, fs_home: Path) -> None:
 @pytest.fixture(scope="module")
 def clip_searcher(model: DualEncoder) -> Searcher:
     """One frame every 4 s of the small clips (3-4 frames each): quick to index."""
-    return Searcher(model, sampling=SamplingSettings(fps=0.25))
+    return Searcher(model, sampling=Sampling(fps=0.25))
 
 
 @pytest.fixture(scope="module")
@@ -583,7 +585,7 @@ def test_url_source(model: DualEncoder, fs_home: Path, no_proxy: None, http_site
     clip = small_clips()[0]
     shutil.copyfile(clip, root / "clip.mp4")
     url = f"{base}/clip.mp4"
-    searcher = Searcher(model, sampling=SamplingSettings(max_frames=3))
+    searcher = Searcher(model, sampling=Sampling(max_frames=3))
 
     response = searcher.search(url, "a person")
     check_response(response)

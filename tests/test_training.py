@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from conftest import TinyHubModels
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import load_model
+from frameseek.models.factory import create_model
 from frameseek.training import TrainConfig, Trainer, epoch_batches
 
 N_TRAIN, N_DEV, HOLDOUT = 120, 40, 20
@@ -124,7 +124,7 @@ def test_frozen_training_run_then_resume(flickr_subset: Path, tmp_path: Path, fs
     assert any((fs_home / "features").glob("*.safetensors"))
 
     # the best checkpoint loads as a model
-    model = load_model(str(best))
+    model = create_model(str(best))
     assert model.encode_texts(["a dog runs on the grass"]).shape == (1, 512)
 
     # ---- resume: epochs=3 continues at epoch 3 with the saved history
@@ -157,7 +157,7 @@ def test_finetune_tiny_hub_models_changes_backbones(
     torch.manual_seed(0)
     start = DualEncoder.from_config(tiny_hub_models.dual_config(embed_dim=24))
     start_folder = start.save_pretrained(tmp_path / "tiny-start")
-    before = {k: v.clone() for k, v in load_model(str(start_folder)).state_dict().items()}
+    before = {k: v.clone() for k, v in create_model(str(start_folder)).state_dict().items()}
 
     out = tmp_path / "finetune"
     config = TrainConfig(

@@ -240,7 +240,7 @@ def test_scene_mode_respects_max_gap(bikes: Path) -> None:
 
 
 def test_detect_scenes_bikes(bikes: Path) -> None:
-    scenes = detect_scenes(bikes)
+    scenes = detect_scenes(iter_small_frames(bikes))
     starts = [s for s, _ in scenes[1:]]
     assert sum(any(abs(s - c) <= 0.3 for s in starts) for c in BIKES_CUTS) >= 4
     assert scenes[0][0] == pytest.approx(0.0)

@@ -9,7 +9,7 @@ from frameseek.malloc import limit_malloc_arenas
 limit_malloc_arenas()  # now, before torch, FFmpeg or our own threads allocate (see frameseek.malloc)
 
 __version__ = "0.1.0"
-__all__ = ["SearchResponse", "SearchResult", "Searcher", "__version__", "load_model"]
+__all__ = ["Query", "Sampling", "SearchResponse", "SearchResult", "Searcher", "__version__", "create_model"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,8 +18,16 @@ def __getattr__(name: str) -> Any:
         from frameseek import search
 
         return getattr(search, name)
-    if name == "load_model":
-        from frameseek.models.registry import load_model
+    if name == "create_model":
+        from frameseek.models.factory import create_model
 
-        return load_model
+        return create_model
+    if name == "Query":
+        from frameseek.query import Query
+
+        return Query
+    if name == "Sampling":
+        from frameseek.video.sampling import Sampling
+
+        return Sampling
     raise AttributeError(f"module 'frameseek' has no attribute {name!r}")

@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from frameseek.errors import FrameseekError, InputError
-from frameseek.index import SamplingSettings
+from frameseek.query import check_text
+from frameseek.video.sampling import Sampling
 
 app = typer.Typer(
     name="frameseek",
@@ -49,6 +50,37 @@ ExactOpt = Annotated[
 ]
 
 
+SpeechOpt = Annotated[
+    bool,
+    typer.Option(
+        "--speech",
+        help="Also search what is said: offline speech recognition (Whisper) when there are no subtitles.",
+    ),
+]
+OcrOpt = Annotated[
+    bool, typer.Option("--ocr", help="Also search text on screen (OCR where the picture changes).")
+]
+SubLangOpt = Annotated[str, typer.Option("--sub-lang", help="Language of subtitles and captions to use.")]
+SubtitlesOpt = Annotated[
+    bool,
+    typer.Option("--subtitles/--no-subtitles", help="Use subtitles and captions that come with a video."),
+]
+AsrModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--asr-model",
+        help="Speech model: base (packaged, offline), a faster-whisper hub name (e.g. small) or a folder.",
+    ),
+]
+
+
+def _tracks(speech: bool, ocr: bool, subtitles: bool, sub_lang: str, asr_model: str) -> Any:
+    """The text-track options as one validated value."""
+    from frameseek.indexing.text_tracks import TrackOptions
+
+    return TrackOptions(subtitles=subtitles, speech=speech, ocr=ocr, sub_lang=sub_lang, asr_model=asr_model)
+
+
 def _sampling(
     fps: float,
     scene: bool,
@@ -57,8 +89,9 @@ def _sampling(
     end: float | None,
     max_frames: int | None,
     exact_frames: bool = False,
-) -> SamplingSettings:
-    settings = SamplingSettings(
+) -> Sampling:
+    """The sampling options as one validated value (an impossible one fails before any model loads)."""
+    return Sampling(
         fps=fps,
         scene=scene,
         scene_max_gap=scene_gap,
@@ -67,14 +100,6 @@ def _sampling(
         max_frames=max_frames,
         fast_decode=not exact_frames,
     )
-    settings.validate()
-    return settings
-
-
-def _precheck_query(query: str | None) -> None:
-    """An empty or whitespace-only text query fails before the model is loaded (seconds of work)."""
-    if query is not None and not query.split():
-        raise InputError("the query is empty; type a sentence such as 'a cyclist wearing a helmet'")
 
 
 def _precheck_sources(sources: list[str]) -> None:
@@ -162,10 +187,16 @@ def search(
     export: Annotated[
         Path | None, typer.Option(help="Write each hit's frame (JPEG) and segment clip (MP4) here.")
     ] = None,
+    speech: SpeechOpt = False,
+    ocr: OcrOpt = False,
+    subtitles: SubtitlesOpt = True,
+    sub_lang: SubLangOpt = "en",
+    asr_model: AsrModelOpt = "base",
     model: ModelOpt = "lite",
     json_out: JsonOpt = False,
 ) -> None:
-    """Search a video (file, link or folder) — or the library — for a sentence and/or an image."""
+    """Search a video (file, link or folder) — or the library — for a sentence and/or an image: what is
+    seen, and what is said (subtitles; --speech) or written on screen (--ocr)."""
     if library:
         if len(args) > 1:
             raise InputError("with --library give only the QUERY (no SOURCE)")
@@ -176,8 +207,9 @@ def search(
         source, query = args[0], (args[1] if len(args) > 1 else None)
     if query is None and image is None:
         raise InputError("give a text QUERY, --image, or both")
-    _precheck_query(query)
+    check_text(query)  # an empty sentence fails before the model is loaded (seconds of work)
     sampling = _sampling(fps, scene, scene_gap, start, end, max_frames, exact_frames)
+    tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
     if source is not None:
         _precheck_sources([source])
     from frameseek.features import load_image  # torch and transformers: imported after the cheap checks
@@ -186,23 +218,17 @@ def search(
     query_image = load_image(image) if image is not None else None
     with _ProgressPrinter(not json_out) as progress:
         searcher = Searcher(model, sampling=sampling, progress=progress)
+        q = searcher.query(query, query_image, text_weight)
         if library:
-            response = searcher.search_library(
-                query,
-                image=query_image,
-                text_weight=text_weight,
-                library=library_name,
-                top_k=top_k,
-                min_gap=min_gap,
-            )
+            response = searcher.search_library(q, library=library_name, top_k=top_k, min_gap=min_gap)
         else:
             assert source is not None
-            response = searcher.search(
-                source, query, image=query_image, text_weight=text_weight, top_k=top_k, min_gap=min_gap
-            )
+            response = searcher.search(source, q, top_k=top_k, min_gap=min_gap, tracks=tracks)
     data = response.as_dict()
     if export is not None:
-        data["exports"] = _export(response.results, export)
+        from frameseek.video.export import export_hits
+
+        data["exports"] = export_hits([(h.video, h.time, h.start, h.end) for h in response.results], export)
     if json_out:
         typer.echo(json.dumps(data))
         return
@@ -211,31 +237,30 @@ def search(
     _print_results(data)
 
 
-def _export(results: list[Any], folder: Path) -> list[dict[str, str]]:
-    from frameseek.video.export import export_clip, export_frame
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for rank, hit in enumerate(results, 1):
-        stem = f"{rank:02d}-{Path(hit.video).stem}-{hit.time:.3f}s"
-        frame = folder / f"{stem}.jpg"
-        clip = folder / f"{stem}.mp4"
-        export_frame(Path(hit.video), hit.time, frame)
-        export_clip(Path(hit.video), hit.start, hit.end, clip)
-        written.append({"frame": str(frame), "clip": str(clip)})
-    return written
-
-
 def _print_results(data: dict[str, Any]) -> None:
     table = Table(title=f"{data['query'] or '(image query)'} — {data['source']} [{data['model']}]")
-    for column in ("#", "time", "score", "segment", "video", "thumbnail"):
-        table.add_column(column)
+    with_text = any(hit.get("text") for hit in data["results"])
+    columns = [
+        "#",
+        "time",
+        "score",
+        "segment",
+        "match",
+        *(["text"] if with_text else []),
+        "video",
+        "thumbnail",
+    ]
+    for column in columns:
+        table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
     for rank, hit in enumerate(data["results"], 1):
+        words = [escape(hit.get("text") or "")] if with_text else []
         table.add_row(
             str(rank),
             hit["timecode"],
             f"{hit['score']:.3f}",
             f"{hit['start']:.2f}–{hit['end']:.2f} s",
+            hit.get("match", "visual"),
+            *words,
             Path(hit["video"]).name,
             hit["thumbnail"] or "",
         )
@@ -256,6 +281,10 @@ def _metrics_line(m: dict[str, Any]) -> str:
         parts.append(f"encode {m['encoding_frames_per_s']} frames/s")
     if m.get("indexing_video_seconds_per_s"):
         parts.append(f"{m['indexing_video_seconds_per_s']}× real time")
+    if m.get("transcription_audio_seconds_per_s"):
+        parts.append(f"speech {m['transcription_audio_seconds_per_s']}× real time")
+    if m.get("ocr_frames_per_s"):
+        parts.append(f"OCR {m['ocr_frames_per_s']} frames/s")
     parts += [
         f"search {m['search_latency_ms']} ms",
         f"CPU {m['cpu_percent']}%",
@@ -272,21 +301,28 @@ def index(
     scene: SceneOpt = False,
     scene_gap: Annotated[float, typer.Option(help="Scene mode: at least one frame every N seconds.")] = 10.0,
     exact_frames: ExactOpt = False,
+    speech: SpeechOpt = False,
+    ocr: OcrOpt = False,
+    subtitles: SubtitlesOpt = True,
+    sub_lang: SubLangOpt = "en",
+    asr_model: AsrModelOpt = "base",
     model: ModelOpt = "lite",
     json_out: JsonOpt = False,
 ) -> None:
-    """Index videos into a library (reusing stored indexes) for `frameseek search --library`."""
+    """Index videos into a library (reusing stored indexes) for `frameseek search --library`; with
+    subtitles, --speech and --ocr their text tracks too."""
     from frameseek.index import library_entries
 
     sampling = _sampling(fps, scene, scene_gap, None, None, None, exact_frames)
+    tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
     library_entries(library_name)  # a bad library name fails before any work
     _precheck_sources(sources)
     from frameseek.search import Searcher, frame_limit_notices  # torch: imported after the cheap checks
 
     with _ProgressPrinter(not json_out) as progress:
         searcher = Searcher(model, sampling=sampling, progress=progress)
-        indexes, metrics = searcher.add(sources, library_name)
-    data = {
+        indexes, metrics = searcher.add(sources, library_name, tracks=tracks)
+    data: dict[str, Any] = {
         "library": library_name,
         "model": searcher.model.name,
         "videos": [
@@ -308,6 +344,40 @@ def index(
     out.print(_metrics_line(data["metrics"]))
     for notice in data["notices"]:
         _note(notice)
+
+
+@app.command()
+def transcript(
+    source: Annotated[str, typer.Argument(help="A file, folder or link.")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="srt, vtt or json.")] = "srt",
+    speech: SpeechOpt = False,
+    ocr: OcrOpt = False,
+    subtitles: SubtitlesOpt = True,
+    sub_lang: SubLangOpt = "en",
+    asr_model: AsrModelOpt = "base",
+) -> None:
+    """Print what was heard (subtitles, or --speech recognition) and read on screen (--ocr)."""
+    if format_ not in ("srt", "vtt", "json"):
+        raise InputError(f"--format must be srt, vtt or json, got {format_!r}")
+    tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
+    _precheck_sources([source])
+    from frameseek.text.formats import to_json, to_srt, to_vtt
+    from frameseek.transcripts import read_text
+
+    with _ProgressPrinter(True) as progress:
+        videos = read_text(source, tracks, progress=progress)
+    for video in videos:
+        for notice in video.tracks.notices:
+            _note(notice)
+    found = [t for v in videos for t in v.tracks.present()]
+    if format_ == "json":
+        typer.echo(to_json(found))
+        return
+    if not found:
+        hint = "" if speech or ocr else "; add --speech to recognise speech or --ocr to read text on screen"
+        raise InputError(f"no subtitles, speech or screen text found in {source}{hint}")
+    spans = sorted((s for t in found for s in t.spans), key=lambda s: (s.start, s.end))
+    typer.echo(to_srt(spans) if format_ == "srt" else to_vtt(spans), nl=False)
 
 
 @app.command()
@@ -377,15 +447,27 @@ def train(
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Cap steps per epoch (smoke runs).")] = None,
     resume: bool = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Train data-parallel in N local processes (each takes a slice of every batch; "
+            "negatives come from the whole batch). Under torchrun leave it out.",
+            min=1,
+        ),
+    ] = None,
     install_as: Annotated[
         Path | None, typer.Option(help="Also copy the best checkpoint to this folder.")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train the projection heads (and optionally the backbones) with a contrastive loss."""
+    """Train the projection heads (and optionally the backbones) with a contrastive loss.
+
+    Several processes: `--nproc N`, or `torchrun --nproc-per-node N -m frameseek train ...`.
+    """
     import shutil
 
-    from frameseek.training import TrainConfig, Trainer, train_ensemble
+    from frameseek import distributed
+    from frameseek.training import TrainConfig, launch_training, run_training
 
     config = TrainConfig(
         data=str(data), out=str(out_dir), model=model, dataset=dataset, mode=mode, epochs=epochs,
@@ -402,6 +484,7 @@ def train(
         if not json_out:
             err.print("  ".join(f"{k}={v}" for k, v in row.items()))
 
+    seeds: list[int] | None = None
     if ensemble_seeds:
         try:
             seeds = [int(part) for part in ensemble_seeds.split(",") if part.strip()]
@@ -409,9 +492,12 @@ def train(
             raise InputError(
                 f"--ensemble-seeds takes comma-separated integers, got {ensemble_seeds!r}"
             ) from None
-        report = train_ensemble(config, seeds, on_epoch=on_epoch)
-    else:
-        report = Trainer(config, on_epoch=on_epoch).run()
+    if nproc is not None and nproc > 1:
+        report = launch_training(config, nproc, seeds, progress=not json_out)
+    else:  # one process, or one of torchrun's
+        report = run_training(config, seeds, on_epoch=on_epoch)
+    if not distributed.is_main():
+        return  # under torchrun, rank 0 alone installs the checkpoint and prints
     if install_as is not None:
         from frameseek.atomic import atomic_dir
 
@@ -444,10 +530,10 @@ def eval_(
         report = _eval_msrvtt(data, split, model, fps, json_out)
     else:
         from frameseek.data.captions import load_dataset
-        from frameseek.models.registry import load_model
+        from frameseek.models.factory import create_model
         from frameseek.retrieval_eval import evaluate_samples
 
-        encoder = load_model(model)
+        encoder = create_model(model)
         report = evaluate_samples(
             encoder, load_dataset(dataset, data, split), dataset, split, flip_tta=flip_tta
         )
@@ -460,23 +546,11 @@ def eval_(
 
 
 def _eval_msrvtt(data: Path, split: str, model: str, fps: float, quiet: bool) -> dict[str, Any]:
-    from frameseek.data.msrvtt import load_msrvtt, load_msrvtt_jsfusion
+    from frameseek.data.msrvtt import discover_msrvtt
     from frameseek.search import Searcher
     from frameseek.video_eval import evaluate_msrvtt
 
-    data = Path(data)
-    folder = data if data.is_dir() else data.parent
-    videos = folder / "videos" if (folder / "videos").is_dir() else folder
-    if data.suffix == ".csv":
-        clips = load_msrvtt_jsfusion(data, videos)
-    else:
-        annotations = data if data.is_file() else folder / "train_val_videodatainfo.json"
-        if not annotations.is_file():
-            candidates = sorted(folder.glob("*videodatainfo*.json"))
-            if not candidates:
-                raise InputError(f"no MSR-VTT annotation JSON in {folder}")
-            annotations = candidates[0]
-        clips = load_msrvtt(annotations, videos, None if split == "all" else split)
+    clips = discover_msrvtt(data, split)
     searcher = Searcher(model, sampling=_sampling(fps, False, 10.0, None, None, None))
     return evaluate_msrvtt(searcher, clips, split, progress=not quiet)
 

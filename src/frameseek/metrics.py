@@ -25,6 +25,11 @@ class PipelineMetrics:
     frames_encoded: int = 0
     video_seconds: float = 0.0
     search_seconds: float = 0.0
+    audio_seconds: float = 0.0  # audio transcribed by speech recognition
+    asr_seconds: float = 0.0  # wall time of speech recognition (model load included)
+    ocr_frames: int = 0  # frames the screen-text reader looked at
+    ocr_frames_read: int = 0  # ... and ran OCR on (the picture had changed enough)
+    ocr_seconds: float = 0.0  # time inside OCR
     index_reused: bool = False
     wall_seconds: float = 0.0
     cpu_percent: float = 0.0
@@ -60,6 +65,9 @@ class PipelineMetrics:
             "video_seconds": round(self.video_seconds, 3),
             "index_reused": self.index_reused,
             "search_latency_ms": round(self.search_seconds * 1000, 2),
+            "transcription_audio_seconds_per_s": _ratio(self.audio_seconds, self.asr_seconds),
+            "ocr_frames_per_s": _ratio(self.ocr_frames_read, self.ocr_seconds),
+            "ocr_frames_read": self.ocr_frames_read,
             "cpu_percent": round(self.cpu_percent, 1),
             "peak_rss_mb": round(self.peak_rss_bytes / _MB, 1),
             "wall_seconds": round(self.wall_seconds, 3),

@@ -1,115 +1,48 @@
-"""Query → embedding → a score for every sampled frame → top-k moments with segments."""
+"""The Python API: ``Searcher("lite").search("video.mp4", "a dog")`` — a thin front over the stages.
+
+One ``Searcher`` holds one loaded model and serves every query: the sampling, the query and the
+progress callback are per call. Indexing runs through ``frameseek.indexing`` (reader → preparer →
+encoder → writer, placed by a distributor), ranking through ``frameseek.ranking``.
+"""
 
 from __future__ import annotations
 
-import functools
-import itertools
-import shutil
-import tempfile
+import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from frameseek import settings
-from frameseek.atomic import discard_stale_temporaries
 from frameseek.errors import FrameseekError, InputError
-from frameseek.index import (
-    LibraryMatrix,
-    SamplingSettings,
-    VideoIndex,
-    add_to_library,
-    index_folder,
-    library_version,
-    load_library,
-    lock_for,
-    save_index,
-    try_load,
-)
+from frameseek.index.library import LibraryMatrix, add_to_library, library_version, load_library
+from frameseek.index.store import stored_text_tracks
+from frameseek.index.visual import VideoIndex
+from frameseek.indexing.distributor import Distributor, IndexJob, InProcessDistributor, JobOutcome
+from frameseek.indexing.encoder import DEFAULT_BATCH_SIZE, FrameEncoder, default_encode_threads
+from frameseek.indexing.runner import IndexRunner
+from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.factory import create_model
 from frameseek.models.preprocess import ImageLike
-from frameseek.models.registry import DEFAULT_MODEL, load_model
-from frameseek.pipeline import Stage, batched, timed
-from frameseek.temporal import segment_bounds, segment_times, temporal_nms
+from frameseek.models.registry import DEFAULT_MODEL
+from frameseek.progress import Progress
+from frameseek.query import Query
+from frameseek.ranking import check_ranking, rank_library, rank_videos
+from frameseek.results import SearchResponse, SearchResult, Timeline
+from frameseek.text.matching import SpanMatcher
+from frameseek.text.spans import SpanKind, TextTrack
 from frameseek.timecode import format_timecode
-from frameseek.video.decode import Frame, iter_frames, probe
+from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource, resolve
 
-# progress(stage, done, total): stage is "download", "index" (done/total in video seconds) or "encode".
-Progress = Callable[[str, float, float | None], None]
-THUMB_WIDTH = 320
-DEFAULT_BATCH_SIZE = 8
-"""Frames per encoder call: faster per frame than 16 or 32 on 1-2 CPU threads and less memory
-(``benchmarks/encoder_throughput.py``, ``benchmarks/memory_vs_length.py``)."""
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """One matching moment: where, when (seconds and HH:MM:SS.mmm), how well, and its segment."""
-
-    video: str
-    title: str
-    time: float
-    timecode: str
-    score: float
-    start: float
-    end: float
-    thumbnail: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Timeline:
-    """A video's similarity over time for one query (the app's chart)."""
-
-    video: str
-    title: str
-    times: np.ndarray
-    scores: np.ndarray
-
-
-@dataclass
-class SearchResponse:
-    """Results of one query, with the metrics of the run that produced them."""
-
-    source: str
-    model: str
-    query: str | None
-    results: list[SearchResult]
-    metrics: dict[str, Any]
-    notices: list[str] = field(default_factory=list)
-    timelines: list[Timeline] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "model": self.model,
-            "query": self.query,
-            "results": [r.as_dict() for r in self.results],
-            "metrics": self.metrics,
-            "notices": self.notices,
-        }
-
-
-def clean_query(text: str | None, max_chars: int) -> tuple[str | None, list[str]]:
-    """Strip and length-limit a text query; empty or whitespace-only is an error."""
-    if text is None:
-        return None, []
-    cleaned = " ".join(text.split())
-    if not cleaned:
-        raise InputError("the query is empty; type a sentence such as 'a cyclist wearing a helmet'")
-    if len(cleaned) > max_chars:
-        return cleaned[:max_chars], [f"query truncated to its first {max_chars} characters"]
-    return cleaned, []
+SourceLike = str | Path | VideoSource
+MATCHER_CACHE = 256
+"""Text tracks whose span embeddings a Searcher keeps in memory (a transcript of an hour: ~1,000 spans)."""
 
 
 class Searcher:
@@ -119,40 +52,54 @@ class Searcher:
         self,
         model: str | DualEncoder = DEFAULT_MODEL,
         *,
-        sampling: SamplingSettings | None = None,
+        sampling: Sampling | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         encode_threads: int | None = None,
         decode_threads: int = 1,
         progress: Progress | None = None,
+        limits: settings.Limits | None = None,
+        distributor: Distributor | None = None,
     ):
-        self.model = load_model(model) if isinstance(model, str) else model
+        self.model = create_model(model) if isinstance(model, str) else model
         self.model.eval()
-        self.sampling = sampling or SamplingSettings()
-        self.sampling.validate()
-        self.batch_size = batch_size
-        cores = torch.get_num_threads()
-        self.encode_threads = encode_threads or default_encode_threads(self.model, cores, decode_threads)
-        self.decode_threads = decode_threads
-        self.progress = progress
+        self.sampling = sampling or Sampling()  # the default for calls that pass none
+        self.progress = progress  # the default for calls that pass none
+        self.limits = limits or settings.limits()  # read once, here at the edge
+        threads = encode_threads or default_encode_threads(
+            self.model, torch.get_num_threads(), decode_threads
+        )
+        self.encoder = FrameEncoder(self.model, threads=threads, batch_size=batch_size)
+        self.runner = IndexRunner(self.encoder, self.limits, decode_threads=decode_threads)
+        self.distributor: Distributor = distributor or InProcessDistributor()
         self.model.encode_texts(["warm up"])  # first-call setup belongs to start-up, not to query latency
-        self.model.prepare_image_engine(self.encode_threads)  # export/load ONNX now, not in the first batch
+        self.encoder.prepare()  # export/load ONNX now, not in the first batch
         self._lock = threading.Lock()
         self._libraries: dict[tuple[str, bool | None], tuple[object, LibraryMatrix]] = {}
+        self._matchers: dict[str, SpanMatcher] = {}
+
+    @property
+    def encode_threads(self) -> int:
+        return self.encoder.threads
 
     # ---- queries ------------------------------------------------------------------------------
-    def encode_query(
+    def query(
         self, text: str | None = None, image: ImageLike | None = None, text_weight: float = 0.5
+    ) -> Query:
+        """A validated ``Query`` (within this process's query-length limit)."""
+        return Query.of(text, image, text_weight=text_weight, max_chars=self.limits.max_query_chars)
+
+    def encode_query(
+        self, query: Query | str | None = None, image: ImageLike | None = None, text_weight: float = 0.5
     ) -> np.ndarray:
         """One unit vector for a text, an image, or both (weighted sum of the two embeddings)."""
-        if text is None and image is None:
-            raise InputError("give a text query, an image query, or both")
+        q = query if isinstance(query, Query) else self.query(query, image, text_weight)
         parts, weights = [], []
-        if text is not None:
-            parts.append(self.model.encode_texts([text])[0])
-            weights.append(text_weight if image is not None else 1.0)
-        if image is not None:
-            parts.append(self.model.encode_images([image])[0])
-            weights.append(1.0 - text_weight if text is not None else 1.0)
+        if q.text is not None:
+            parts.append(self.model.encode_texts([q.text])[0])
+            weights.append(q.text_weight if q.image is not None else 1.0)
+        if q.image is not None:
+            parts.append(self.model.encode_images([q.image])[0])
+            weights.append(1.0 - q.text_weight if q.text is not None else 1.0)
         vector = np.sum([w * p for w, p in zip(weights, parts, strict=True)], axis=0)
         norm = float(np.linalg.norm(vector))
         if norm == 0:
@@ -161,164 +108,76 @@ class Searcher:
         return unit
 
     # ---- indexing -----------------------------------------------------------------------------
-    def index(
-        self, source: str | Path | VideoSource, metrics: PipelineMetrics | None = None
-    ) -> list[VideoIndex]:
-        """Index a file, link or folder (reusing stored indexes); returns one index per video."""
-        metrics = metrics or PipelineMetrics()
-        sources = self._resolve(source, metrics)
-        return [self.index_source(src, metrics) for src in sources]
-
-    def _resolve(self, source: str | Path | VideoSource, metrics: PipelineMetrics) -> list[VideoSource]:
+    def resolve(
+        self, source: SourceLike, metrics: PipelineMetrics, progress: Progress | None = None
+    ) -> list[VideoSource]:
+        """A file, link or folder as local video files (links are downloaded, timed as ``download``)."""
         if isinstance(source, VideoSource):
             return [source]
+        report = progress or self.progress
+
+        def downloaded(done: int, total: int | None) -> None:
+            if report:
+                report("download", float(done), float(total) if total else None)
+
         with metrics.stage("download"):
-            sources = resolve(source, progress=self._download_progress)
+            sources = resolve(source, progress=downloaded)
         for src in sources:
             if src.download is not None:
                 metrics.download_bytes += src.download.bytes
                 metrics.download_seconds += src.download.seconds
         return sources
 
-    def _download_progress(self, done: int, total: int | None) -> None:
-        if self.progress:
-            self.progress("download", float(done), float(total) if total else None)
+    def index(
+        self,
+        source: SourceLike,
+        metrics: PipelineMetrics | None = None,
+        *,
+        sampling: Sampling | None = None,
+        tracks: TrackOptions | None = None,
+        progress: Progress | None = None,
+    ) -> list[VideoIndex]:
+        """Index a file, link or folder (reusing stored indexes); returns one visual index per video.
 
-    def index_source(self, src: VideoSource, metrics: PipelineMetrics | None = None) -> VideoIndex:
-        """The index of one resolved video: loaded if stored, else built under an inter-process lock."""
+        ``tracks`` also builds (or reuses) the text tracks it asks for (speech, screen text).
+        """
+        outcomes = self.index_videos(source, metrics, sampling=sampling, tracks=tracks, progress=progress)
+        return [outcome.index for outcome in outcomes if outcome.index is not None]
+
+    def index_videos(
+        self,
+        source: SourceLike,
+        metrics: PipelineMetrics | None = None,
+        *,
+        sampling: Sampling | None = None,
+        tracks: TrackOptions | None = None,
+        progress: Progress | None = None,
+    ) -> list[JobOutcome]:
+        """Every video of a file, link or folder with its visual index and text tracks."""
         metrics = metrics or PipelineMetrics()
-        folder = index_folder(src.sha256, self.model.fingerprint, self.sampling)
-        existing = self._usable(try_load(folder))
-        if existing is None:
-            with lock_for(folder):
-                existing = self._usable(try_load(folder))  # another process may have built it meanwhile
-                if existing is None:
-                    with metrics.stage("index"):
-                        return self._build(src, folder, metrics)
-        metrics.index_reused = True
-        return existing
+        job_tracks = tracks or TrackOptions(subtitles=False)
+        sources = self.resolve(source, metrics, progress)
+        jobs = [IndexJob(src, sampling or self.sampling, job_tracks) for src in sources]
+        return list(self.distributor.run(self.runner, jobs, metrics, progress or self.progress))
 
-    def _frame_cap(self) -> int:
-        limit = settings.limits().max_frames
-        return min(self.sampling.max_frames or limit, limit)
-
-    def _usable(self, index: VideoIndex | None) -> VideoIndex | None:
-        """``index``, unless a smaller frame limit cut it short and this one would sample more."""
-        if index is not None and "stopped_at" in index.extra and len(index) < self._frame_cap():
-            return None
-        return index
-
-    def _build(self, src: VideoSource, folder: Path, metrics: PipelineMetrics) -> VideoIndex:
-        info = probe(src.path)
-        duration = info.duration
-        # called under lock_for(folder): what a killed build of this folder left is stale, remove it
-        discard_stale_temporaries(folder, f".thumbs-{folder.name}-")
-        thumbs = Path(tempfile.mkdtemp(prefix=f".thumbs-{folder.name}-", dir=folder.parent))
-        try:
-            times, embeddings = self._decode_and_encode(src.path, thumbs, duration, metrics)
-            if not times:
-                raise InputError(f"no frames were sampled from {src.title} (check --start/--end)")
-            # the stretch of video the sampled frames cover (less than the window when --max-frames cuts it)
-            first = self.sampling.start or 0.0
-            last = self.sampling.end if self.sampling.end is not None else (duration or times[-1])
-            s = self.sampling
-            reach = times[-1] + (s.scene_max_gap if s.scene else 1.0 / s.fps)
-            metrics.video_seconds += max(0.0, min(last, duration or last, reach) - first)
-            extra: dict[str, Any] = {
-                "width": info.width,
-                "height": info.height,
-                "fps": info.fps,
-                "codec": info.codec,
-            }
-            if len(times) >= self._frame_cap() and reach < min(last, duration or last) - 1e-6:
-                extra["stopped_at"] = times[-1]  # the frame limit ended sampling before the video did
-            index = VideoIndex(
-                folder=folder,
-                video_path=str(src.path),
-                video_sha256=src.sha256,
-                title=src.title,
-                origin=src.origin,
-                model_name=self.model.name,
-                model_fingerprint=self.model.fingerprint,
-                sampling=asdict(self.sampling),
-                duration=duration,
-                times=np.asarray(times, dtype=np.float64),
-                embeddings=np.concatenate(embeddings).astype(np.float32),
-                extra=extra,
-            )
-            with metrics.stage("write"):
-                return save_index(index, thumbs)
-        finally:
-            shutil.rmtree(thumbs, ignore_errors=True)
-
-    def _decode_and_encode(
-        self, path: Path, thumbs: Path, duration: float | None, metrics: PipelineMetrics
-    ) -> tuple[list[float], list[np.ndarray]]:
-        """Three threads: decode ‖ prepare (thumbnail + preprocess) ‖ encode batches (this thread)."""
-        frames = self._frames(path)  # opens the file now: bad input fails before any thread starts
-        numbers = itertools.count()
-
-        def decoded(frame: Frame) -> Frame:
-            metrics.frames_decoded += 1
-            return frame
-
-        def prepare(frame: Frame) -> tuple[float, torch.Tensor]:
-            started = time.perf_counter()
-            image = Image.fromarray(frame.image)
-            _write_thumbnail(image, thumbs / f"{next(numbers):06d}.jpg")
-            pixels = self.model.preprocess([image])[0]
-            metrics.add_time("prepare", time.perf_counter() - started)
-            return frame.time, pixels
-
-        times: list[float] = []
-        embeddings: list[np.ndarray] = []
-        stop = threading.Event()
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.encode_threads)
-        decoding = Stage(
-            timed(frames, functools.partial(metrics.add_time, "decode")),
-            decoded,
-            stop=stop,
-            maxsize=self.batch_size,
-            name="frameseek-decode",
-        )
-        preparing = Stage(decoding, prepare, stop=stop, maxsize=2 * self.batch_size, name="frameseek-prepare")
-        try:
-            for batch in batched(preparing, self.batch_size):
-                batch_times = [t for t, _ in batch]
-                with metrics.stage("encode"):
-                    embeddings.append(self.model.encode_pixels(torch.stack([px for _, px in batch])).numpy())
-                metrics.frames_encoded += len(batch)
-                times.extend(batch_times)
-                if self.progress:
-                    self.progress("index", batch_times[-1], duration)
-        finally:
-            preparing.close()
-            decoding.close()
-            torch.set_num_threads(previous_threads)
-        return times, embeddings
-
-    def _frames(self, path: Path) -> Iterator[Frame]:
-        s = self.sampling
-        return iter_frames(
-            path,
-            fps=s.fps,
-            start=s.start,
-            end=s.end,
-            max_frames=s.max_frames,
-            scene=s.scene,
-            scene_max_gap=s.scene_max_gap,
-            max_side=s.max_side,
-            threads=self.decode_threads,
-            skip_nonref=s.fast_decode,
-            skip_unneeded=True,  # bit-identical samples, only less decoding: also with --exact-frames
+    def index_source(
+        self,
+        src: VideoSource,
+        metrics: PipelineMetrics | None = None,
+        *,
+        sampling: Sampling | None = None,
+        progress: Progress | None = None,
+    ) -> VideoIndex:
+        """The index of one resolved video: loaded if stored, else built under an inter-process lock."""
+        return self.runner.get(
+            src, sampling or self.sampling, metrics or PipelineMetrics(), progress or self.progress
         )
 
     # ---- search -------------------------------------------------------------------------------
     def search(
         self,
-        source: str | Path | VideoSource,
-        query: str | None = None,
+        source: SourceLike,
+        query: Query | str | None = None,
         *,
         image: ImageLike | None = None,
         text_weight: float = 0.5,
@@ -326,43 +185,81 @@ class Searcher:
         min_gap: float = 2.0,
         segment_keep: float = 0.5,
         library: str | None = None,
+        sampling: Sampling | None = None,
+        tracks: TrackOptions | None = None,
+        progress: Progress | None = None,
     ) -> SearchResponse:
-        """Index ``source`` if needed (file, link or folder), then return its best-matching moments."""
-        _check_top_k(top_k, min_gap)
-        _check_query(query, image)  # before any download or decoding
+        """Index ``source`` if needed (file, link or folder), then return its best-matching moments.
+
+        ``tracks`` (default: subtitles when a video has them) adds what is said and written on screen;
+        results are fused with the picture (``frameseek.fusion``) and say what matched.
+        """
+        check_ranking(top_k, min_gap)
+        q = query if isinstance(query, Query) else self.query(query, image, text_weight)  # before any work
+        tracks = tracks or TrackOptions()
         metrics = PipelineMetrics()
-        monitor = ResourceMonitor()
-        with monitor.watch(metrics):
-            query, notices = clean_query(query, settings.limits().max_query_chars)
-            indexes = self.index(source, metrics)
-            notices += frame_limit_notices(indexes)
+        with ResourceMonitor().watch(metrics):
+            outcomes = self.index_videos(source, metrics, sampling=sampling, tracks=tracks, progress=progress)
+            indexes = [o.index for o in outcomes if o.index is not None]
+            notices = [*q.notices, *frame_limit_notices(indexes)]
+            notices += [n for o in outcomes for n in o.text.notices]
             if library is not None:
                 for index in indexes:
                     add_to_library(index, library)
             with metrics.stage("search"):
                 started = time.perf_counter()
-                vector = self.encode_query(query, image, text_weight)
-                results, timelines = rank_videos(indexes, vector, top_k, min_gap, segment_keep)
+                vector = self.encode_query(q)
+                matchers = [self.matchers(o.text.present()) for o in outcomes if o.index is not None]
+                results, timelines = rank_videos(
+                    indexes, vector, top_k, min_gap, segment_keep, text=q.text, matchers=matchers
+                )
                 metrics.search_seconds = time.perf_counter() - started
         return SearchResponse(
             source=str(source if not isinstance(source, VideoSource) else source.origin),
             model=self.model.name,
-            query=query,
+            query=q.text,
             results=results,
             metrics=metrics.as_dict(),
             notices=notices,
             timelines=timelines,
+            transcripts={
+                o.index.video_path: [s.as_dict() for t in o.text.present() for s in t.spans]
+                for o in outcomes
+                if o.index is not None and o.text.present()
+            },
         )
 
+    def matchers(self, tracks: Sequence[TextTrack]) -> list[tuple[SpanKind, SpanMatcher]]:
+        """A ``SpanMatcher`` per text track (spans embedded once by the text backbone, kept in memory)."""
+        found = []
+        for track in tracks:
+            key = hashlib.sha256(track.to_json().encode()).hexdigest()
+            with self._lock:
+                matcher = self._matchers.get(key)
+            if matcher is None:
+                matcher = SpanMatcher(track.spans, self.model.encode_sentences)
+                with self._lock:
+                    self._matchers[key] = matcher
+                    while len(self._matchers) > MATCHER_CACHE:
+                        self._matchers.pop(next(iter(self._matchers)))
+            found.append((track.kind, matcher))
+        return found
+
     def add(
-        self, sources: Sequence[str | Path], library: str = "default"
+        self,
+        sources: Sequence[SourceLike],
+        library: str = "default",
+        *,
+        sampling: Sampling | None = None,
+        tracks: TrackOptions | None = None,
+        progress: Progress | None = None,
     ) -> tuple[list[VideoIndex], PipelineMetrics]:
-        """Index files, links or folders into a library."""
+        """Index files, links or folders into a library (with the text tracks ``tracks`` asks for)."""
         metrics = PipelineMetrics()
         indexes: list[VideoIndex] = []
         with ResourceMonitor().watch(metrics):
             for source in sources:
-                for index in self.index(source, metrics):
+                for index in self.index(source, metrics, sampling=sampling, tracks=tracks, progress=progress):
                     add_to_library(index, library)
                     indexes.append(index)
         return indexes, metrics
@@ -381,7 +278,7 @@ class Searcher:
 
     def search_library(
         self,
-        query: str | None = None,
+        query: Query | str | None = None,
         *,
         image: ImageLike | None = None,
         text_weight: float = 0.5,
@@ -392,170 +289,48 @@ class Searcher:
         use_ann: bool | None = None,
     ) -> SearchResponse:
         """One query across every video of a library (exact, or FAISS for large libraries)."""
-        _check_top_k(top_k, min_gap)
-        _check_query(query, image)
+        check_ranking(top_k, min_gap)
+        q = query if isinstance(query, Query) else self.query(query, image, text_weight)
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
-            query, notices = clean_query(query, settings.limits().max_query_chars)
             matrix = self._library(library, use_ann)
             metrics.index_reused = True
             with metrics.stage("search"):
                 started = time.perf_counter()
-                vector = self.encode_query(query, image, text_weight)
-                results = rank_library(matrix, vector, top_k, min_gap, segment_keep)
+                vector = self.encode_query(q)
+                matchers = [self.matchers(stored_text_tracks(v.video_sha256)) for v in matrix.videos]
+                results = rank_library(
+                    matrix, vector, top_k, min_gap, segment_keep, text=q.text, matchers=matchers
+                )
                 metrics.search_seconds = time.perf_counter() - started
         return SearchResponse(
             source=f"library:{library}",
             model=self.model.name,
-            query=query,
+            query=q.text,
             results=results,
             metrics=metrics.as_dict(),
-            notices=notices,
+            notices=list(q.notices),
         )
-
-
-HEAVY_IMAGE_ENCODER_PARAMETERS = 10_000_000
-"""Above this many image-backbone parameters indexing is limited by the encoder, not by decoding."""
-
-
-def default_encode_threads(model: DualEncoder, cores: int, decode_threads: int) -> int:
-    """Torch threads for encoding while indexing: every core for a heavy image encoder, else the cores the
-    decoder leaves. Measured on 2 cores at 720p (BENCHMARKS.md, breakdown): resnet50-distilbert (23.5M
-    image parameters) indexes 1.35× faster with 2 torch threads than with 1; lite (3.4M) is
-    decode-limited and gains nothing from a second thread competing with the decoder."""
-    backbone = getattr(model, "image_backbone", None)
-    size = sum(p.numel() for p in backbone.parameters()) if isinstance(backbone, torch.nn.Module) else 0
-    if size >= HEAVY_IMAGE_ENCODER_PARAMETERS:
-        return max(1, cores)
-    return max(1, cores - decode_threads)
 
 
 def frame_limit_notices(indexes: Sequence[VideoIndex]) -> list[str]:
     """One notice per video whose sampling stopped at the frame limit before the video ended."""
     return [
         f"{index.title}: only the first {len(index)} sampled frames (up to "
-        f"{format_timecode(float(index.extra['stopped_at']))}) are indexed; raise --max-frames or "
+        f"{format_timecode(index.stopped_at)}) are indexed; raise --max-frames or "
         "FRAMESEEK_MAX_FRAMES to index the rest"
         for index in indexes
-        if "stopped_at" in index.extra
+        if index.stopped_at is not None
     ]
 
 
-def _check_top_k(top_k: int, min_gap: float) -> None:
-    if top_k < 1:
-        raise InputError(f"--top-k must be at least 1, got {top_k}")
-    if min_gap < 0:
-        raise InputError(f"--min-gap must be >= 0, got {min_gap}")
-
-
-def _check_query(text: str | None, image: ImageLike | None) -> None:
-    if text is None and image is None:
-        raise InputError("give a text query, an image query, or both")
-
-
-def _write_thumbnail(image: Image.Image, path: Path) -> None:
-    width, height = image.size
-    if width > THUMB_WIDTH:
-        image = image.resize(
-            (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width))), Image.Resampling.BILINEAR
-        )
-    image.save(path, format="JPEG", quality=82)
-
-
-def _step(index: VideoIndex) -> float:
-    """How long one sampled frame stands for: 1/fps, or the median spacing in scene mode."""
-    if index.sampling.get("scene") and len(index) > 1:
-        return float(np.median(np.diff(index.times)))
-    return 1.0 / float(index.sampling.get("fps") or 1.0)
-
-
-def _last_time(index: VideoIndex) -> float | None:
-    """Where the sampled part of the video ends: its duration, or the sampling window's end if sooner."""
-    end = index.sampling.get("end")
-    if end is None:
-        return index.duration
-    return float(end) if index.duration is None else min(float(end), index.duration)
-
-
-def make_result(index: VideoIndex, scores: np.ndarray, peak: int, segment_keep: float) -> SearchResult:
-    """A result for frame ``peak`` of ``index`` with its segment."""
-    first, last = segment_bounds(scores, peak, segment_keep)
-    start, end = segment_times(index.times, first, last, _last_time(index), _step(index))
-    thumb = index.thumbnail(peak)
-    t = float(index.times[peak])
-    return SearchResult(
-        video=index.video_path,
-        title=index.title,
-        time=round(t, 6),
-        timecode=format_timecode(t),
-        score=round(float(scores[peak]), 6),
-        start=round(start, 6),
-        end=round(end, 6),
-        thumbnail=str(thumb) if thumb.is_file() else None,
-    )
-
-
-def rank_videos(
-    indexes: Sequence[VideoIndex], query: np.ndarray, top_k: int, min_gap: float, segment_keep: float
-) -> tuple[list[SearchResult], list[Timeline]]:
-    """Exact scores for every frame of every video; NMS within each video; best ``top_k`` overall."""
-    results: list[SearchResult] = []
-    timelines: list[Timeline] = []
-    for index in indexes:
-        if not len(index):
-            continue
-        scores = index.embeddings @ query
-        timelines.append(Timeline(index.video_path, index.title, index.times, scores))
-        for peak in temporal_nms(index.times, scores, top_k, min_gap):
-            results.append(make_result(index, scores, peak, segment_keep))
-    results.sort(key=lambda r: -r.score)
-    return results[:top_k], timelines
-
-
-def rank_library(
-    matrix: LibraryMatrix, query: np.ndarray, top_k: int, min_gap: float, segment_keep: float
-) -> list[SearchResult]:
-    """Candidates from the library matrix (exact or ANN), then per-video NMS and segments.
-
-    When NMS leaves fewer than ``top_k`` hits among the candidates (one long video holding every good
-    frame), the candidate pool grows until it covers the whole library.
-    """
-    total = len(matrix.embeddings)
-    pool = max(top_k * 20, 100)
-    while True:
-        _, rows = matrix.search(query, pool)
-        results = _library_hits(matrix, rows, query, top_k, min_gap, segment_keep)
-        if len(results) >= top_k or pool >= total:
-            return results
-        pool *= 4
-
-
-def _library_hits(
-    matrix: LibraryMatrix,
-    rows: np.ndarray,
-    query: np.ndarray,
-    top_k: int,
-    min_gap: float,
-    segment_keep: float,
-) -> list[SearchResult]:
-    """Greedy per-video NMS over candidate rows (best first)."""
-    results: list[SearchResult] = []
-    taken: dict[int, list[float]] = {}
-    video_scores: dict[int, np.ndarray] = {}
-    for row in rows:
-        vid = int(matrix.video_ids[row])
-        t = float(matrix.times[row])
-        if any(abs(t - other) < min_gap for other in taken.get(vid, [])):
-            continue
-        taken.setdefault(vid, []).append(t)
-        index = matrix.videos[vid]
-        if vid not in video_scores:
-            video_scores[vid] = index.embeddings @ query
-        local = int(row) - int(np.searchsorted(matrix.video_ids, vid))  # rows of a video are contiguous
-        results.append(make_result(index, video_scores[vid], local, segment_keep))
-        if len(results) == top_k:
-            break
-    return results
-
-
-__all__ = ["FrameseekError", "SearchResponse", "SearchResult", "Searcher", "Timeline"]
+__all__ = [
+    "FrameseekError",
+    "Query",
+    "Sampling",
+    "SearchResponse",
+    "SearchResult",
+    "Searcher",
+    "Timeline",
+    "TrackOptions",
+]

@@ -1,10 +1,22 @@
-"""Contrastive training of the dual encoder: frozen backbones on cached features, or full fine-tuning."""
+"""Contrastive training of the dual encoder: frozen backbones on cached features, or full fine-tuning.
+
+Data-parallel over several processes when launched so (``torchrun --nproc-per-node N -m frameseek train``,
+``frameseek train --nproc N``, or ``launch_training``): every process draws the same global batches (same
+seed) and takes its contiguous slice of each; the loss gathers the embeddings so negatives come from the
+global batch and DDP averages the gradients, which makes a step that of one process on the global batch.
+Rank 0 alone caches features first (the others wait, then read them), evaluates, and writes checkpoints,
+logs, curves and the report; its selection numbers are broadcast so every process steps the LR schedule
+and stops early in lock-step.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -14,9 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from frameseek import distributed
 from frameseek.atomic import atomic_path, write_text_atomic
 from frameseek.data.captions import CaptionSample, group_by_image, load_dataset
 from frameseek.errors import InputError
@@ -28,8 +42,9 @@ from frameseek.features import (
     load_image,
 )
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.models.factory import build_preset, create_model
 from frameseek.models.losses import build_loss
-from frameseek.models.registry import PRESETS, build_preset, load_model
+from frameseek.models.registry import PRESETS
 from frameseek.retrieval_eval import recall_report
 
 
@@ -77,6 +92,9 @@ class TrainConfig:
     lr_text_tail: float | None = None  # None: lr_text_backbone
     tail_weight_decay: float = 0.0
     threads: int | None = None  # torch.set_num_threads for the run (None: leave torch's default)
+    # Where training runs. Only "cpu" for now; it also picks the backend across processes (gloo; a CUDA
+    # device would take NCCL, see distributed.backend_for) once tensors are moved to a device.
+    device: str = "cpu"
     weights_dtype: str | None = None  # checkpoint storage precision ("float16" halves it); None: model's
     log: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -158,7 +176,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None):
         self.config = config
         self.out = Path(config.out)
-        self.on_epoch = on_epoch
+        self.on_epoch = on_epoch  # called with each epoch's log row (on rank 0 only)
+        _check_device(config.device)
+        distributed.init(config.device)  # joins torchrun's process group if launched so; no-op alone
+        self.world, self.rank = distributed.world_size(), distributed.rank()
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -167,6 +188,9 @@ class Trainer:
         self.model = self._build_model()
         self.model.engine = "torch"  # weights change every epoch: no ONNX export per evaluation
         self.loss_fn = build_loss(config.loss, config.temperature)
+        if self.world > 1:  # same weights everywhere (DDP also broadcasts them); own dropout streams
+            torch.manual_seed(config.seed + self.rank)
+        self._replica: nn.Module | None = None  # the DDP wrapper during run(), with several processes
         train = SplitData.from_samples(load_dataset(config.dataset, Path(config.data), config.train_split))
         self.eval_data = SplitData.from_samples(
             load_dataset(config.dataset, Path(config.data), config.eval_split)
@@ -192,15 +216,17 @@ class Trainer:
     # ---- setup --------------------------------------------------------------------------------
     def _build_model(self) -> DualEncoder:
         name = self.config.model
-        model = build_preset(name, seed=self.config.seed) if name in PRESETS else load_model(name)
+        model = build_preset(name, seed=self.config.seed) if name in PRESETS else create_model(name)
         head = model.config.head
         if self.config.head_dropout is not None or self.config.input_dropout is not None:
             for module in (model.image_head, model.text_head):
-                if self.config.head_dropout is not None and hasattr(module, "dropout"):
-                    module.dropout.p = self.config.head_dropout
+                dropout = getattr(module, "dropout", None)
+                input_dropout = getattr(module, "input_dropout", None)
+                if self.config.head_dropout is not None and isinstance(dropout, nn.Dropout):
+                    dropout.p = self.config.head_dropout
                     head.dropout = self.config.head_dropout
-                if self.config.input_dropout is not None and hasattr(module, "input_dropout"):
-                    module.input_dropout.p = self.config.input_dropout
+                if self.config.input_dropout is not None and isinstance(input_dropout, nn.Dropout):
+                    input_dropout.p = self.config.input_dropout
                     head.input_dropout = self.config.input_dropout
         frozen = self.config.mode == "frozen"
         if self.config.mode not in ("frozen", "finetune"):
@@ -288,7 +314,7 @@ class Trainer:
         """Cached per-image inputs of the trainable part: pooled features, or trunk maps with a tail."""
         if self.image_split is None:
             return cached_image_features(self.model, paths, flip=flip)
-        n = int(self.model.image_backbone.num_blocks)
+        n = int(self.model.image_backbone.num_blocks)  # type: ignore[arg-type]
         also = [s for s in (n, n - 1, n - 2) if s >= 0]  # neighbouring tails share the one pass
         return cached_image_trunk(self.model, paths, self.image_split, flip=flip, also=also)
 
@@ -300,12 +326,12 @@ class Trainer:
     def _image_features_from(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.image_split is None:
             return inputs
-        return self.model.image_backbone.tail(inputs.float(), self.image_split)  # type: ignore[operator, no-any-return]
+        return self.model.image_backbone.tail(inputs.float(), self.image_split)  # type: ignore[operator]
 
     def _text_features_from(self, inputs: torch.Tensor | PackedStates, rows: torch.Tensor) -> torch.Tensor:
         if isinstance(inputs, PackedStates):
             hidden, mask = inputs.batch(rows)
-            return self.model.text_backbone.tail(hidden, mask, self.text_split)  # type: ignore[operator, no-any-return]
+            return self.model.text_backbone.tail(hidden, mask, self.text_split)  # type: ignore[operator]
         return inputs[rows]
 
     def _frozen_features(self) -> None:
@@ -315,10 +341,12 @@ class Trainer:
         self.train_text = self._text_inputs(self.train_data.captions)
 
     def _frozen_step_inputs(
-        self, batch: np.ndarray, rng: np.random.Generator
+        self, batch: np.ndarray, rng: np.random.Generator, rows: slice = slice(None)
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings of ``batch[rows]`` (this process's slice of the global batch)."""
         image_ids = torch.as_tensor(np.asarray(self.train_data.caption_to_image)[batch])
-        views = rng.integers(0, len(self.train_image), size=len(batch))
+        views = rng.integers(0, len(self.train_image), size=len(batch))  # for the whole global batch
+        batch, image_ids, views = batch[rows], image_ids[rows], views[rows]
         feats = torch.stack([self.train_image[v][i] for v, i in zip(views, image_ids.tolist(), strict=True)])
         image_emb = self.model.project_images(self._image_features_from(feats))
         text_emb = self.model.project_texts(self._text_features_from(self.train_text, torch.as_tensor(batch)))
@@ -352,11 +380,13 @@ class Trainer:
         return F.normalize(image_emb, dim=-1).numpy(), text_emb.numpy()
 
     def _finetune_step_inputs(
-        self, batch: np.ndarray, rng: np.random.Generator
+        self, batch: np.ndarray, rng: np.random.Generator, rows: slice = slice(None)
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings of ``batch[rows]`` (this process's slice of the global batch)."""
+        flip = bool(self.config.flip and rng.integers(0, 2))  # one draw per global batch
+        batch = batch[rows]
         image_ids = [self.train_data.caption_to_image[i] for i in batch]
         images = [load_image(self.train_data.images[i]) for i in image_ids]
-        flip = bool(self.config.flip and rng.integers(0, 2))
         pixels = self.model.preprocess(images, flip=flip)
         texts = [self.train_data.captions[i] for i in batch]
         return self.model(pixels, texts)
@@ -376,17 +406,23 @@ class Trainer:
     # ---- loop ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         c = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
+        main = distributed.is_main()
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
         if c.resume:
             self._load_resume_state()
         if c.mode == "frozen":
-            self._frozen_features()
+            with distributed.main_first():  # rank 0 computes and caches the features, the others read them
+                self._frozen_features()
+        self._replica = self._data_parallel()
         rng = np.random.default_rng(c.seed + self.start_epoch)
         since_best = 0
         for epoch in range(self.start_epoch, c.epochs + 1):
             started = time.perf_counter()
             train_loss = self._train_epoch(epoch, rng)
-            select = self.evaluate(self.select_data)
+            # rank 0 evaluates; its numbers drive the schedule, the selection and early stopping everywhere
+            select = distributed.broadcast_object(self.evaluate(self.select_data) if main else None)
+            assert select is not None
             r1 = select["standard"]["text_to_image"]["R@1"]
             self.scheduler.step(r1)
             row = {
@@ -401,17 +437,35 @@ class Trainer:
             self.history.append(row)
             if r1 > self.best["R@1"]:
                 self.best = {"epoch": epoch, "R@1": r1}
-                self.model.save_pretrained(self.out / "best")
+                if main:
+                    self.model.save_pretrained(self.out / "best")
                 since_best = 0
             else:
                 since_best += 1
-            self._write_logs()
-            self._save_resume_state(epoch)
-            if self.on_epoch:
-                self.on_epoch(row)
+            if main:
+                self._write_logs()
+                self._save_resume_state(epoch)
+                if self.on_epoch:
+                    self.on_epoch(row)
             if c.early_stop and since_best >= c.early_stop:
                 break
+        self._replica = None
         return self._final_report()
+
+    def _data_parallel(self) -> nn.Module | None:
+        """With several processes: DDP over the model and the loss (its temperature trains too)."""
+        if self.world <= 1:
+            return None
+        from torch.nn.parallel import DistributedDataParallel
+
+        finetune = self.config.mode == "finetune"
+        return DistributedDataParallel(
+            _Replica(self.model, self.loss_fn),
+            forward_sync_buffers=finetune,  # frozen: no buffer changes (backbones stay in eval mode)
+            # finetune: a hub backbone may hold weights the embeddings never use; the graph is the same every
+            # step, which lets DDP handle those without searching the graph each step
+            static_graph=finetune,
+        )
 
     def _train_epoch(self, epoch: int, rng: np.random.Generator) -> float:
         c = self.config
@@ -420,14 +474,30 @@ class Trainer:
             self.model.image_backbone.eval()
             self.model.text_backbone.eval()
         batches = list(epoch_batches(self.train_data.caption_to_image, c.batch_size, rng))
+        if self.world > 1:  # every process needs a row (with 2 processes none is dropped: batches have 2+)
+            batches = [batch for batch in batches if len(batch) >= self.world]
         if c.max_steps is not None:
             batches = batches[: c.max_steps]
         running, seen = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{c.epochs}", unit="step", leave=False)
+        shown, shown_rows = 0.0, 0  # the bar's loss: over this process's rows (alone: the running loss)
+        bar = tqdm(
+            batches,
+            desc=f"epoch {epoch}/{c.epochs}",
+            unit="step",
+            leave=False,
+            disable=not distributed.is_main(),
+        )
         step_inputs = self._frozen_step_inputs if c.mode == "frozen" else self._finetune_step_inputs
         for batch in bar:
-            image_emb, text_emb = step_inputs(batch, rng)
-            loss = self.loss_fn(image_emb, text_emb)
+            if self._replica is None:
+                image_emb, text_emb = step_inputs(batch, rng)
+                loss = self.loss_fn(image_emb, text_emb)
+                local_rows = len(batch)
+            else:  # this process's rows; the mean of the processes' losses is the global batch's loss
+                sizes = distributed.shard_sizes(len(batch), self.world)
+                rows = distributed.shard(len(batch), self.world, self.rank)
+                loss = self._replica(self._sharded_loss, step_inputs, batch, rng, rows, sizes)
+                local_rows = sizes[self.rank]
             if not torch.isfinite(loss):
                 raise InputError(
                     f"training diverged at epoch {epoch} (loss {loss.item()}); lower the learning rates"
@@ -437,9 +507,26 @@ class Trainer:
             self.optimizer.step()
             running += loss.item() * len(batch)
             seen += len(batch)
-            bar.set_postfix(loss=f"{running / seen:.4f}")
+            shown += loss.item() * len(batch) / self.world
+            shown_rows += local_rows
+            bar.set_postfix(loss=f"{shown / shown_rows:.4f}")
         self.model.invalidate_fingerprint()
+        if self.world > 1:
+            running = distributed.all_reduce_sum(running) / self.world
         return running / max(seen, 1)
+
+    def _sharded_loss(
+        self,
+        step_inputs: Callable[[np.ndarray, np.random.Generator, slice], tuple[torch.Tensor, torch.Tensor]],
+        batch: np.ndarray,
+        rng: np.random.Generator,
+        rows: slice,
+        sizes: list[int],
+    ) -> torch.Tensor:
+        """One process's loss on its rows against the whole batch (run inside DDP's forward)."""
+        image_emb, text_emb = step_inputs(batch, rng, rows)
+        loss: torch.Tensor = self.loss_fn(image_emb, text_emb, gather=distributed.RowGather(sizes))
+        return loss
 
     # ---- outputs ------------------------------------------------------------------------------
     def _write_logs(self) -> None:
@@ -451,10 +538,23 @@ class Trainer:
         plot_curves(self.history, self.select_name, self.out / "curves.png")
 
     def _final_report(self) -> dict[str, Any]:
-        best_model = load_model(str(self.out / "best"))
+        """Rank 0 evaluates the best checkpoint and writes the report; every process returns it (the others
+        load the checkpoint once rank 0 has finished writing)."""
+        report = self._evaluate_best() if distributed.is_main() else None
+        report = distributed.broadcast_object(report)
+        if not distributed.is_main():
+            self._load_best()
+        assert report is not None
+        return report
+
+    def _load_best(self) -> None:
+        best_model = create_model(str(self.out / "best"))
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.model = best_model
+
+    def _evaluate_best(self) -> dict[str, Any]:
+        self._load_best()
         evaluated = self.evaluate(self.eval_data)
         selected = self.evaluate(self.select_data)
         report = {
@@ -462,6 +562,7 @@ class Trainer:
             "dataset": self.config.dataset,
             "best_epoch": self.best["epoch"],
             "epochs_run": len(self.history),
+            "processes": self.world,
             "train_images": len(self.train_data.images),
             "train_captions": len(self.train_data.captions),
             "selection": {"split": self.select_name, "images": len(self.select_data.images), **selected},
@@ -526,6 +627,30 @@ class Trainer:
         self.history = meta["history"]
 
 
+class _Replica(nn.Module):
+    """What DDP keeps in step across processes: the model and the loss (its learnable temperature).
+
+    ``forward(step, *args)`` runs ``step(*args)``, the training step, so that it runs inside DDP's forward.
+    """
+
+    def __init__(self, model: DualEncoder, loss_fn: nn.Module):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, step: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
+        return step(*args)
+
+
+def _check_device(device: str) -> None:
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r}") from None
+    if kind != "cpu":
+        raise InputError(f"training runs on the CPU for now; device {device!r} is not supported yet")
+
+
 class PackedStates:
     """Cached token states of many texts, packed without padding: (tokens, H) + lengths (n,)."""
 
@@ -579,8 +704,6 @@ def train_ensemble(
 
     Each seed's run lives in ``out/seed-<n>``; the report has every seed's numbers and the ensemble's.
     """
-    from frameseek.models.ensemble import merge_heads
-
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise InputError(f"an ensemble needs at least two different seeds, got {list(seeds)}")
     out = Path(config.out)
@@ -592,11 +715,25 @@ def train_ensemble(
         trainer = Trainer(run_config, on_epoch=on_epoch)
         runs.append(trainer.run())
     assert trainer is not None
+    report = _ensemble_report(config, seeds, runs, trainer) if distributed.is_main() else None
+    report = distributed.broadcast_object(report)  # rank 0 merges, evaluates and writes; everyone returns it
+    if not distributed.is_main():
+        trainer.model = create_model(str(out / "best"))
+    assert report is not None
+    return report
+
+
+def _ensemble_report(
+    config: TrainConfig, seeds: Sequence[int], runs: list[dict[str, Any]], trainer: Trainer
+) -> dict[str, Any]:
+    from frameseek.models.ensemble import merge_heads
+
+    out = Path(config.out)
     merged = merge_heads(
-        [load_model(str(out / f"seed-{s}" / "best")) for s in seeds], name=trainer.model.name
+        [create_model(str(out / f"seed-{s}" / "best")) for s in seeds], name=trainer.model.name
     )
     merged.save_pretrained(out / "best")
-    trainer.model = load_model(str(out / "best"))
+    trainer.model = create_model(str(out / "best"))
     selected = trainer.evaluate(trainer.select_data)
     evaluated = trainer.evaluate(trainer.eval_data)
     report = {
@@ -617,3 +754,44 @@ def train_ensemble(
 def _seed_summary(seed: int, report: dict[str, Any]) -> dict[str, Any]:
     keys = ("best_epoch", "selection", "evaluation")
     return {"seed": seed, **{k: report[k] for k in keys}}
+
+
+# ---- entry points for one or several processes ---------------------------------------------------------
+def run_training(
+    config: TrainConfig,
+    seeds: Sequence[int] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """A training job (an ensemble when ``seeds`` are given) in this process, or, launched by torchrun,
+    as one of its processes (the group is joined for the job and left after it)."""
+    with distributed.session(config.device):
+        if seeds:
+            return train_ensemble(config, seeds, on_epoch=on_epoch)
+        return Trainer(config, on_epoch=on_epoch).run()
+
+
+def launch_training(
+    config: TrainConfig, nproc: int, seeds: Sequence[int] | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """``run_training`` in ``nproc`` local processes (torchrun's agent, gloo on CPU); rank 0's report.
+
+    ``progress``: rank 0 prints each epoch's log row on stderr. Without ``config.threads`` each process
+    gets an equal share of the cores. A worker's FrameseekError is re-raised here with its message.
+    """
+    if nproc == 1:
+        return run_training(config, seeds, on_epoch=print_epoch_row if progress else None)
+    return distributed.launch(nproc, _training_worker, config, list(seeds) if seeds else None, progress)
+
+
+def _training_worker(config: TrainConfig, seeds: list[int] | None, progress: bool) -> dict[str, Any]:
+    if not os.environ.get("FRAMESEEK_DEBUG"):  # as the command line: no library warnings on stderr
+        logging.captureWarnings(True)
+        logging.getLogger().addHandler(logging.NullHandler())
+    if config.threads is None:
+        torch.set_num_threads(distributed.default_threads(distributed.env_world()[1]))
+    return run_training(config, seeds, on_epoch=print_epoch_row if progress else None)
+
+
+def print_epoch_row(row: dict[str, Any]) -> None:
+    """One epoch's log row as ``key=value`` pairs on stderr."""
+    print("  ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr, flush=True)

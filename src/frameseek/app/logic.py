@@ -1,30 +1,40 @@
 """The app's logic without Streamlit: inputs → a SearchResponse, progress with ETA, labels for the page.
 
-``streamlit_app.py`` only draws; everything here is plain Python and is tested without a browser.
+``streamlit_app.py`` only draws; everything here is plain Python and is tested without a browser. One file
+because it is the page's whole vocabulary (inputs, progress, results, transcript, metrics, downloads), each
+section small, and the drawing side imports exactly one module; the sections below split it by topic.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import os
 import re
+import string
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
 from frameseek import settings
 from frameseek.errors import FrameseekError, InputError
-from frameseek.index import SamplingSettings, library_entries
-from frameseek.models.dual_encoder import DualEncoder
+from frameseek.index import library_entries
+from frameseek.indexing.text_tracks import TrackOptions
+from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import DEFAULT_MODEL
-from frameseek.search import Progress, Searcher, SearchResponse, SearchResult, clean_query
+from frameseek.progress import Progress
+from frameseek.query import Query
+from frameseek.results import SearchResponse, SearchResult
+from frameseek.search import Searcher
+from frameseek.text.matching import highlight
 from frameseek.timecode import format_timecode
+from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource, from_upload
 
 SOURCE_KINDS = ("Link", "Upload", "Library", "Local file")
@@ -65,7 +75,7 @@ SourceInput = str | Upload
 
 @dataclass(frozen=True)
 class QueryOptions:
-    """What the sidebar sets: model, how many results, how frames are sampled."""
+    """What the sidebar sets: model, how many results, how frames are sampled, which text is searched."""
 
     model: str = DEFAULT_MODEL
     top_k: int = 5
@@ -74,11 +84,25 @@ class QueryOptions:
     scene_gap: float = 10.0
     min_gap: float = 2.0
     text_weight: float = 0.5
+    speech: bool = False
+    """Recognise speech when a video has no subtitles (subtitles are always used when present)."""
+    ocr: bool = False
+    """Read the text shown on screen."""
+    sub_lang: str = "en"
 
-    def sampling(self) -> SamplingSettings:
-        sampling = SamplingSettings(fps=self.fps, scene=self.scene, scene_max_gap=self.scene_gap)
-        sampling.validate()
-        return sampling
+    def sampling(self) -> Sampling:
+        """The sampling these options ask for (validated: an impossible value is an InputError)."""
+        return Sampling(fps=self.fps, scene=self.scene, scene_max_gap=self.scene_gap)
+
+    def tracks(self) -> TrackOptions:
+        """The text tracks these options ask for: subtitles always, speech and screen text when toggled
+        (validated: a bad language code is an InputError worded for the page, not the CLI)."""
+        try:
+            return TrackOptions(
+                subtitles=True, speech=self.speech, ocr=self.ocr, sub_lang=self.sub_lang.strip() or "en"
+            )
+        except InputError as exc:
+            raise InputError(str(exc).replace("--sub-lang", "the subtitle language")) from None
 
 
 def default_model() -> str:
@@ -96,14 +120,16 @@ def local_files_allowed(server_address: str | None) -> bool:
     return (server_address or "").strip() in LOCAL_ADDRESSES
 
 
-def check_query(text: str | None, has_image: bool) -> str | None:
-    """The cleaned text query (None when only an image is given); empty input is an InputError."""
-    if text is None or not text.strip():
-        if has_image:
-            return None
-        raise InputError("the query is empty; type a sentence such as 'a cyclist wearing a helmet'")
-    cleaned, _ = clean_query(text, settings.limits().max_query_chars)
-    return cleaned
+def make_query(text: str | None, image: ImageLike | None, text_weight: float = 0.5) -> Query:
+    """The page's query: a blank sentence beside an image means "search by the image"; empty input is an
+    InputError (the same checks as the CLI and the Python API: ``Query.of``)."""
+    return Query.of(
+        "" if text is None else text,
+        image,
+        text_weight=text_weight,
+        max_chars=settings.limits().max_query_chars,
+        image_only_if_blank=True,
+    )
 
 
 def check_source(source: SourceInput | None, kind: str) -> SourceInput:
@@ -143,32 +169,30 @@ def load_query_image(data: bytes) -> Image.Image:
 
 
 def run_query(
-    model: str | DualEncoder,
+    searcher: Searcher,
     source: SourceInput,
-    query: str | None,
+    query: Query,
     options: QueryOptions,
     *,
-    image: Image.Image | None = None,
     progress: Progress | None = None,
     library: str | None = "default",
 ) -> SearchResponse:
-    """Validate the query, resolve the source (upload / link / path), index it if needed and search it.
+    """Resolve the source (upload / link / path), index it if needed and search it.
 
-    ``model`` is a loaded model (the app caches one per process) or a name; the stored index of a video is
+    ``searcher`` is the process's one Searcher for the chosen model (the app caches it, so the model is
+    loaded and warmed up once); the sampling and progress are this query's. The stored index of a video is
     reused, so a second query on the same video costs one text encoding and a matrix product. Searched
     videos are recorded in ``library`` (None: not recorded), so the app can offer them again.
     """
-    text = check_query(query, image is not None)
-    sampling = options.sampling()
-    searcher = Searcher(model, sampling=sampling, progress=progress)
     return searcher.search(
         to_source(source),
-        query if text is not None else None,  # the raw text: the Searcher truncates it with a notice
-        image=image,
-        text_weight=options.text_weight,
+        query,
         top_k=options.top_k,
         min_gap=options.min_gap,
         library=library,
+        sampling=options.sampling(),
+        tracks=options.tracks(),
+        progress=progress,
     )
 
 
@@ -186,6 +210,8 @@ STAGE_LABELS = {
     "download": "Downloading the video",
     "index": "Extracting and encoding frames",
     "encode": "Encoding frames",
+    "speech": "Transcribing speech",
+    "screen": "Reading on-screen text",
 }
 
 
@@ -236,8 +262,9 @@ def _progress_text(
 ) -> str:
     if stage == "download":
         amount = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
-    else:
-        amount = f"{hms(done)}" + (f" of {hms(total)}" if total else "") + " of video"
+    else:  # "speech" counts audio seconds; "index", "encode" and "screen" count video seconds
+        medium = "audio" if stage == "speech" else "video"
+        amount = f"{hms(done)}" + (f" of {hms(total)}" if total else "") + f" of {medium}"
     parts = [label, amount]
     if fraction is not None:
         parts.append(f"{fraction:.0%}")
@@ -347,7 +374,21 @@ def metric_cards(metrics: dict[str, Any]) -> list[MetricCard]:
             "Frames sampled and encoded in this run (0 when the index was reused)",
         ),
         MetricCard(
-            "Search latency", num("search_latency_ms", "ms"), "Query encoding plus scoring every frame"
+            "Transcription",
+            num("transcription_audio_seconds_per_s", "× real time"),
+            "Seconds of audio transcribed per second by speech recognition (— when it did not run: the video "
+            "had subtitles, its transcript was reused, or Search speech is off)",
+        ),
+        MetricCard(
+            "OCR",
+            num("ocr_frames_per_s", "frames/s"),
+            f"Frames read for on-screen text per second ({int(metrics.get('ocr_frames_read') or 0):,} read; "
+            "— when it did not run: reused, or Search on-screen text is off)",
+        ),
+        MetricCard(
+            "Search latency",
+            num("search_latency_ms", "ms"),
+            "Query encoding plus scoring every frame and every line of text",
         ),
         MetricCard(
             "CPU", num("cpu_percent", "%"), "CPU time of this process over wall time (100% = one core)"
@@ -359,6 +400,180 @@ def metric_cards(metrics: dict[str, Any]) -> list[MetricCard]:
             f"Whole run: {float(metrics.get('wall_seconds') or 0):.2f} s",
         ),
     ]
+
+
+# ---------------------------------------------------------------------------------------- text
+
+MATCH_TEXT_CHARS = 220
+"""A result card shows at most this much of the matched words (cut around the first match)."""
+TRANSCRIPT_MAX_ROWS = 2000
+"""The transcript panel draws at most this many lines (one button each: more would slow every rerun)."""
+
+_MARKDOWN_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+_MARKDOWN_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}()!|~$:^="})
+"""Characters Markdown or Streamlit's extensions (math, directives, emoji) act on, as HTML entities; none of
+them occurs in what ``html.escape`` writes, so the two compose."""
+
+
+BadgeColor = Literal["blue", "orange", "violet", "gray"]
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A result card's "what matched" badge (``st.badge`` arguments)."""
+
+    label: str
+    icon: str
+    color: BadgeColor
+    help: str
+
+
+MATCH_BADGES = {
+    "visual": Badge("Visual", ":material/image:", "blue", "The picture matches the query"),
+    "speech": Badge(
+        "Speech", ":material/record_voice_over:", "orange", "Words said (subtitles or speech) match the query"
+    ),
+    "screen": Badge(
+        "On screen", ":material/screenshot_monitor:", "violet", "Text on screen matches the query"
+    ),
+}
+KIND_ICONS = {"speech": MATCH_BADGES["speech"].icon, "screen": MATCH_BADGES["screen"].icon}
+"""The transcript panel's icon for a line said and a line read on screen."""
+
+
+def match_badges(match: str) -> list[Badge]:
+    """A badge per part of ``SearchResult.match`` (``"speech+visual"`` → Speech, Visual), strongest first."""
+    badges: list[Badge] = []
+    for part in (p.strip().lower() for p in match.split("+")):
+        badge = MATCH_BADGES.get(part) or (
+            Badge(markdown_text(part.capitalize()), ":material/label:", "gray", "") if part else None
+        )
+        if badge is not None and badge not in badges:
+            badges.append(badge)
+    return badges
+
+
+def markdown_text(text: str) -> str:
+    """Untrusted text (subtitles, OCR) as literal Markdown for a widget label: whitespace collapsed and every
+    ASCII punctuation mark backslash-escaped, so it can make no link, image, emphasis, code, math or icon."""
+    return _escape_markdown(" ".join(text.split()))
+
+
+def _escape_markdown(text: str) -> str:
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def html_text(text: str) -> str:
+    """Untrusted text as HTML text: ``html.escape`` (tags, quotes, ``&``), plus Markdown's active characters
+    as entities, so ``st.markdown(..., unsafe_allow_html=True)`` shows it literally."""
+    return html.escape(text, quote=True).translate(_MARKDOWN_ENTITIES)
+
+
+def _excerpt(text: str, ranges: list[tuple[int, int]], limit: int) -> tuple[str, list[tuple[int, int]]]:
+    """At most ``limit`` characters of ``text`` around its first range (``…`` where cut), ranges moved."""
+    if len(text) <= limit:
+        return text, ranges
+    anchor = ranges[0][0] if ranges else 0
+    start = max(0, min(anchor - limit // 4, len(text) - limit))
+    end = start + limit
+    head = "…" if start > 0 else ""
+    moved = [
+        (max(a, start) - start + len(head), min(b, end) - start + len(head))
+        for a, b in ranges
+        if b > start and a < end
+    ]
+    return head + text[start:end] + ("…" if end < len(text) else ""), moved
+
+
+def _marked(text: str, query: str | None, limit: int | None = None) -> list[tuple[str, bool]]:
+    """``text`` (whitespace collapsed, cut to ``limit``) as pieces, each flagged when it matched ``query``."""
+    text = " ".join(text.split())
+    ranges = highlight(text, query) if query else []
+    if limit is not None:
+        text, ranges = _excerpt(text, ranges, limit)
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for start, end in ranges:
+        pieces += [(text[at:start], False), (text[start:end], True)]
+        at = end
+    pieces.append((text[at:], False))
+    return [(piece, matched) for piece, matched in pieces if piece]
+
+
+def highlight_html(text: str, query: str | None, limit: int = MATCH_TEXT_CHARS) -> str:
+    """The matched words of a result card as safe HTML: every character of ``text`` escaped, the parts that
+    matched ``query`` in ``<mark>``, long text cut around the first match.
+
+    One ``<div>`` on one line (whitespace collapsed): Markdown passes an HTML block through untouched, so
+    nothing in the text is read as Markdown either.
+    """
+    body = "".join(
+        f"<mark>{html_text(p)}</mark>" if hit else html_text(p) for p, hit in _marked(text, query, limit)
+    )
+    return f'<div class="frameseek-said">“{body}”</div>'
+
+
+@dataclass(frozen=True)
+class TranscriptRow:
+    """One line of the transcript panel."""
+
+    start: float
+    end: float
+    text: str
+    kind: str
+    """``speech`` (said: subtitles, speech recognition) or ``screen`` (read on screen)."""
+    icon: str
+    label: str
+    """Markdown: the timecode and the escaped words, the parts that matched the query in bold."""
+    matched: bool
+
+
+def transcript_rows(response: SearchResponse, video: str | None) -> list[TranscriptRow]:
+    """Every span of ``video``'s text tracks, in time order (said before shown at the same time)."""
+    rows: list[TranscriptRow] = []
+    for span in response.transcripts.get(video or "", []):
+        try:
+            start, end = float(span["start"]), float(span["end"])
+            text, kind = str(span["text"]), str(span.get("kind") or "speech")
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed span is left out, never a traceback
+        if not math.isfinite(start) or not text.strip():
+            continue
+        pieces = _marked(text, response.query)
+        words = "".join(f"**{_escape_markdown(p)}**" if hit else _escape_markdown(p) for p, hit in pieces)
+        rows.append(
+            TranscriptRow(
+                start,
+                end,
+                " ".join(text.split()),
+                kind,
+                KIND_ICONS.get(kind, ":material/notes:"),
+                f"`{hms(start)}` {words}",
+                any(hit for _, hit in pieces),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.start, r.kind != "speech", r.end))
+
+
+def active_row(rows: list[TranscriptRow], seconds: float) -> int | None:
+    """Index of the line the player is at (the latest started one still running at ``seconds``, a whole
+    second as the player keeps it), or None."""
+    found = None
+    for i, row in enumerate(rows):
+        first = math.floor(row.start)
+        if first <= seconds < max(row.end, first + 1):
+            found = i
+    return found
+
+
+def transcript_note(rows: list[TranscriptRow]) -> str:
+    """The caption above the transcript panel: how many lines, of which kinds, and whether it is cut."""
+    said = sum(r.kind == "speech" for r in rows)
+    kinds = [f"{said:,} said" if said else "", f"{len(rows) - said:,} on screen" if len(rows) > said else ""]
+    note = " · ".join(k for k in kinds if k) + " · click a line to play from there"
+    if len(rows) > TRANSCRIPT_MAX_ROWS:
+        note = f"The first {TRANSCRIPT_MAX_ROWS:,} of {len(rows):,} lines · " + note
+    return note
 
 
 # ---------------------------------------------------------------------------------------- library

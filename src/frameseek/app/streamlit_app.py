@@ -1,7 +1,8 @@
 """frameseek's web page: choose a video, type a sentence, see (and play) the matching moments.
 
 Started by ``frameseek app`` (``streamlit run`` on this file). Drawing only: the work is done by
-``frameseek.app.logic``, which is plain Python.
+``frameseek.app.logic``, which is plain Python. One file because Streamlit runs it top to bottom as the
+page: each function draws one part of it (sidebar, inputs, player and transcript, chart, cards, metrics).
 """
 
 from __future__ import annotations
@@ -17,24 +18,28 @@ import streamlit as st
 from frameseek import settings
 from frameseek.app import logic
 from frameseek.errors import FrameseekError
-from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.registry import PRESETS, load_model
-from frameseek.search import SearchResponse, SearchResult
+from frameseek.models.registry import PRESETS
+from frameseek.results import SearchResponse, SearchResult
+from frameseek.search import Searcher
 
 log = logging.getLogger("frameseek.app")
 
 CUSTOM_MODEL = "Checkpoint folder…"
 HIT_COLOR = "#e4572e"
 GRID_COLUMNS = 5
+TRANSCRIPT_HEIGHT = 420
+"""Pixels: the transcript panel scrolls inside this height (about the player's)."""
+MATCH_STYLE = (
+    "<style>.frameseek-said{font-size:0.85rem;line-height:1.35;opacity:0.9}"
+    ".frameseek-said mark{background:#ffd54f;color:#222;padding:0 2px;border-radius:3px}</style>"
+)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def cached_model(name: str) -> DualEncoder:
-    """One loaded model per name per server process, shared by every session (warmed up once, so the
-    first query's search latency is not the text encoder's first-call setup)."""
-    model = load_model(name)
-    model.encode_texts(["warm up"])
-    return model
+def cached_searcher(name: str) -> Searcher:
+    """One Searcher (one loaded, warmed-up model) per name per server process, shared by every session;
+    sampling and progress are per query."""
+    return Searcher(name)
 
 
 # ---------------------------------------------------------------------------------------- state
@@ -100,6 +105,27 @@ def sidebar() -> logic.QueryOptions:
                 help="No two results closer than this.",
             )
         )
+        st.divider()
+        speech = st.toggle(
+            "Search speech",
+            key="speech",
+            help="Subtitles beside the file or inside it (and a link's captions) are always searched when "
+            "present. This also transcribes the audio with speech recognition when a video has none: slow "
+            "the first time, then the transcript is stored and reused.",
+        )
+        ocr = st.toggle(
+            "Search on-screen text",
+            key="ocr",
+            help="Reads the text shown in the picture (slides, titles, signs, burnt-in captions) with OCR, "
+            "one frame per second where the picture changed. Stored and reused like the index.",
+        )
+        sub_lang = st.text_input(
+            "Subtitle language",
+            value="en",
+            key="sub_lang",
+            max_chars=12,
+            help="Preferred language of subtitles and captions, e.g. en, pt-BR.",
+        )
         limits = settings.limits()
         st.divider()
         st.caption(
@@ -114,6 +140,9 @@ def sidebar() -> logic.QueryOptions:
         scene=mode == "Scene changes",
         scene_gap=scene_gap,
         min_gap=min_gap,
+        speech=bool(speech),
+        ocr=bool(ocr),
+        sub_lang=sub_lang.strip() or "en",
     )
 
 
@@ -209,9 +238,10 @@ def run_search(
     st.session_state.pop("response", None)
     try:  # checks that need no work: shown at once, no status box
         image = logic.load_query_image(image_bytes) if image_bytes is not None else None
-        logic.check_query(query, image is not None)
+        parsed = logic.make_query(query, image, options.text_weight)
         chosen = logic.check_source(source, kind)
         options.sampling()
+        options.tracks()
     except Exception as exc:
         st.error(logic.error_message(exc), icon=":material/error:")
         return
@@ -228,16 +258,9 @@ def run_search(
             bar.progress(view.fraction if view.fraction is not None else 0.0, text=view.text)
 
         try:
-            model = cached_model(options.model)
+            searcher = cached_searcher(options.model)
             status.update(label="Preparing the video…")
-            response = logic.run_query(
-                model,
-                chosen,
-                query,
-                options,
-                image=image,
-                progress=on_progress,
-            )
+            response = logic.run_query(searcher, chosen, parsed, options, progress=on_progress)
         except Exception as exc:
             if not isinstance(exc, FrameseekError):
                 log.exception("search failed")
@@ -276,11 +299,16 @@ def _download(label: str, data: Any, file_name: str, mime: str, key: str, help_t
     )
 
 
-def hit_card(rank: int, hit: SearchResult, multi: bool) -> None:
+def hit_card(rank: int, hit: SearchResult, multi: bool, query: str | None) -> None:
     with st.container(border=True):
         if hit.thumbnail:
             st.image(hit.thumbnail, width="stretch")
         st.markdown(f"**#{rank} · {logic.hms(hit.time)}**")
+        with st.container(horizontal=True, gap="small"):
+            for badge in logic.match_badges(hit.match):
+                st.badge(badge.label, icon=badge.icon, color=badge.color, help=badge.help or None)
+        if hit.text:
+            st.markdown(logic.highlight_html(hit.text, query), unsafe_allow_html=True)
         details = f"score {hit.score:.3f} · segment {logic.segment_label(hit)}"
         st.caption(f"{hit.title} · {details}" if multi else details)
         st.button(
@@ -333,6 +361,30 @@ def player(response: SearchResponse) -> None:
                 )
 
 
+def transcript_panel(response: SearchResponse) -> bool:
+    """Every line said or shown in the player's video, scrollable; a click plays from there. False: none."""
+    video = st.session_state.get("player_video") or logic.player_video(response)
+    rows = logic.transcript_rows(response, video)
+    if not rows:
+        return False
+    st.subheader("Transcript")
+    st.caption(logic.transcript_note(rows))
+    active = logic.active_row(rows, int(st.session_state.get("start_time", 0)))
+    with st.container(height=TRANSCRIPT_HEIGHT, border=True, key="transcript"):
+        for i, row in enumerate(rows[: logic.TRANSCRIPT_MAX_ROWS]):
+            st.button(
+                row.label,
+                key=f"line-{i}",
+                icon=row.icon,
+                on_click=_jump,
+                args=(video, row.start),
+                type="secondary" if i == active else "tertiary",
+                help=f"{'Said' if row.kind == 'speech' else 'On screen'} {logic.hms(row.start)}–"
+                f"{logic.hms(row.end)} · click to play from here",
+            )
+    return True
+
+
 def timeline_chart(response: SearchResponse) -> None:
     curve, hits = logic.timeline_rows(response)
     if not curve:
@@ -374,7 +426,7 @@ def timeline_chart(response: SearchResponse) -> None:
 def metrics_panel(metrics: dict[str, Any]) -> None:
     st.subheader("Metrics")
     cards = logic.metric_cards(metrics)
-    per_row = 4
+    per_row = 5
     for start in range(0, len(cards), per_row):
         columns = st.columns(per_row)
         for column, card in zip(columns, cards[start : start + per_row], strict=False):
@@ -391,8 +443,13 @@ def results(response: SearchResponse) -> None:
     left, right = st.columns([5, 7], gap="large")
     with left:
         player(response)
-    with right:
+    with right:  # the transcript beside the player when the video has one, else the chart
+        has_transcript = transcript_panel(response)
+        if not has_transcript:
+            timeline_chart(response)
+    if has_transcript:
         timeline_chart(response)
+    st.html(MATCH_STYLE)  # style tags only: applied to the page, takes no room
     query = response.query or "(image query)"
     st.subheader(f"Top {len(response.results)} moments for “{query}”")
     for row in range(0, len(response.results), GRID_COLUMNS):
@@ -401,7 +458,7 @@ def results(response: SearchResponse) -> None:
             rank = row + offset + 1
             if rank <= len(response.results):
                 with column:
-                    hit_card(rank, response.results[rank - 1], multi)
+                    hit_card(rank, response.results[rank - 1], multi, response.query)
     metrics_panel(response.metrics)
 
 

@@ -122,3 +122,20 @@ def load_msrvtt_jsfusion(csv_path: Path, videos_dir: Path) -> list[VideoCaptions
     if not clips:
         raise InputError(f"none of the {len(rows)} clips in {csv_path.name} are in {videos_dir}")
     return clips
+
+
+def discover_msrvtt(data: Path, split: str = "test") -> list[VideoCaptions]:
+    """MSR-VTT clips from a folder or file: an annotation JSON (``*videodatainfo*.json``) or a 1k-A CSV,
+    with the clips in ``videos/`` beside it (or in the same folder). ``split="all"`` takes every clip."""
+    data = Path(data)
+    folder = data if data.is_dir() else data.parent
+    videos = folder / "videos" if (folder / "videos").is_dir() else folder
+    if data.suffix == ".csv":
+        return load_msrvtt_jsfusion(data, videos)
+    annotations = data if data.is_file() else folder / "train_val_videodatainfo.json"
+    if not annotations.is_file():
+        candidates = sorted(folder.glob("*videodatainfo*.json"))
+        if not candidates:
+            raise InputError(f"no MSR-VTT annotation JSON in {folder}")
+        annotations = candidates[0]
+    return load_msrvtt(annotations, videos, None if split == "all" else split)

@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -160,8 +161,8 @@ class HFResNetImage(ImageBackbone):
         super().__init__()
         from transformers import ResNetModel
 
-        self.net = _from_pretrained(ResNetModel, source)
-        self.out_dim = int(self.net.config.hidden_sizes[-1])
+        self.net = net = _from_pretrained(ResNetModel, source)
+        self.out_dim = int(net.config.hidden_sizes[-1])
         self.image_size = image_size
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
 
@@ -176,9 +177,9 @@ class CLIPVisionImage(ImageBackbone):
         super().__init__()
         from transformers import CLIPVisionModelWithProjection
 
-        self.net = _from_pretrained(CLIPVisionModelWithProjection, source)
-        self.out_dim = int(self.net.config.projection_dim)
-        self.image_size = int(image_size or self.net.config.image_size)
+        self.net = net = _from_pretrained(CLIPVisionModelWithProjection, source)
+        self.out_dim = int(net.config.projection_dim)
+        self.image_size = int(image_size or net.config.image_size)
         self.mean, self.std = CLIP_MEAN, CLIP_STD
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -194,10 +195,10 @@ class HFTextEncoder(TextBackbone):
 
         location = resolve_text_source(source)
         self.tokenizer = _from_pretrained(AutoTokenizer, location)
-        self.net = _from_pretrained(AutoModel, location)
+        self.net = net = _from_pretrained(AutoModel, location)
         self.pooling = pooling
         self.max_length = max_length
-        self.out_dim = int(self.net.config.hidden_size)
+        self.out_dim = int(net.config.hidden_size)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(
@@ -270,9 +271,9 @@ class CLIPTextEncoder(TextBackbone):
         from transformers import AutoTokenizer, CLIPTextModelWithProjection
 
         self.tokenizer = _from_pretrained(AutoTokenizer, source)
-        self.net = _from_pretrained(CLIPTextModelWithProjection, source)
+        self.net = net = _from_pretrained(CLIPTextModelWithProjection, source)
         self.max_length = max_length
-        self.out_dim = int(self.net.config.projection_dim)
+        self.out_dim = int(net.config.projection_dim)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(
@@ -315,7 +316,7 @@ def build_text_backbone(config: TextSideConfig) -> TextBackbone:
     raise ModelError(f"unknown text backbone {config.backbone!r}")
 
 
-def _from_pretrained(kind: type, source: str) -> nn.Module:
+def _from_pretrained(kind: type, source: str) -> Any:
     """``kind.from_pretrained(source)`` with hub failures turned into one-line ModelErrors."""
     local = Path(source).expanduser()
     if local.exists():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,22 +19,12 @@ from frameseek.models.backbones import (
     build_image_backbone,
     build_text_backbone,
 )
+from frameseek.models.checkpoint import load_weights_into, read_config, read_weights, save_checkpoint
 from frameseek.models.config import DualEncoderConfig
 from frameseek.models.heads import build_head
-from frameseek.models.onnx_engine import OnnxImageEngine, engine_setting, resolve_engine
+from frameseek.models.inference import Engine, InferenceSettings, Precision
+from frameseek.models.onnx_engine import OnnxImageEngine
 from frameseek.models.preprocess import ImageLike, to_tensor
-
-
-def default_precision() -> str:
-    """``bf16`` where the CPU has native bfloat16 (AVX512-BF16 / AMX), else ``fp32``; env overrides."""
-    forced = os.environ.get("FRAMESEEK_PRECISION", "").strip().lower()
-    if forced in ("fp32", "bf16"):
-        return forced
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "fp32"
-    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
 class DualEncoder(nn.Module):
@@ -46,6 +35,8 @@ class DualEncoder(nn.Module):
         config: DualEncoderConfig,
         image_backbone: ImageBackbone,
         text_backbone: TextBackbone,
+        *,
+        inference: InferenceSettings | None = None,
     ):
         super().__init__()
         config.image_feature_dim = int(image_backbone.out_dim)
@@ -70,28 +61,35 @@ class DualEncoder(nn.Module):
             head.input_dropout,
             head.ensemble,
         )
-        self.precision = default_precision()  # "fp32" or "bf16" (CPU autocast + channels-last images)
-        self.engine = resolve_engine(engine_setting(), self.precision)  # image inference: "torch" / "onnx"
+        inference = inference or InferenceSettings.resolve()  # a direct construction reads the defaults
+        self.precision: Precision = inference.precision  # bf16: CPU autocast + channels-last images
+        self.engine: Engine = inference.engine  # image inference: "torch" or "onnx"
         self._onnx: OnnxImageEngine | None = None
         self._fingerprint: str | None = None
 
     @classmethod
-    def from_config(cls, config: DualEncoderConfig) -> DualEncoder:
+    def from_config(
+        cls, config: DualEncoderConfig, *, inference: InferenceSettings | None = None
+    ) -> DualEncoder:
         """Build backbones from their sources (package, hub id or folder) and fresh heads."""
         config.validate()
-        return cls(config, build_image_backbone(config.image), build_text_backbone(config.text))
+        return cls(
+            config, build_image_backbone(config.image), build_text_backbone(config.text), inference=inference
+        )
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path) -> DualEncoder:
-        """Load a preset by name or a checkpoint folder (``config.json`` + ``model.safetensors``)."""
-        from frameseek.models.registry import load_model
-
-        return load_model(str(name_or_path))
+    def from_pretrained(
+        cls, folder: str | Path, *, inference: InferenceSettings | None = None
+    ) -> DualEncoder:
+        """Load a checkpoint folder (``config.json`` + ``model.safetensors``); presets: ``create_model``."""
+        path = Path(folder).expanduser()
+        model = cls.from_config(read_config(path), inference=inference)
+        load_weights_into(model, read_weights(path), str(path))
+        model.eval()
+        return model
 
     def save_pretrained(self, folder: str | Path, include_backbones: bool | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` atomically (backbones only if fine-tuned)."""
-        from frameseek.models.checkpoint import save_checkpoint
-
         return save_checkpoint(self, Path(folder), include_backbones=include_backbones)
 
     # ---- properties -------------------------------------------------------------------------------
@@ -213,6 +211,18 @@ class DualEncoder(nn.Module):
             out.append(self.project_texts(features.float()).numpy())
         self.train(was_training)
         return np.concatenate(out) if out else np.zeros((0, self.embed_dim), dtype=np.float32)
+
+    @torch.inference_mode()
+    def encode_sentences(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The text backbone's own sentence embeddings (before the head), L2-normalised: text-to-text
+        similarity for matching a query against transcripts and on-screen text."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            with self._autocast():
+                features = self.text_features(texts[start : start + batch_size])
+            out.append(F.normalize(features.float(), dim=-1).numpy())
+        width = int(self.config.text_feature_dim or 0)
+        return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per part: image/text backbone and head, and the total."""

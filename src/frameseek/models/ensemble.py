@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from frameseek.errors import ModelError
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.heads import EnsembleHead, ProjectionHead
+from frameseek.models.inference import InferenceSettings
 
 
 def merge_heads(models: Sequence[DualEncoder], name: str | None = None) -> DualEncoder:
@@ -23,6 +24,8 @@ def merge_heads(models: Sequence[DualEncoder], name: str | None = None) -> DualE
     for model in models[1:]:
         if _identity(model) != reference:
             raise ModelError("models to merge must share architecture and backbones (frozen, same config)")
+    image_heads: list[ProjectionHead] = []
+    text_heads: list[ProjectionHead] = []
     for model in models:
         if not isinstance(model.image_head, ProjectionHead) or not isinstance(
             model.text_head, ProjectionHead
@@ -30,14 +33,16 @@ def merge_heads(models: Sequence[DualEncoder], name: str | None = None) -> DualE
             raise ModelError("only single projection heads can be merged into an ensemble")
         if model.config.backbone_weight_prefixes or model.config.backbone_weights_included:
             raise ModelError("models with fine-tuned backbone weights cannot share one backbone")
+        image_heads.append(copy.deepcopy(model.image_head))
+        text_heads.append(copy.deepcopy(model.text_head))
     config = copy.deepcopy(first.config)
     config.head.ensemble = len(models)
     if name is not None:
         config.name = name
-    merged = DualEncoder(config, first.image_backbone, first.text_backbone)
-    merged.image_head = EnsembleHead([copy.deepcopy(m.image_head) for m in models])
-    merged.text_head = EnsembleHead([copy.deepcopy(m.text_head) for m in models])
-    merged.precision = first.precision
+    inference = InferenceSettings(first.precision, first.engine)
+    merged = DualEncoder(config, first.image_backbone, first.text_backbone, inference=inference)
+    merged.image_head = EnsembleHead(image_heads)
+    merged.text_head = EnsembleHead(text_heads)
     merged.eval()
     return merged
 

@@ -43,13 +43,13 @@ class EnsembleHead(nn.Module):
     concatenated and scaled by 1/√K, so a dot product of two such embeddings is the mean of the K heads'
     cosine similarities. The backbone runs once; the heads are small, so inference cost barely changes."""
 
-    def __init__(self, heads: list[nn.Module]):
+    def __init__(self, heads: list[ProjectionHead]):
         super().__init__()
         if len(heads) < 2:
             raise ValueError("an ensemble needs at least two heads")
         self.heads = nn.ModuleList(heads)
         self.in_dim = heads[0].in_dim
-        self.out_dim = sum(int(h.out_dim) for h in heads)
+        self.out_dim = sum(h.out_dim for h in heads)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         parts = [F.normalize(head(features), dim=-1) for head in self.heads]

@@ -1,18 +1,13 @@
-"""Named model presets and the one entry point that loads a preset or a checkpoint folder."""
+"""Named model presets: architecture as data, and where each preset's weights come from (no model code;
+``frameseek.models.factory.create_model`` builds them)."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import torch
-
-from frameseek.errors import ModelError
-from frameseek.models.checkpoint import load_weights_into, read_config, read_weights
 from frameseek.models.config import DualEncoderConfig, HeadConfig, ImageSideConfig, TextSideConfig
-from frameseek.models.dual_encoder import DualEncoder
 
 DEFAULT_MODEL = "lite"
 
@@ -74,42 +69,3 @@ def packaged_weights(name: str) -> Path | None:
         return None
     folder = Path(str(resources.files("frameseek") / "weights" / spec.weights_folder))
     return folder if (folder / "model.safetensors").is_file() else None
-
-
-def build_preset(name: str, seed: int = 0) -> DualEncoder:
-    """A preset's architecture with backbones loaded from their sources and fresh (seeded) heads."""
-    if name not in PRESETS:
-        raise ModelError(
-            f"unknown model {name!r} (presets: {', '.join(PRESETS)}; or give a checkpoint folder)"
-        )
-    torch.manual_seed(seed)
-    return DualEncoder.from_config(copy.deepcopy(PRESETS[name].config))
-
-
-def load_checkpoint(folder: Path) -> DualEncoder:
-    """Load a checkpoint folder: rebuild backbones from the config's sources, then load its weights."""
-    config = read_config(folder)
-    weights = read_weights(folder)
-    model = DualEncoder.from_config(config)
-    load_weights_into(model, weights, str(folder))
-    model.eval()
-    return model
-
-
-def load_model(name_or_path: str = DEFAULT_MODEL) -> DualEncoder:
-    """Load a preset by name or a checkpoint folder (``config.json`` + ``model.safetensors``)."""
-    if name_or_path in PRESETS:
-        folder = packaged_weights(name_or_path)
-        if folder is not None:
-            return load_checkpoint(folder)
-        if PRESETS[name_or_path].config.head.kind == "projection" and PRESETS[name_or_path].weights_folder:
-            raise ModelError(f"model {name_or_path!r} has no trained heads installed; run `frameseek train`")
-        model = build_preset(name_or_path)
-        model.eval()
-        return model
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        return load_checkpoint(path)
-    raise ModelError(
-        f"unknown model {name_or_path!r}: not a preset ({', '.join(PRESETS)}) and no such checkpoint folder"
-    )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import av.container
@@ -22,6 +23,7 @@ from av.video.reformatter import VideoReformatter
 
 from frameseek.errors import DecodeError, InputError, SourceError
 from frameseek.settings import limits
+from frameseek.video.sampling import Sampling
 from frameseek.video.scenes import (
     DEFAULT_MIN_SCENE_LEN,
     DEFAULT_THRESHOLD,
@@ -43,6 +45,12 @@ _MAX_PACKETS_WITHOUT_FRAME = 5000
 
 _OPEN_OPTIONS = {"protocol_whitelist": "file"}
 """A local file may not make FFmpeg open network URLs (e.g. a playlist disguised as a video)."""
+
+LoopFilterSkip = Literal["all", "nonkey", "bidir", "noref"]
+"""Which frames the H.264 / HEVC decoder may leave unfiltered (FFmpeg's ``skip_loop_filter`` values)."""
+
+FAST_LOOP_FILTER_SKIP: LoopFilterSkip = "all"
+"""``fast_decode``'s loop-filter skipping; the measurements behind it are in ``benchmarks/decode_limit.py``."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,10 @@ class Frame:
 class GridSampler:
     """Keep the first frame at or after each grid time ``start + k / fps`` (works for variable rates)."""
 
-    def __init__(self, fps: float, start: float = 0.0) -> None:
+    def __init__(self, fps: float, start: float = 0.0, first: int = 0) -> None:
         self.fps = fps
         self.start = start
-        self._k = 0
+        self._k = first  # grid points before ``first`` belong to someone else (a range decoded elsewhere)
 
     def grid_time(self, k: int) -> float:
         """Time of grid point ``k``."""
@@ -112,8 +120,13 @@ def _is_picture_stream(stream: av.video.VideoStream) -> bool:
     return not (int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
-def _open(path: str | Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
-    """Open ``path`` and pick its video stream; SourceError / DecodeError with one-line messages."""
+def _open(
+    path: str | Path, max_pixels: int | None = None
+) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+    """Open ``path`` and pick its video stream; SourceError / DecodeError with one-line messages.
+
+    ``max_pixels`` (per frame) defaults to ``FRAMESEEK_MAX_PIXELS`` for callers that pass no limits.
+    """
     p = Path(path)
     if not p.exists():
         raise SourceError(f"video file not found: {p}")
@@ -136,16 +149,24 @@ def _open(path: str | Path) -> tuple[av.container.InputContainer, av.video.Video
         container.close()
         raise DecodeError(f"{p} is not a readable video: its video codec is not supported")
     stream = decodable[0]
-    if stream.width * stream.height > limits().max_pixels:
+    if stream.width * stream.height > (max_pixels if max_pixels is not None else limits().max_pixels):
         container.close()
         raise DecodeError(f"{p} is too large to decode: {stream.width}x{stream.height} pixels per frame")
     return container, stream
 
 
 def _configure(
-    stream: av.video.VideoStream, threads: int, keyframes_only: bool, skip_nonref: bool = False
+    stream: av.video.VideoStream,
+    threads: int,
+    keyframes_only: bool,
+    skip_nonref: bool = False,
+    skip_loop_filter: LoopFilterSkip | None = None,
 ) -> None:
-    """Decoder threading, key-frame skipping, non-reference-frame skipping."""
+    """Decoder threading, key-frame skipping, non-reference-frame skipping, loop-filter skipping.
+
+    ``skip_loop_filter`` is FFmpeg's ``AVCodecContext.skip_loop_filter`` (H.264 / HEVC deblocking), an
+    option the codec reads when it opens, i.e. at the first decoded packet: it must be set before that.
+    """
     ctx = stream.codec_context
     ctx.thread_count = threads
     if threads != 1:
@@ -154,12 +175,14 @@ def _configure(
         ctx.skip_frame = "NONKEY"
     elif skip_nonref:
         ctx.skip_frame = "NONREF"
+    if skip_loop_filter is not None and not ctx.is_open:
+        ctx.options = {**ctx.options, "skip_loop_filter": skip_loop_filter}
 
 
 def _sparse_sampling(stream: av.video.VideoStream, fps: float) -> bool:
     """True when sampling keeps at most one frame in four, so skipping B-frames loses no grid point."""
     rate = stream.average_rate or stream.guessed_rate
-    return bool(rate) and fps <= float(rate) / 4
+    return rate is not None and rate > 0 and fps <= float(rate) / 4
 
 
 WantedTime = Callable[[], float | None]
@@ -405,8 +428,8 @@ class _SceneSelector:
 class _GridSelector:
     """Adapter from ``GridSampler`` to the selector interface."""
 
-    def __init__(self, fps: float, start: float) -> None:
-        self.sampler = GridSampler(fps, start)
+    def __init__(self, fps: float, start: float, first: int = 0) -> None:
+        self.sampler = GridSampler(fps, start, first)
 
     def accept(self, frame: av.VideoFrame, time: float) -> bool:
         """True for the first frame at or after each grid time."""
@@ -469,6 +492,7 @@ def iter_frames(
     keyframes_only: bool = False,
     skip_nonref: bool = False,
     skip_unneeded: bool = False,
+    skip_loop_filter: LoopFilterSkip | None = None,
 ) -> Iterator[Frame]:
     """Stream the frames of ``[start, end)`` kept by grid sampling at ``fps``, or by ``scene`` sampling.
 
@@ -480,15 +504,117 @@ def iter_frames(
     ``skip_unneeded`` (grid sampling) does not decode the packets between a kept frame and the next key
     frame when the next grid time is at or after that key frame (``_needed_packets``). The kept frames
     are the same as without it: only decoding work that no kept frame depends on is left out.
+
+    ``skip_loop_filter`` leaves H.264 / HEVC deblocking out on those frames (see ``LoopFilterSkip``): the
+    same frames at the same times, their pictures slightly blockier (``FAST_LOOP_FILTER_SKIP``).
     """
     _check_options(fps, start, end, max_frames, max_side, threads, scene_max_gap)
-    container, stream = _open(path)  # fail now (missing / unreadable / no video), not at the first next()
-    _configure(stream, threads, keyframes_only, skip_nonref and not scene and _sparse_sampling(stream, fps))
-    cap = min(max_frames or limits().max_frames, limits().max_frames)
+    frame_limit = limits().max_frames
+    return _start_sampling(
+        path,
+        fps=fps,
+        start=start,
+        end=end,
+        cap=min(max_frames or frame_limit, frame_limit),
+        scene=scene,
+        scene_threshold=scene_threshold,
+        scene_max_gap=scene_max_gap,
+        max_side=max_side,
+        threads=threads,
+        keyframes_only=keyframes_only,
+        skip_nonref=skip_nonref,
+        skip_unneeded=skip_unneeded,
+        skip_loop_filter=skip_loop_filter,
+        max_pixels=None,
+    )
+
+
+GridRange = tuple[int, int | None]
+"""Grid points ``[first, stop)`` of a sampling (``stop`` None: to the end), decoded as one range."""
+
+
+def sample_frames(
+    path: str | Path,
+    sampling: Sampling,
+    *,
+    frame_limit: int,
+    max_pixels: int,
+    threads: int = 1,
+    skip_unneeded: bool = True,
+    points: GridRange | None = None,
+) -> Iterator[Frame]:
+    """``iter_frames`` for a ``Sampling`` (already validated) and the caller's limits (read once).
+
+    ``skip_unneeded`` defaults on: the samples are bit-identical, only less is decoded. ``fast_decode``
+    skips non-reference frames (sparse grids) and the loop filter (``FAST_LOOP_FILTER_SKIP``).
+
+    ``points`` (grid sampling): only the frames kept for grid points ``[first, stop)``, i.e. those in
+    ``[grid(first), grid(stop))``, from a seek to the key frame before ``grid(first)``. Splitting the grid
+    into ranges gives exactly the frames (times and pictures) of one pass over the whole window: a frame
+    is kept iff some grid point lies in (previous frame's time, its time], which is the same inside a
+    range as in the whole pass, and each kept frame lies in exactly one range.
+    """
+    start, end, first = sampling.start, sampling.end, 0
+    if points is not None and not sampling.scene:
+        first, stop = points
+        origin = sampling.start or 0.0
+        grid = GridSampler(sampling.fps, origin)
+        start = grid.grid_time(first) if first > 0 else sampling.start
+        if stop is not None:
+            end = grid.grid_time(stop) if end is None else min(end, grid.grid_time(stop))
+    return _start_sampling(
+        path,
+        fps=sampling.fps,
+        start=start,
+        end=end,
+        cap=sampling.frame_cap(frame_limit),
+        scene=sampling.scene,
+        scene_threshold=DEFAULT_THRESHOLD,
+        scene_max_gap=sampling.scene_max_gap,
+        max_side=sampling.max_side,
+        threads=threads,
+        keyframes_only=False,
+        skip_nonref=sampling.fast_decode,
+        skip_unneeded=skip_unneeded,
+        skip_loop_filter=FAST_LOOP_FILTER_SKIP if sampling.fast_decode else None,
+        max_pixels=max_pixels,
+        origin=sampling.start,
+        first_point=first,
+    )
+
+
+def _start_sampling(
+    path: str | Path,
+    *,
+    fps: float,
+    start: float | None,
+    end: float | None,
+    cap: int,
+    scene: bool,
+    scene_threshold: float,
+    scene_max_gap: float,
+    max_side: int | None,
+    threads: int,
+    keyframes_only: bool,
+    skip_nonref: bool,
+    skip_unneeded: bool,
+    skip_loop_filter: LoopFilterSkip | None,
+    max_pixels: int | None,
+    origin: float | None = None,
+    first_point: int = 0,
+) -> Iterator[Frame]:
+    """Open ``path`` now (missing / unreadable / no video fails here, not at the first ``next()``).
+
+    The grid is ``origin + k / fps`` (``origin`` defaults to ``start``) from point ``first_point`` on.
+    """
+    container, stream = _open(path, max_pixels)
+    nonref = skip_nonref and not scene and _sparse_sampling(stream, fps)
+    _configure(stream, threads, keyframes_only, nonref, skip_loop_filter)
+    grid_origin = (origin if first_point else start) or 0.0
     selector: _Selector = (
         _SceneSelector(scene_threshold, scene_max_gap, THUMB_WIDTH)
         if scene
-        else _GridSelector(fps, start or 0.0)
+        else _GridSelector(fps, grid_origin, first_point)
     )
     wanted = selector.wanted if skip_unneeded and isinstance(selector, _GridSelector) else None
     return _sampled(container, stream, start, end, selector, cap, max_side, wanted)

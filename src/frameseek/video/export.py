@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -140,3 +140,20 @@ def _encode_clip(
         if stream is None:
             raise InputError(empty)
         _encode(stream, out, None)
+
+
+def hit_stem(rank: int, video: str | Path, time: float) -> str:
+    """File name stem for the ``rank``-th hit: ``01-<video stem>-4.040s``."""
+    return f"{rank:02d}-{Path(video).stem}-{time:.3f}s"
+
+
+def export_hits(hits: Sequence[tuple[str | Path, float, float, float]], folder: Path) -> list[dict[str, str]]:
+    """Each hit ``(video, time, start, end)``'s frame (JPEG) and segment clip (MP4), ranked, into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rank, (video, time, start, end) in enumerate(hits, 1):
+        stem = hit_stem(rank, video, time)
+        frame = export_frame(Path(video), time, folder / f"{stem}.jpg")
+        clip = export_clip(Path(video), start, end, folder / f"{stem}.mp4")
+        written.append({"frame": str(frame), "clip": str(clip)})
+    return written

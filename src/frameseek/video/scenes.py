@@ -1,11 +1,11 @@
 """Shot-change detection: mean HSV difference between consecutive thumbnails (like PySceneDetect's
-ContentDetector), used by ``iter_frames(scene=True)`` and ``detect_scenes``."""
+ContentDetector), used by ``iter_frames(scene=True)`` and ``detect_scenes``. Detectors take frames; they
+never open a video."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 
@@ -78,20 +78,20 @@ def scenes_from_cuts(first: float, cuts: Iterable[float], end: float) -> list[tu
 
 
 def detect_scenes(
-    path: str | Path,
+    frames: Iterable[tuple[float, np.ndarray]],
     *,
     threshold: float = DEFAULT_THRESHOLD,
     min_scene_len: float = DEFAULT_MIN_SCENE_LEN,
-    thumb_width: int = THUMB_WIDTH,
 ) -> list[tuple[float, float]]:
-    """Decode every frame of ``path`` at thumbnail size and return its shots as ``(start, end)`` seconds."""
-    from frameseek.video.decode import iter_small_frames  # decode imports this module
+    """The shots of a stream of ``(time, thumbnail)`` frames as ``(start, end)`` seconds.
 
+    It never opens a video: feed it e.g. ``decode.iter_small_frames(path)`` (every frame, small).
+    """
     detector = ContentDetector(threshold, min_scene_len)
     first: float | None = None
     cuts: list[float] = []
     times: list[float] = []
-    for time, small in iter_small_frames(path, thumb_width=thumb_width):
+    for time, small in frames:
         first = time if first is None else first
         if detector.update(time, small):
             cuts.append(time)

@@ -1,0 +1,45 @@
+"""A video's index as tracks (visual now; speech and screen text next), stored under its content hash,
+and libraries of indexed videos."""
+
+from frameseek.index.library import (
+    LibraryMatrix,
+    add_to_library,
+    build_ann,
+    check_library_name,
+    exact_top_k,
+    library_entries,
+    library_version,
+    load_library,
+)
+from frameseek.index.store import (
+    index_folder,
+    load_text_track,
+    lock_for,
+    save_index,
+    save_text_track,
+    text_track_path,
+    try_load,
+    video_folder,
+)
+from frameseek.index.visual import INDEX_FORMAT, VideoIndex
+
+__all__ = [
+    "INDEX_FORMAT",
+    "LibraryMatrix",
+    "VideoIndex",
+    "add_to_library",
+    "build_ann",
+    "check_library_name",
+    "exact_top_k",
+    "index_folder",
+    "library_entries",
+    "library_version",
+    "load_library",
+    "load_text_track",
+    "lock_for",
+    "save_index",
+    "save_text_track",
+    "text_track_path",
+    "try_load",
+    "video_folder",
+]

@@ -1,0 +1,46 @@
+"""Stage 2, the preparer: a decoded frame → its thumbnail on disk and the model's input tensor."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from frameseek.models.preprocess import ImageLike
+from frameseek.video.decode import Frame
+
+THUMB_WIDTH = 320
+
+
+def write_thumbnail(image: Image.Image, path: Path, width: int = THUMB_WIDTH) -> None:
+    """A JPEG at most ``width`` pixels wide (aspect kept)."""
+    w, h = image.size
+    if w > width:
+        image = image.resize((width, max(1, round(h * width / w))), Image.Resampling.BILINEAR)
+    image.save(path, format="JPEG", quality=82)
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A frame ready for the encoder: its time and its preprocessed pixels (3, H, W)."""
+
+    time: float
+    pixels: torch.Tensor
+
+
+class FramePreparer:
+    """Numbers frames in order, writes ``thumbs/<n>.jpg`` for each and preprocesses it for the model."""
+
+    def __init__(self, preprocess: Callable[[Sequence[ImageLike]], torch.Tensor], thumbs: Path) -> None:
+        self.preprocess = preprocess
+        self.thumbs = thumbs
+        self._numbers = itertools.count()
+
+    def __call__(self, frame: Frame) -> PreparedFrame:
+        image = Image.fromarray(frame.image)
+        write_thumbnail(image, self.thumbs / f"{next(self._numbers):06d}.jpg")
+        return PreparedFrame(frame.time, self.preprocess([image])[0])

@@ -1,0 +1,202 @@
+"""The runner: wires reader ‖ preparer ‖ encoder → writer for one video and times every stage.
+
+```
+decode thread (FrameReader)  →  prepare thread (FramePreparer)  →  caller's thread (FrameEncoder)  →  IndexWriter
+        └──────────── bounded queues (batch / 2 × batch items): memory stays flat ──────────┘
+```
+The stage timings are the pipeline metrics (``decode``, ``prepare``, ``encode``, ``write``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from frameseek.errors import InputError
+from frameseek.index.store import index_folder, lock_for, migrate_legacy, try_load
+from frameseek.index.visual import VideoIndex
+from frameseek.indexing.encoder import FrameEncoder
+from frameseek.indexing.preparer import FramePreparer, PreparedFrame
+from frameseek.indexing.reader import FrameReader
+from frameseek.indexing.text_tracks import TextTrackBuilder, TextTracks, TrackOptions
+from frameseek.indexing.writer import IndexWriter
+from frameseek.metrics import PipelineMetrics
+from frameseek.models.dual_encoder import DualEncoder
+from frameseek.pipeline import Stage, batched, timed
+from frameseek.progress import Progress
+from frameseek.settings import Limits
+from frameseek.video.decode import Frame, probe
+from frameseek.video.sampling import Sampling
+from frameseek.video.sources import VideoSource
+
+
+class IndexRunner:
+    """Builds (or reuses) the visual track of one video for one model and sampling."""
+
+    def __init__(self, encoder: FrameEncoder, limits: Limits, *, decode_threads: int = 1) -> None:
+        self.encoder = encoder
+        self.limits = limits
+        self.decode_threads = decode_threads
+        self.writer = IndexWriter()
+        self.text = TextTrackBuilder(frame_limit=limits.max_frames, max_pixels=limits.max_pixels)
+
+    def text_tracks(
+        self,
+        src: VideoSource,
+        duration: float | None,
+        options: TrackOptions,
+        metrics: PipelineMetrics,
+        progress: Progress | None = None,
+    ) -> TextTracks:
+        """The speech and screen-text tracks ``options`` asks for (stored, or built now)."""
+        if not options.any_text:
+            return TextTracks()
+        return self.text.tracks(src, duration, options, metrics, progress)
+
+    @property
+    def model(self) -> DualEncoder:
+        return self.encoder.model
+
+    def reader(self, sampling: Sampling) -> FrameReader:
+        return FrameReader(
+            sampling,
+            frame_limit=self.limits.max_frames,
+            max_pixels=self.limits.max_pixels,
+            threads=self.decode_threads,
+        )
+
+    # ---- the stored track --------------------------------------------------------------------
+    def folder(self, src: VideoSource, sampling: Sampling) -> Path:
+        return index_folder(src.sha256, self.encoder.model.fingerprint, sampling)
+
+    def stored(self, src: VideoSource, sampling: Sampling) -> VideoIndex | None:
+        """The stored index, unless a smaller frame limit cut it short and this one would sample more."""
+        index = try_load(self.folder(src, sampling))
+        if (
+            index is not None
+            and index.stopped_at is not None
+            and len(index) < self.reader(sampling).frame_cap
+        ):
+            return None
+        return index
+
+    def get(
+        self,
+        src: VideoSource,
+        sampling: Sampling,
+        metrics: PipelineMetrics,
+        progress: Progress | None = None,
+    ) -> VideoIndex:
+        """The stored visual track, else one built under an inter-process lock (a racing process waits)."""
+        existing = self.stored(src, sampling)
+        if existing is None:
+            folder = self.folder(src, sampling)
+            with lock_for(folder):
+                existing = self.stored(src, sampling)  # another process may have built it meanwhile
+                if existing is None and migrate_legacy(src.sha256, self.model.fingerprint, sampling):
+                    existing = self.stored(src, sampling)
+                if existing is None:
+                    with metrics.stage("index"):
+                        return self.build(src, sampling, folder, metrics, progress)
+        metrics.index_reused = True
+        if existing.video_path != str(src.path):  # the same content under another name (a copy, a move)
+            existing = dataclasses.replace(
+                existing, video_path=str(src.path), title=src.title, origin=src.origin
+            )
+        return existing
+
+    # ---- building ----------------------------------------------------------------------------
+    def build(
+        self,
+        src: VideoSource,
+        sampling: Sampling,
+        folder: Path,
+        metrics: PipelineMetrics,
+        progress: Progress | None = None,
+    ) -> VideoIndex:
+        """Decode, prepare, encode and write one video's visual track (call under ``lock_for(folder)``)."""
+        info = probe(src.path)
+        duration = info.duration
+        reader = self.reader(sampling)
+        with IndexWriter.scratch(folder) as thumbs:
+            times, embeddings = self.encode_frames(reader, src.path, thumbs, duration, metrics, progress)
+            if not times:
+                raise InputError(f"no frames were sampled from {src.title} (check --start/--end)")
+            # the stretch of video the sampled frames cover (less than the window when --max-frames cuts it)
+            first = sampling.start or 0.0
+            last = sampling.end if sampling.end is not None else (duration or times[-1])
+            reach = times[-1] + sampling.nominal_step
+            metrics.video_seconds += max(0.0, min(last, duration or last, reach) - first)
+            stopped = len(times) >= reader.frame_cap and reach < min(last, duration or last) - 1e-6
+            index = VideoIndex(
+                folder=folder,
+                video_path=str(src.path),
+                video_sha256=src.sha256,
+                title=src.title,
+                origin=src.origin,
+                model_name=self.model.name,
+                model_fingerprint=self.model.fingerprint,
+                sampling=sampling,
+                duration=duration,
+                times=np.asarray(times, dtype=np.float64),
+                embeddings=np.concatenate(embeddings).astype(np.float32),
+                stopped_at=times[-1] if stopped else None,  # the frame limit ended sampling first
+                extra={"width": info.width, "height": info.height, "fps": info.fps, "codec": info.codec},
+            )
+            with metrics.stage("write"):
+                return self.writer(index, thumbs)
+
+    def encode_frames(
+        self,
+        reader: FrameReader,
+        path: Path,
+        thumbs: Path,
+        duration: float | None,
+        metrics: PipelineMetrics,
+        progress: Progress | None = None,
+    ) -> tuple[list[float], list[np.ndarray]]:
+        """Three threads: decode ‖ prepare (thumbnail + preprocess) ‖ encode batches (this thread)."""
+        frames = reader(path)  # opens the file now: bad input fails before any thread starts
+        preparer = FramePreparer(self.model.preprocess, thumbs)
+
+        def decoded(frame: Frame) -> Frame:
+            metrics.frames_decoded += 1
+            return frame
+
+        def prepare(frame: Frame) -> PreparedFrame:
+            started = time.perf_counter()
+            prepared = preparer(frame)
+            metrics.add_time("prepare", time.perf_counter() - started)
+            return prepared
+
+        times: list[float] = []
+        embeddings: list[np.ndarray] = []
+        stop = threading.Event()
+        size = self.encoder.batch_size
+        with self.encoder.threads_set():
+            decoding = Stage(
+                timed(frames, functools.partial(metrics.add_time, "decode")),
+                decoded,
+                stop=stop,
+                maxsize=size,
+                name="frameseek-decode",
+            )
+            preparing = Stage(decoding, prepare, stop=stop, maxsize=2 * size, name="frameseek-prepare")
+            try:
+                for batch in batched(preparing, size):
+                    batch_times = [frame.time for frame in batch]
+                    with metrics.stage("encode"):
+                        embeddings.append(self.encoder(batch))
+                    metrics.frames_encoded += len(batch)
+                    times.extend(batch_times)
+                    if progress:
+                        progress("index", batch_times[-1], duration)
+            finally:
+                preparing.close()
+                decoding.close()
+        return times, embeddings

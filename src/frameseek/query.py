@@ -1,0 +1,69 @@
+"""A search query — a sentence, an image, or both — as one value that validates itself once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from frameseek.errors import InputError
+from frameseek.models.preprocess import ImageLike
+
+EMPTY_QUERY = "the query is empty; type a sentence such as 'a cyclist wearing a helmet'"
+NO_QUERY = "give a text query, an image query, or both"
+
+
+def clean_text(text: str) -> str:
+    """White space folded to single spaces, ends stripped."""
+    return " ".join(text.split())
+
+
+def check_text(text: str | None) -> None:
+    """Fail on a text that is given but empty or white space only (before any model is loaded)."""
+    if text is not None and not clean_text(text):
+        raise InputError(EMPTY_QUERY)
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    """What to look for: ``text`` (cleaned, length-limited), ``image``, and the text's share of both.
+
+    Build it with ``Query.of``; ``notices`` says what was changed (a truncated sentence).
+    """
+
+    text: str | None = None
+    image: ImageLike | None = None
+    text_weight: float = 0.5
+    notices: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of(
+        cls,
+        text: str | None = None,
+        image: ImageLike | None = None,
+        *,
+        text_weight: float = 0.5,
+        max_chars: int = 500,
+        image_only_if_blank: bool = False,
+    ) -> Query:
+        """A validated query. ``image_only_if_blank``: a blank text beside an image means "image only"."""
+        if text is not None and not clean_text(text) and image is not None and image_only_if_blank:
+            text = None
+        if text is None and image is None:
+            raise InputError(NO_QUERY)
+        if not (math.isfinite(text_weight) and 0.0 <= text_weight <= 1.0):
+            raise InputError(f"--text-weight must be between 0 and 1, got {text_weight}")
+        notices: list[str] = []
+        if text is not None:
+            cleaned = clean_text(text)
+            if not cleaned:
+                raise InputError(EMPTY_QUERY)
+            if len(cleaned) > max_chars:
+                cleaned = cleaned[:max_chars]
+                notices.append(f"query truncated to its first {max_chars} characters")
+            text = cleaned
+        return cls(text=text, image=image, text_weight=text_weight, notices=tuple(notices))
+
+    @property
+    def label(self) -> str:
+        """How results name the query: its text, or ``(image query)``."""
+        return self.text if self.text is not None else "(image query)"

@@ -1,0 +1,64 @@
+"""What a search returns: moments (with their segments), similarity timelines, and the run's metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One matching moment: where, when (seconds and HH:MM:SS.mmm), how well, and its segment."""
+
+    video: str
+    title: str
+    time: float
+    timecode: str
+    score: float
+    start: float
+    end: float
+    thumbnail: str | None
+    match: str = "visual"
+    """What matched: ``visual``, ``speech`` or ``screen``, or several joined by ``+`` (strongest first)."""
+    text: str | None = None
+    """The words that matched (a sentence said, a line on screen), when a text track matched."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Timeline:
+    """A video's similarity over time for one query (the app's chart)."""
+
+    video: str
+    title: str
+    times: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class SearchResponse:
+    """Results of one query, with the metrics of the run that produced them."""
+
+    source: str
+    model: str
+    query: str | None
+    results: list[SearchResult]
+    metrics: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+    timelines: list[Timeline] = field(default_factory=list)
+    transcripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Per video path: the spans of its text tracks (the app's transcript panel)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "query": self.query,
+            "results": [r.as_dict() for r in self.results],
+            "metrics": self.metrics,
+            "notices": self.notices,
+        }
