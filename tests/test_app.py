@@ -184,7 +184,9 @@ def test_subtitles_give_badges_highlights_and_a_transcript(app_home: Path, tmp_p
     markdown = texts(at)
     assert any(":orange-badge[:material/record_voice_over: Speech]" in t for t in markdown), markdown
     assert any("<mark>budget</mark>" in t for t in markdown)
-    assert metric(at, "Transcription") == "—" and metric(at, "OCR") == "—"  # subtitles: nothing recognised
+    assert (
+        metric(at, "Transcription speed") == "—" and metric(at, "OCR") == "—"
+    )  # subtitles: nothing recognised
 
     lines = [b for b in at.button if str(b.key).startswith("line-")]
     assert [b.label for b in lines] == [
@@ -257,6 +259,11 @@ def test_page_without_results_has_inputs_and_limits(app_home: Path, monkeypatch:
     monkeypatch.delenv(logic.LOCAL_FILES_ENV)
     assert "Local file" not in new_app().radio(key="source_kind").options  # no address = all interfaces
     assert not at.error and not at.metric
+    assert not at.markdown  # nothing stray: a bare string in the script would be drawn ("magic")
+    assert at.toggle(key="speech").label == "Search speech" and "always" in str(at.toggle(key="speech").help)
+    assert (
+        at.toggle(key="ocr").label == "Search on-screen text" and at.text_input(key="sub_lang").value == "en"
+    )
     assert any("Uploads up to 7 MB" in c.value for c in at.sidebar.caption)
     at.radio(key="source_kind").set_value("Upload").run()
     assert at.file_uploader(key="upload").proto.max_upload_size_mb == 7
@@ -457,6 +464,8 @@ def test_transcript_rows() -> None:
         logic.active_row(rows, 2) == 1 and logic.active_row(rows, 5) == 0 and logic.active_row(rows, 8) == 2
     )
     assert logic.active_row(rows, 6) is None and logic.active_row([], 0) is None
+    assert logic.transcript_height(1) == 96 and logic.transcript_height(3) == 184
+    assert logic.transcript_height(1000) == logic.TRANSCRIPT_HEIGHT
     assert logic.transcript_note(rows) == "2 said · 1 on screen · click a line to play from there"
     many = [rows[1]] * (logic.TRANSCRIPT_MAX_ROWS + 1)
     assert logic.transcript_note(many).startswith(f"The first {logic.TRANSCRIPT_MAX_ROWS:,} of ")
@@ -506,7 +515,7 @@ def test_metric_cards_and_timeline_rows() -> None:
         "Extraction": "30.2 frames/s",
         "Encoding FPS": "20.0 frames/s",
         "Frames processed": "1,234",
-        "Transcription": "12.3 × real time",
+        "Transcription speed": "12.3×",
         "OCR": "—",
         "Search latency": "3.5 ms",
         "CPU": "150.0 %",

@@ -6,7 +6,9 @@ import functools
 import hashlib
 import http.server
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -17,6 +19,7 @@ import pytest
 
 from frameseek import settings
 from frameseek.errors import InputError, SourceError
+from frameseek.video.decode import probe
 from frameseek.video.sources import (
     VideoSource,
     _match_filter,
@@ -267,9 +270,9 @@ def test_check_url_accepts_http_and_https() -> None:
     assert check_url("HTTP://127.0.0.1:8000/v") == "HTTP://127.0.0.1:8000/v"
 
 
-def test_max_height_must_be_positive(site: LocalSite) -> None:
+def test_min_short_side_must_be_positive(site: LocalSite) -> None:
     with pytest.raises(InputError):
-        resolve(site.url("video.mp4"), max_height=0)
+        resolve(site.url("video.mp4"), min_short_side=0)
 
 
 def test_match_filter_refuses_non_http_media() -> None:
@@ -377,3 +380,39 @@ def test_upload_is_idempotent_and_limited(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("FRAMESEEK_MAX_UPLOAD_MB", "0")
     with pytest.raises(SourceError, match="too large"):
         from_upload(b"abc", "a.mp4")
+
+
+def _hls_ladder(root: Path, heights: tuple[int, ...]) -> str:
+    """An HLS master playlist with one rendition per height (real H.264 segments made by ffmpeg)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("ffmpeg CLI is not installed")
+    source = root / "source.mp4"
+    make_video(source, 4.0, size=(320, 180))
+    lines = ["#EXTM3U"]
+    for h in heights:
+        w = h * 16 // 9 // 2 * 2
+        out = root / f"v{h}"
+        out.mkdir()
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(source), "-vf", f"scale={w}:{h}", "-c:v",
+                        "libx264", "-preset", "veryfast", "-g", "25", "-f", "hls", "-hls_time", "2",
+                        "-hls_playlist_type", "vod", str(out / "index.m3u8")], check=True, timeout=120)  # fmt: skip
+        lines += [f"#EXT-X-STREAM-INF:BANDWIDTH={h * 2000},RESOLUTION={w}x{h}", f"v{h}/index.m3u8"]
+    (root / "master.m3u8").write_text("\n".join(lines) + "\n")
+    return "master.m3u8"
+
+
+def test_a_link_downloads_the_smallest_stream_that_serves_the_model(tmp_path: Path) -> None:
+    root = tmp_path / "ladder"
+    root.mkdir()
+    name = _hls_ladder(root, (144, 270, 480, 720))
+    ladder = LocalSite(root)
+    try:
+        [src] = resolve(ladder.url(name))  # default: short side >= 448 (2 x the models' 224 px)
+        assert src.download is not None and (src.download.width, src.download.height) == (852, 480)
+        assert probe(src.path).height == 480
+        assert ladder.hits["/v720/index.m3u8"] == 0  # the larger stream was never fetched
+        [small] = resolve(ladder.url(name) + "?again", min_short_side=1000)  # none that large: the largest
+        assert small.download is not None and small.download.height == 720
+    finally:
+        ladder.close()

@@ -192,6 +192,12 @@ def search(
     subtitles: SubtitlesOpt = True,
     sub_lang: SubLangOpt = "en",
     asr_model: AsrModelOpt = "base",
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine", help="Look at every frame around each hit for the best one and sharper segment edges."
+        ),
+    ] = False,
     model: ModelOpt = "lite",
     json_out: JsonOpt = False,
 ) -> None:
@@ -223,7 +229,15 @@ def search(
             response = searcher.search_library(q, library=library_name, top_k=top_k, min_gap=min_gap)
         else:
             assert source is not None
-            response = searcher.search(source, q, top_k=top_k, min_gap=min_gap, tracks=tracks)
+            response = searcher.search(
+                source,
+                q,
+                top_k=top_k,
+                min_gap=min_gap,
+                tracks=tracks,
+                on_partial=None if json_out else _print_partial,
+                refine=refine,
+            )
     data = response.as_dict()
     if export is not None:
         from frameseek.video.export import export_hits
@@ -237,8 +251,17 @@ def search(
     _print_results(data)
 
 
-def _print_results(data: dict[str, Any]) -> None:
-    table = Table(title=f"{data['query'] or '(image query)'} — {data['source']} [{data['model']}]")
+def _print_partial(response: Any) -> None:
+    """First results of a long video, from its key frames, while the full index is built."""
+    for notice in response.notices:
+        _note(notice)
+    _print_results(response.as_dict(), title_prefix="first look: ")
+
+
+def _print_results(data: dict[str, Any], title_prefix: str = "") -> None:
+    table = Table(
+        title=f"{title_prefix}{data['query'] or '(image query)'} — {data['source']} [{data['model']}]"
+    )
     with_text = any(hit.get("text") for hit in data["results"])
     columns = [
         "#",
@@ -265,6 +288,8 @@ def _print_results(data: dict[str, Any]) -> None:
             hit["thumbnail"] or "",
         )
     out.print(table)
+    if data.get("partial"):
+        return
     m = data["metrics"]
     out.print(_metrics_line(m))
     for item in data.get("exports", []):

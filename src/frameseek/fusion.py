@@ -12,8 +12,9 @@ Each video gives candidates of three kinds:
 So a moment where the words match ranks above one where only the picture resembles the sentence — a
 sentence that was said or written is the stronger evidence — and words that match better rank higher.
 Candidates closer than ``min_gap`` (or a frame inside a matched span) merge into one moment that names
-every kind that matched, strongest first (``"speech+visual"``); its segment is the sentence's (speech) or
-the text's time on screen (screen), else the visual segment.
+every kind that matched strongly (at least ``MERGE_SHARE`` of its score), strongest first
+(``"speech+screen"``); its segment is the sentence's (speech) or the text's time on screen (screen), else
+the visual segment.
 """
 
 from __future__ import annotations
@@ -92,14 +93,21 @@ def _overlaps(a: SearchResult, b: SearchResult, min_gap: float) -> bool:
     return inside
 
 
+MERGE_SHARE = 0.5
+"""A weaker candidate merged into a moment names its kind there only if it scores at least this share of the
+moment's score: a weak visual peak beside a spoken match does not make it "speech+visual"."""
+
+
 def merge_moments(candidates: Sequence[SearchResult], top_k: int, min_gap: float) -> list[SearchResult]:
-    """Best first; a candidate overlapping a kept moment adds its kind (and words) to it instead."""
+    """Best first; a candidate overlapping a kept moment is merged into it (adding its kind and words when
+    it is strong enough, see ``MERGE_SHARE``) instead of being a moment of its own."""
     kept: list[SearchResult] = []
     for cand in sorted(candidates, key=lambda r: -r.score):
         for k, moment in enumerate(kept):
             if _overlaps(moment, cand, min_gap):
                 kinds = moment.match.split("+")
-                if cand.match.split("+")[0] not in kinds:
+                strong = cand.score >= MERGE_SHARE * moment.score
+                if strong and cand.match.split("+")[0] not in kinds:
                     kinds.append(cand.match.split("+")[0])
                 kept[k] = dataclasses.replace(moment, match="+".join(kinds), text=moment.text or cand.text)
                 break

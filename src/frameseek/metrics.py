@@ -21,6 +21,7 @@ class PipelineMetrics:
     stages: dict[str, float] = field(default_factory=dict)
     download_bytes: int = 0
     download_seconds: float = 0.0
+    download_resolution: str | None = None  # e.g. "854x480": the stream a link was downloaded at
     frames_decoded: int = 0
     frames_encoded: int = 0
     video_seconds: float = 0.0
@@ -55,6 +56,7 @@ class PipelineMetrics:
         return {
             "download_bytes": self.download_bytes,
             "download_mb_per_s": _ratio(self.download_bytes / _MB, self.download_seconds),
+            "download_resolution": self.download_resolution,
             "extraction_frames_per_s": _ratio(self.frames_decoded, decode),
             "extraction_video_seconds_per_s": _ratio(self.video_seconds, decode),
             "encoding_frames_per_s": _ratio(self.frames_encoded, encode),

@@ -52,6 +52,8 @@ class SearchResponse:
     timelines: list[Timeline] = field(default_factory=list)
     transcripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Per video path: the spans of its text tracks (the app's transcript panel)."""
+    partial: bool = False
+    """True for first results from a quick preview while the full index is still being built."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,4 +63,5 @@ class SearchResponse:
             "results": [r.as_dict() for r in self.results],
             "metrics": self.metrics,
             "notices": self.notices,
+            "partial": self.partial,
         }

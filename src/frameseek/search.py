@@ -10,19 +10,19 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from frameseek import settings
 from frameseek.errors import FrameseekError, InputError
+from frameseek.fusion import merge_moments
 from frameseek.index.library import LibraryMatrix, add_to_library, library_version, load_library
 from frameseek.index.store import stored_text_tracks
 from frameseek.index.visual import VideoIndex
 from frameseek.indexing.distributor import Distributor, IndexJob, InProcessDistributor, JobOutcome
-from frameseek.indexing.encoder import DEFAULT_BATCH_SIZE, FrameEncoder, default_encode_threads
+from frameseek.indexing.encoder import DEFAULT_BATCH_SIZE, FrameEncoder
 from frameseek.indexing.runner import IndexRunner
 from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
@@ -33,6 +33,7 @@ from frameseek.models.registry import DEFAULT_MODEL
 from frameseek.progress import Progress
 from frameseek.query import Query
 from frameseek.ranking import check_ranking, rank_library, rank_videos
+from frameseek.refine import refine_hit
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.text.matching import SpanMatcher
 from frameseek.text.spans import SpanKind, TextTrack
@@ -59,23 +60,31 @@ class Searcher:
         progress: Progress | None = None,
         limits: settings.Limits | None = None,
         distributor: Distributor | None = None,
+        warm_up: bool = False,
     ):
         self.model = create_model(model) if isinstance(model, str) else model
         self.model.eval()
         self.sampling = sampling or Sampling()  # the default for calls that pass none
         self.progress = progress  # the default for calls that pass none
         self.limits = limits or settings.limits()  # read once, here at the edge
-        threads = encode_threads or default_encode_threads(
-            self.model, torch.get_num_threads(), decode_threads
+        # encode threads: as given, else decided when frames are first encoded (FrameEncoder.threads)
+        self.encoder = FrameEncoder(
+            self.model, threads=encode_threads or None, batch_size=batch_size, decode_threads=decode_threads
         )
-        self.encoder = FrameEncoder(self.model, threads=threads, batch_size=batch_size)
         self.runner = IndexRunner(self.encoder, self.limits, decode_threads=decode_threads)
         self.distributor: Distributor = distributor or InProcessDistributor()
-        self.model.encode_texts(["warm up"])  # first-call setup belongs to start-up, not to query latency
-        self.encoder.prepare()  # export/load ONNX now, not in the first batch
         self._lock = threading.Lock()
         self._libraries: dict[tuple[str, bool | None], tuple[object, LibraryMatrix]] = {}
         self._matchers: dict[str, SpanMatcher] = {}
+        if warm_up:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Pay the first-call costs now, before a first query is timed (a long-running process): one text
+        encoding, the image backbone and its engine. Nothing needs it: a query on an indexed video builds
+        only what it uses, and indexing prepares the image engine before its first batch."""
+        self.model.encode_texts(["warm up"])
+        self.encoder.prepare()
 
     @property
     def encode_threads(self) -> int:
@@ -121,11 +130,15 @@ class Searcher:
                 report("download", float(done), float(total) if total else None)
 
         with metrics.stage("download"):
-            sources = resolve(source, progress=downloaded)
+            sources = resolve(
+                source, progress=downloaded, min_short_side=2 * self.model.config.image.image_size
+            )
         for src in sources:
             if src.download is not None:
                 metrics.download_bytes += src.download.bytes
                 metrics.download_seconds += src.download.seconds
+                if src.download.width and src.download.height:
+                    metrics.download_resolution = f"{src.download.width}x{src.download.height}"
         return sources
 
     def index(
@@ -155,9 +168,19 @@ class Searcher:
     ) -> list[JobOutcome]:
         """Every video of a file, link or folder with its visual index and text tracks."""
         metrics = metrics or PipelineMetrics()
-        job_tracks = tracks or TrackOptions(subtitles=False)
         sources = self.resolve(source, metrics, progress)
-        jobs = [IndexJob(src, sampling or self.sampling, job_tracks) for src in sources]
+        return self._run_jobs(sources, metrics, sampling or self.sampling, tracks, progress)
+
+    def _run_jobs(
+        self,
+        sources: Sequence[VideoSource],
+        metrics: PipelineMetrics,
+        sampling: Sampling,
+        tracks: TrackOptions | None,
+        progress: Progress | None,
+    ) -> list[JobOutcome]:
+        job_tracks = tracks or TrackOptions(subtitles=False)
+        jobs = [IndexJob(src, sampling, job_tracks) for src in sources]
         return list(self.distributor.run(self.runner, jobs, metrics, progress or self.progress))
 
     def index_source(
@@ -188,18 +211,27 @@ class Searcher:
         sampling: Sampling | None = None,
         tracks: TrackOptions | None = None,
         progress: Progress | None = None,
+        on_partial: Callable[[SearchResponse], None] | None = None,
+        refine: bool = False,
     ) -> SearchResponse:
         """Index ``source`` if needed (file, link or folder), then return its best-matching moments.
 
         ``tracks`` (default: subtitles when a video has them) adds what is said and written on screen;
-        results are fused with the picture (``frameseek.fusion``) and say what matched.
+        results are fused with the picture (``frameseek.fusion``) and say what matched. ``on_partial``
+        receives first results (``partial=True``) from a quick look at the key frames of each long video
+        that is not indexed yet, seconds before its full index is done. ``refine`` looks at every frame
+        around each visual hit for the best one and sharper segment edges (``frameseek.refine``).
         """
         check_ranking(top_k, min_gap)
         q = query if isinstance(query, Query) else self.query(query, image, text_weight)  # before any work
         tracks = tracks or TrackOptions()
+        sampling = sampling or self.sampling
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
-            outcomes = self.index_videos(source, metrics, sampling=sampling, tracks=tracks, progress=progress)
+            sources = self.resolve(source, metrics, progress)
+            if on_partial is not None:
+                self._preview(sources, sampling, q, top_k, min_gap, segment_keep, metrics, on_partial)
+            outcomes = self._run_jobs(sources, metrics, sampling, tracks, progress)
             indexes = [o.index for o in outcomes if o.index is not None]
             notices = [*q.notices, *frame_limit_notices(indexes)]
             notices += [n for o in outcomes for n in o.text.notices]
@@ -214,6 +246,11 @@ class Searcher:
                     indexes, vector, top_k, min_gap, segment_keep, text=q.text, matchers=matchers
                 )
                 metrics.search_seconds = time.perf_counter() - started
+            if refine:
+                with metrics.stage("refine"), self.encoder.threads_set():
+                    by_path = {index.video_path: index for index in indexes}
+                    refined = [refine_hit(r, by_path[r.video], vector, self.model) for r in results]
+                    results = merge_moments(refined, top_k, min_gap)  # two hits may now meet: keep one
         return SearchResponse(
             source=str(source if not isinstance(source, VideoSource) else source.origin),
             model=self.model.name,
@@ -227,6 +264,39 @@ class Searcher:
                 for o in outcomes
                 if o.index is not None and o.text.present()
             },
+        )
+
+    def _preview(
+        self,
+        sources: Sequence[VideoSource],
+        sampling: Sampling,
+        q: Query,
+        top_k: int,
+        min_gap: float,
+        segment_keep: float,
+        metrics: PipelineMetrics,
+        on_partial: Callable[[SearchResponse], None],
+    ) -> None:
+        """Rank the key-frame previews of the long videos not indexed yet; hand them to ``on_partial``."""
+        started = time.perf_counter()
+        previews = [p for p in (self.runner.preview(src, sampling) for src in sources) if p is not None]
+        if not previews:
+            return
+        results, timelines = rank_videos(previews, self.encode_query(q), top_k, min_gap, segment_keep)
+        metrics.add_time("preview", time.perf_counter() - started)
+        on_partial(
+            SearchResponse(
+                source=str(sources[0].origin if len(sources) == 1 else "folder"),
+                model=self.model.name,
+                query=q.text,
+                results=results,
+                metrics={"preview_seconds": round(time.perf_counter() - started, 3)},
+                notices=[
+                    f"first results from {sum(len(p) for p in previews)} key frames; indexing continues"
+                ],
+                timelines=timelines,
+                partial=True,
+            )
         )
 
     def matchers(self, tracks: Sequence[TextTrack]) -> list[tuple[SpanKind, SpanMatcher]]:

@@ -4,6 +4,10 @@ Data-parallel over several processes when launched so (``torchrun --nproc-per-no
 ``frameseek train --nproc N``, or ``launch_training``): every process draws the same global batches (same
 seed) and takes its contiguous slice of each; the loss gathers the embeddings so negatives come from the
 global batch and DDP averages the gradients, which makes a step that of one process on the global batch.
+
+One file because the Trainer's pieces (parameter groups, tails, frozen features, resume state, the
+epoch loop, rank-0 writing) share one state and one lifetime; the process-group helpers live in
+``frameseek.distributed`` and the losses in ``frameseek.models.losses``.
 Rank 0 alone caches features first (the others wait, then read them), evaluates, and writes checkpoints,
 logs, curves and the report; its selection numbers are broadcast so every process steps the LR schedule
 and stops early in lock-step.

@@ -352,6 +352,10 @@ def metric_cards(metrics: dict[str, Any]) -> list[MetricCard]:
             return "—"
         return f"{float(value):,.{digits}f} {unit}".strip()
 
+    def times(key: str) -> str:  # × real time
+        value = metrics.get(key)
+        return "—" if value is None else f"{float(value):,.1f}×"
+
     return [
         MetricCard(
             "Download",
@@ -374,10 +378,10 @@ def metric_cards(metrics: dict[str, Any]) -> list[MetricCard]:
             "Frames sampled and encoded in this run (0 when the index was reused)",
         ),
         MetricCard(
-            "Transcription",
-            num("transcription_audio_seconds_per_s", "× real time"),
-            "Seconds of audio transcribed per second by speech recognition (— when it did not run: the video "
-            "had subtitles, its transcript was reused, or Search speech is off)",
+            "Transcription speed",
+            times("transcription_audio_seconds_per_s"),
+            "Speech recognition's speed in × real time: seconds of audio transcribed per second (— when it did "
+            "not run: the video had subtitles, its transcript was reused, or Search speech is off)",
         ),
         MetricCard(
             "OCR",
@@ -408,6 +412,9 @@ MATCH_TEXT_CHARS = 220
 """A result card shows at most this much of the matched words (cut around the first match)."""
 TRANSCRIPT_MAX_ROWS = 2000
 """The transcript panel draws at most this many lines (one button each: more would slow every rerun)."""
+TRANSCRIPT_HEIGHT = 420
+"""Pixels: the transcript panel scrolls inside this height (about the player's), less for a few lines."""
+TRANSCRIPT_ROW_HEIGHT = 48
 
 _MARKDOWN_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
 _MARKDOWN_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}()!|~$:^="})
@@ -564,6 +571,11 @@ def active_row(rows: list[TranscriptRow], seconds: float) -> int | None:
         if first <= seconds < max(row.end, first + 1):
             found = i
     return found
+
+
+def transcript_height(rows: int) -> int:
+    """The transcript panel's height in pixels: its lines' (one line of text each), at most TRANSCRIPT_HEIGHT."""
+    return max(TRANSCRIPT_ROW_HEIGHT * 2, min(TRANSCRIPT_HEIGHT, 40 + TRANSCRIPT_ROW_HEIGHT * rows))
 
 
 def transcript_note(rows: list[TranscriptRow]) -> str:

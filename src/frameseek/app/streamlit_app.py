@@ -24,11 +24,10 @@ from frameseek.search import Searcher
 
 log = logging.getLogger("frameseek.app")
 
+# No bare strings at module level: Streamlit's "magic" would draw them on the page (comments instead).
 CUSTOM_MODEL = "Checkpoint folder…"
 HIT_COLOR = "#e4572e"
 GRID_COLUMNS = 5
-TRANSCRIPT_HEIGHT = 420
-"""Pixels: the transcript panel scrolls inside this height (about the player's)."""
 MATCH_STYLE = (
     "<style>.frameseek-said{font-size:0.85rem;line-height:1.35;opacity:0.9}"
     ".frameseek-said mark{background:#ffd54f;color:#222;padding:0 2px;border-radius:3px}</style>"
@@ -370,7 +369,7 @@ def transcript_panel(response: SearchResponse) -> bool:
     st.subheader("Transcript")
     st.caption(logic.transcript_note(rows))
     active = logic.active_row(rows, int(st.session_state.get("start_time", 0)))
-    with st.container(height=TRANSCRIPT_HEIGHT, border=True, key="transcript"):
+    with st.container(height=logic.transcript_height(len(rows)), border=True, key="transcript"):
         for i, row in enumerate(rows[: logic.TRANSCRIPT_MAX_ROWS]):
             st.button(
                 row.label,
@@ -426,7 +425,7 @@ def timeline_chart(response: SearchResponse) -> None:
 def metrics_panel(metrics: dict[str, Any]) -> None:
     st.subheader("Metrics")
     cards = logic.metric_cards(metrics)
-    per_row = 5
+    per_row = 4
     for start in range(0, len(cards), per_row):
         columns = st.columns(per_row)
         for column, card in zip(columns, cards[start : start + per_row], strict=False):

@@ -1,4 +1,8 @@
-"""Image-caption datasets: Flickr8k, Flickr30k, COCO and generic CSV / JSONL pairs."""
+"""Image-caption datasets: Flickr8k, Flickr30k, COCO and generic CSV / JSONL pairs.
+
+One file because every format ends in the same ``CaptionSample`` list through the same split, path and
+duplicate checks; each format is one small reader function.
+"""
 
 from __future__ import annotations
 

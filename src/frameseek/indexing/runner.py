@@ -31,6 +31,7 @@ from frameseek.pipeline import Stage, batched, timed
 from frameseek.progress import Progress
 from frameseek.settings import Limits
 from frameseek.video.decode import Frame, probe
+from frameseek.video.preview import PREVIEW_MIN_SECONDS, PREVIEW_SPACING, preview_frames
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource
 
@@ -110,6 +111,38 @@ class IndexRunner:
             )
         return existing
 
+    # ---- a first look ------------------------------------------------------------------------
+    def preview(self, src: VideoSource, sampling: Sampling) -> VideoIndex | None:
+        """An in-memory index of a long video's key frames (``video.preview``), when its visual track is
+        not stored yet; None for short or already indexed videos. Nothing is written."""
+        if self.stored(src, sampling) is not None:
+            return None
+        info = probe(src.path)
+        if info.duration is None or info.duration < PREVIEW_MIN_SECONDS:
+            return None
+        frames = preview_frames(str(src.path), max_side=sampling.max_side, max_pixels=self.limits.max_pixels)
+        if not frames:
+            return None
+        with self.encoder.threads_set():
+            pixels = self.model.preprocess([f.image for f in frames])
+            size = self.encoder.batch_size
+            embeddings = [
+                self.model.encode_pixels(pixels[i : i + size]).numpy() for i in range(0, len(frames), size)
+            ]
+        return VideoIndex(
+            folder=self.folder(src, sampling),  # where the full index will be; no thumbnails there yet
+            video_path=str(src.path),
+            video_sha256=src.sha256,
+            title=src.title,
+            origin=src.origin,
+            model_name=self.model.name,
+            model_fingerprint=self.model.fingerprint,
+            sampling=sampling.but(fps=1.0 / PREVIEW_SPACING, start=None, end=None, max_frames=None),
+            duration=info.duration,
+            times=np.asarray([f.time for f in frames], dtype=np.float64),
+            embeddings=np.concatenate(embeddings).astype(np.float32),
+        )
+
     # ---- building ----------------------------------------------------------------------------
     def build(
         self,
@@ -121,6 +154,7 @@ class IndexRunner:
     ) -> VideoIndex:
         """Decode, prepare, encode and write one video's visual track (call under ``lock_for(folder)``)."""
         info = probe(src.path)
+        self.encoder.prepare()  # build the image backbone, export/load its engine: not in the first batch
         duration = info.duration
         reader = self.reader(sampling)
         with IndexWriter.scratch(folder) as thumbs:

@@ -2,6 +2,9 @@
 
 Every time is in seconds from the video stream's start (``frameseek.video.decode``'s frame clock), so a
 subtitle span and a frame with the same time show together.
+
+One file because the three text formats share one cue model, one clean-up (tags, repeats, order, clamping)
+and one decoding fallback, and the sidecar and embedded paths end in the same ``TextTrack``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Links go through yt-dlp (YouTube, other supported sites, and direct file links v
 extractor). Downloads are cached by URL in ``settings.downloads_dir()``: ``<key>/<file>`` plus a JSON
 sidecar ``<key>.json`` (``key`` = sha256 of the URL). yt-dlp works in a temporary folder beside the
 target that is renamed into place only once the file is complete and checked to be a video.
+
+One file because files, folders, uploads and links all end in a ``VideoSource`` with a content hash,
+and the link path's limits (size, time, schemes) are one policy.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import filelock
 from frameseek import settings
 from frameseek.atomic import atomic_dir, discard_stale_temporaries, write_bytes_atomic, write_text_atomic
 from frameseek.errors import DecodeError, InputError, SourceError
-from frameseek.video.decode import probe
+from frameseek.video.decode import VideoInfo, probe
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class DownloadStats:
     bytes: int
     seconds: float
     mb_per_s: float
+    width: int | None = None  # the downloaded stream's picture size
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -185,8 +190,13 @@ def check_url(url: str) -> str:
     return url
 
 
+DEFAULT_MIN_SHORT_SIDE = 448
+"""Links download the smallest stream whose short side is at least this (2 × the models' 224 px input),
+else the largest there is: fewer bytes and ~4× fewer pixels to decode than 720p, nothing lost at 224 px."""
+
+
 def resolve(
-    source: str | Path, *, progress: Progress | None = None, max_height: int = 720
+    source: str | Path, *, progress: Progress | None = None, min_short_side: int = DEFAULT_MIN_SHORT_SIDE
 ) -> list[VideoSource]:
     """Local file -> one source; folder -> its videos (sorted); http(s) link -> the downloaded video."""
     if isinstance(source, Path):
@@ -195,7 +205,7 @@ def resolve(
     if not text:
         raise SourceError("no video given (empty path or link)")
     if _scheme(text) is not None:
-        return [download(text, progress=progress, max_height=max_height)]
+        return [download(text, progress=progress, min_short_side=min_short_side)]
     return _resolve_local(Path(text).expanduser(), source)
 
 
@@ -366,13 +376,17 @@ def _ytdlp_options(
     hook: Callable[[dict[str, Any]], None],
     logger: _YtdlpLogger,
     rejected: list[str],
-    max_height: int,
+    min_short_side: int,
 ) -> dict[str, Any]:
-    """yt-dlp options: quiet, bounded (size, timeouts, one video), no local files, no cache folder."""
+    """yt-dlp options: quiet, bounded (size, timeouts, one video), no local files, no cache folder.
+
+    ``+res:N`` sorts formats by their short side, preferring the smallest at or above N and, when none
+    reaches N, the largest below it (yt-dlp's format sorting; checked on 144p…1080p ladders).
+    """
     lim = settings.limits()
-    h = int(max_height)
     return {
-        "format": f"best[height<={h}]/bestvideo[height<={h}]+bestaudio/best",
+        "format": "bv*+ba/b",
+        "format_sort": [f"+res:{int(min_short_side)}"],
         "outtmpl": {"default": "video.%(ext)s"},
         "paths": {"home": str(work), "temp": str(work)},
         "quiet": True,
@@ -413,7 +427,7 @@ def _explain(url: str, err: BaseException | str, logger: _YtdlpLogger) -> Source
     return SourceError(f"could not download {_short(url)}: {_short(reason, 300)}")
 
 
-def _run_ytdlp(url: str, work: Path, progress: Progress | None, max_height: int) -> dict[str, Any]:
+def _run_ytdlp(url: str, work: Path, progress: Progress | None, min_short_side: int) -> dict[str, Any]:
     """Download ``url`` into ``work`` with yt-dlp; return its info dict or raise SourceError."""
     import yt_dlp  # slow import: only when a link is given
 
@@ -421,7 +435,7 @@ def _run_ytdlp(url: str, work: Path, progress: Progress | None, max_height: int)
     rejected: list[str] = []
     lim = settings.limits()
     hook = _progress_hook(progress, lim.max_download_bytes, lim.download_timeout_s)
-    options = _ytdlp_options(work, hook, logger, rejected, max_height)
+    options = _ytdlp_options(work, hook, logger, rejected, min_short_side)
     try:
         with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]
             info = ydl.extract_info(url, download=True)
@@ -463,22 +477,24 @@ def _too_large() -> str:
     return f"larger than the download limit of {_mb(settings.limits().max_download_bytes)} MB"
 
 
-def _check_video(url: str, path: Path) -> None:
-    """SourceError unless ``path`` is a decodable video within the size limit."""
+def _check_video(url: str, path: Path) -> VideoInfo:
+    """The video's probe, or SourceError unless ``path`` is a decodable video within the size limit."""
     if path.stat().st_size > settings.limits().max_download_bytes:
         raise SourceError(f"could not download {_short(url)}: {_too_large()}")
     try:
-        probe(path)
+        return probe(path)
     except (DecodeError, SourceError) as err:
         reason = str(err).replace(str(path), "the file")
         raise SourceError(f"{_short(url)} is not a video ({reason})") from None
 
 
-def download(url: str, *, progress: Progress | None = None, max_height: int = 720) -> VideoSource:
+def download(
+    url: str, *, progress: Progress | None = None, min_short_side: int = DEFAULT_MIN_SHORT_SIDE
+) -> VideoSource:
     """Fetch an http(s) link through yt-dlp into the download cache (or reuse the cached copy)."""
     url = check_url(url)
-    if max_height < 1:
-        raise InputError(f"max_height must be positive, got {max_height}")
+    if min_short_side < 1:
+        raise InputError(f"min_short_side must be positive, got {min_short_side}")
     root = settings.downloads_dir()
     root.mkdir(parents=True, exist_ok=True)
     key = url_key(url)
@@ -486,22 +502,22 @@ def download(url: str, *, progress: Progress | None = None, max_height: int = 72
         locks = root / ".locks"
         locks.mkdir(exist_ok=True)
         with filelock.FileLock(str(locks / f"{key}.lock"), timeout=_LOCK_TIMEOUT_S):
-            return _cached(root, key, url) or _fetch(url, root, key, progress, max_height)
+            return _cached(root, key, url) or _fetch(url, root, key, progress, min_short_side)
     except filelock.Timeout:
         raise SourceError(f"another download of {_short(url)} is still running") from None
 
 
-def _fetch(url: str, root: Path, key: str, progress: Progress | None, max_height: int) -> VideoSource:
+def _fetch(url: str, root: Path, key: str, progress: Progress | None, min_short_side: int) -> VideoSource:
     """Download into a temporary folder, check it, rename it to ``<key>/`` and write the sidecar."""
     discard_stale_temporaries(root / key)  # what a killed earlier download left (we hold the URL's lock)
     started = time.monotonic()
     with atomic_dir(root / key) as work:
-        info = _run_ytdlp(url, work, progress, max_height)
+        info = _run_ytdlp(url, work, progress, min_short_side)
         produced = _downloaded_file(url, work, info)
         for leftover in work.iterdir():
             if leftover != produced and leftover.is_file():
                 leftover.unlink()
-        _check_video(url, produced)
+        video = _check_video(url, produced)
         name = produced.name
     seconds = max(time.monotonic() - started, 1e-6)
     path = (root / key / name).resolve()
@@ -515,5 +531,7 @@ def _fetch(url: str, root: Path, key: str, progress: Progress | None, max_height
         "extractor": info.get("extractor"),
     }
     write_text_atomic(_sidecar(root, key), json.dumps(meta, indent=2))
-    stats = DownloadStats(bytes=size, seconds=seconds, mb_per_s=size / _MB / seconds)
+    stats = DownloadStats(
+        bytes=size, seconds=seconds, mb_per_s=size / _MB / seconds, width=video.width, height=video.height
+    )
     return VideoSource(path=path, origin=url, title=title, sha256=file_sha256(path), download=stats)
