@@ -564,3 +564,16 @@ def test_cli_app_binds_localhost_and_passes_streamlit_options(monkeypatch: pytes
     command = calls[0]
     assert command.count("--server.address") == 1 and command.count("--server.maxUploadSize") == 1
     assert command[command.index("--server.maxUploadSize") + 1] == "5"
+
+
+def test_the_player_embeds_the_original_youtube_video() -> None:
+    def response(origin: str) -> SearchResponse:
+        line = Timeline("/cache/v.mp4", "v", np.zeros(1), np.zeros(1), origin)
+        return SearchResponse("s", "lite", "q", [], {}, timelines=[line])
+
+    link = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert logic.embed_link(response(link), "/cache/v.mp4") == link
+    assert logic.embed_link(response("https://youtu.be/dQw4w9WgXcQ"), "/cache/v.mp4") is not None
+    assert logic.embed_link(response(link), "/other.mp4") is None
+    assert logic.embed_link(response("http://example.com/v.mp4"), "/cache/v.mp4") is None  # played locally
+    assert logic.embed_link(response("/videos/v.mp4"), "/cache/v.mp4") is None

@@ -65,7 +65,7 @@ def rank_videos(
         if not len(index):
             continue
         scores = index.embeddings @ query
-        timelines.append(Timeline(index.video_path, index.title, index.times, scores))
+        timelines.append(Timeline(index.video_path, index.title, index.times, scores, index.origin))
         candidates = [
             make_result(index, scores, p, segment_keep)
             for p in temporal_nms(index.times, scores, top_k, min_gap)

@@ -37,6 +37,8 @@ class Timeline:
     title: str
     times: np.ndarray
     scores: np.ndarray
+    origin: str = ""
+    """Where the video came from (a path or the link it was downloaded from)."""
 
 
 @dataclass

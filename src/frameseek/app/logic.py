@@ -308,6 +308,18 @@ def player_video(response: SearchResponse) -> str | None:
     return response.timelines[0].video if response.timelines else None
 
 
+_YOUTUBE = re.compile(r"^https?://(?:www\.|m\.)?(?:youtube\.com/(?:watch\?|shorts/|embed/)|youtu\.be/)", re.I)
+
+
+def embed_link(response: SearchResponse, video: str | None) -> str | None:
+    """The original YouTube link of ``video`` when it was downloaded from one: the player embeds it at the
+    hit's time, so the viewer sees the full-quality original while frameseek indexed a small stream."""
+    for line in response.timelines:
+        if line.video == video and _YOUTUBE.match(line.origin or ""):
+            return line.origin
+    return None
+
+
 def jump_points(response: SearchResponse, video: str | None) -> list[tuple[int, SearchResult]]:
     """(rank, hit) of the hits in ``video``, in time order: the player's jump list."""
     hits = [(rank, hit) for rank, hit in enumerate(response.results, 1) if hit.video == video]

@@ -335,9 +335,10 @@ def player(response: SearchResponse) -> None:
         st.caption(title)
     autoplay = bool(st.session_state.get("autoplay"))
     alt = f"{title or 'video'}, from {logic.hms(start)}"
+    link = logic.embed_link(response, video)
     try:
         st.video(
-            video,
+            link or video,
             format=logic.video_mime(video),
             start_time=start,
             autoplay=autoplay,

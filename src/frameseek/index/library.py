@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,24 +55,60 @@ def library_version(name: str) -> tuple[int, int, int] | None:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino  # rewrites are renames: a new inode each time
 
 
-def add_to_library(index: VideoIndex, name: str = "default") -> None:
-    """Record an index in a library (atomic rewrite under a lock)."""
+Entries = list[dict[str, Any]]
+
+
+def update_library(name: str, change: Callable[[Entries], Entries]) -> Entries:
+    """Rewrite a library's list as ``change(entries)`` under its lock, atomically (a kill at any moment
+    leaves the old list or the new one, never a mix); returns the new list."""
     path = _library_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        entries = [e for e in library_entries(name) if e["index_folder"] != str(index.folder)]
-        entries.append(
-            {
-                "video_sha256": index.video_sha256,
-                "title": index.title,
-                "path": index.video_path,
-                "origin": index.origin,
-                "model_fingerprint": index.model_fingerprint,
-                "index_folder": str(index.folder),
-                "frames": len(index),
-            }
-        )
+        entries = change(library_entries(name))
         write_text_atomic(path, json.dumps({"videos": entries}, indent=2) + "\n")
+    return entries
+
+
+def file_stamp(path: str | Path) -> dict[str, int] | None:
+    """Size and modification time of a file (how a library notices a changed file), None if missing."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def add_to_library(index: VideoIndex, name: str = "default") -> None:
+    """Record an index in a library (atomic rewrite under a lock)."""
+    entry = {
+        "video_sha256": index.video_sha256,
+        "title": index.title,
+        "path": index.video_path,
+        "origin": index.origin,
+        "model_fingerprint": index.model_fingerprint,
+        "index_folder": str(index.folder),
+        "frames": len(index),
+        "file": file_stamp(index.video_path),
+    }
+    update_library(
+        name, lambda entries: [*(e for e in entries if e["index_folder"] != entry["index_folder"]), entry]
+    )
+
+
+def remove_from_library(video_sha256: str, name: str = "default") -> int:
+    """Drop every entry of a video (by content hash) from a library; returns how many were dropped.
+
+    The video's index folders stay where they are: adding the video again reuses them.
+    """
+    path = _library_file(name)
+    if not path.is_file():
+        return 0
+    with FileLock(str(path) + ".lock"):
+        entries = library_entries(name)
+        kept = [e for e in entries if e.get("video_sha256") != video_sha256]
+        if len(kept) != len(entries):
+            write_text_atomic(path, json.dumps({"videos": kept}, indent=2) + "\n")
+    return len(entries) - len(kept)
 
 
 def _entry_index(entry: dict[str, Any]) -> VideoIndex | None:
