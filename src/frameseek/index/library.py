@@ -95,22 +95,6 @@ def add_to_library(index: VideoIndex, name: str = "default") -> None:
     )
 
 
-def remove_from_library(video_sha256: str, name: str = "default") -> int:
-    """Drop every entry of a video (by content hash) from a library; returns how many were dropped.
-
-    The video's index folders stay where they are: adding the video again reuses them.
-    """
-    path = _library_file(name)
-    if not path.is_file():
-        return 0
-    with FileLock(str(path) + ".lock"):
-        entries = library_entries(name)
-        kept = [e for e in entries if e.get("video_sha256") != video_sha256]
-        if len(kept) != len(entries):
-            write_text_atomic(path, json.dumps({"videos": kept}, indent=2) + "\n")
-    return len(entries) - len(kept)
-
-
 def _entry_index(entry: dict[str, Any]) -> VideoIndex | None:
     """The visual index a library entry names; an entry from format 2 finds its index where it moved."""
     index = try_load(Path(entry["index_folder"]))

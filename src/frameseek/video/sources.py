@@ -11,6 +11,7 @@ and the link path's limits (size, time, schemes) are one policy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,16 +198,22 @@ else the largest there is: fewer bytes and ~4× fewer pixels to decode than 720p
 
 
 def resolve(
-    source: str | Path, *, progress: Progress | None = None, min_short_side: int = DEFAULT_MIN_SHORT_SIDE
+    source: str | Path,
+    *,
+    progress: Progress | None = None,
+    min_short_side: int = DEFAULT_MIN_SHORT_SIDE,
+    guard: AbstractContextManager[object] | None = None,
 ) -> list[VideoSource]:
-    """Local file -> one source; folder -> its videos (sorted); http(s) link -> the downloaded video."""
+    """Local file -> one source; folder -> its videos (sorted); http(s) link -> the downloaded video.
+
+    ``guard`` is entered around a link's download (see ``download``)."""
     if isinstance(source, Path):
         return _resolve_local(source.expanduser(), str(source))
     text = source.strip()
     if not text:
         raise SourceError("no video given (empty path or link)")
     if _scheme(text) is not None:
-        return [download(text, progress=progress, min_short_side=min_short_side)]
+        return [download(text, progress=progress, min_short_side=min_short_side, guard=guard)]
     return _resolve_local(Path(text).expanduser(), source)
 
 
@@ -489,9 +497,17 @@ def _check_video(url: str, path: Path) -> VideoInfo:
 
 
 def download(
-    url: str, *, progress: Progress | None = None, min_short_side: int = DEFAULT_MIN_SHORT_SIDE
+    url: str,
+    *,
+    progress: Progress | None = None,
+    min_short_side: int = DEFAULT_MIN_SHORT_SIDE,
+    guard: AbstractContextManager[object] | None = None,
 ) -> VideoSource:
-    """Fetch an http(s) link through yt-dlp into the download cache (or reuse the cached copy)."""
+    """Fetch an http(s) link through yt-dlp into the download cache (or reuse the cached copy).
+
+    ``guard`` is entered around yt-dlp's run: every request, redirect and fragment happens inside it
+    (the service's ``ConnectionGuard`` checks each connection's address there and may replace the
+    download's error with its own)."""
     url = check_url(url)
     if min_short_side < 1:
         raise InputError(f"min_short_side must be positive, got {min_short_side}")
@@ -502,17 +518,25 @@ def download(
         locks = root / ".locks"
         locks.mkdir(exist_ok=True)
         with filelock.FileLock(str(locks / f"{key}.lock"), timeout=_LOCK_TIMEOUT_S):
-            return _cached(root, key, url) or _fetch(url, root, key, progress, min_short_side)
+            return _cached(root, key, url) or _fetch(url, root, key, progress, min_short_side, guard)
     except filelock.Timeout:
         raise SourceError(f"another download of {_short(url)} is still running") from None
 
 
-def _fetch(url: str, root: Path, key: str, progress: Progress | None, min_short_side: int) -> VideoSource:
+def _fetch(
+    url: str,
+    root: Path,
+    key: str,
+    progress: Progress | None,
+    min_short_side: int,
+    guard: AbstractContextManager[object] | None = None,
+) -> VideoSource:
     """Download into a temporary folder, check it, rename it to ``<key>/`` and write the sidecar."""
     discard_stale_temporaries(root / key)  # what a killed earlier download left (we hold the URL's lock)
     started = time.monotonic()
     with atomic_dir(root / key) as work:
-        info = _run_ytdlp(url, work, progress, min_short_side)
+        with guard or contextlib.nullcontext():
+            info = _run_ytdlp(url, work, progress, min_short_side)
         produced = _downloaded_file(url, work, info)
         for leftover in work.iterdir():
             if leftover != produced and leftover.is_file():

@@ -1,0 +1,162 @@
+"""The HTTP API: ``create_app(settings)`` builds the FastAPI application (OpenAPI docs at ``/docs``).
+
+Middlewares, outermost first: rate limit (429) → bearer token (401) → body size (413) → the routes.
+Errors are ``{"error": "one line"}`` (``service.errors``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Query, Security
+from fastapi.security import HTTPBearer
+from starlette.responses import FileResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from frameseek import __version__
+from frameseek.service import errors
+from frameseek.service.auth import BearerAuth
+from frameseek.service.backend import Backend
+from frameseek.service.config import ServiceSettings
+from frameseek.service.limits import BodyLimit, RateLimit
+from frameseek.service.schemas import (
+    ErrorBody,
+    Health,
+    IndexRequest,
+    Job,
+    JobList,
+    LibraryAnswer,
+    Removed,
+    SearchAnswer,
+    SearchRequest,
+)
+
+_bearer = HTTPBearer(auto_error=False, description="The server's token (FRAMESEEK_TOKEN or --token-file).")
+_AUTH = [Security(_bearer)]  # documents the scheme in /docs; BearerAuth enforces it on every path
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+_LIBRARY = Query("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _SecurityHeaders:
+    """``X-Content-Type-Options: nosniff`` and no caching of API answers (thumbnails set their own)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The application for ``settings``: one Backend (one model), its jobs resumed on start."""
+    backend = Backend(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend.start()
+        try:
+            yield
+        finally:
+            backend.stop()
+
+    app = FastAPI(
+        title="frameseek",
+        version=__version__,
+        description="Find the moments in videos that match a sentence (or an image).",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.backend = backend
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BearerAuth, token=settings.token)
+    app.add_middleware(RateLimit, rate=settings.rate_per_s, burst=settings.rate_burst)
+    app.add_middleware(_SecurityHeaders)
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness (no token needed): whether the model is loaded yet."""
+        return Health(status="ok", model=settings.model, ready=backend.ready, version=__version__)
+
+    @app.post("/search", response_model=SearchAnswer, dependencies=_AUTH, tags=["search"])
+    def search(request: SearchRequest) -> JSONResponse:
+        """Search a source (a path under --media, or an http(s) link) or a library; the answer is
+        ``frameseek search --json``'s, each hit with ``thumbnail_id``/``clip_id`` and their URLs."""
+        return JSONResponse(backend.search(request))
+
+    @app.post("/index", response_model=Job, status_code=202, dependencies=_AUTH, tags=["jobs"])
+    def index(request: IndexRequest) -> Job:
+        """Start an index job (sources into a library); poll ``GET /jobs/{id}``."""
+        backend.check_index_request(request)
+        return backend.jobs.submit(request)
+
+    @app.get("/jobs", response_model=JobList, dependencies=_AUTH, tags=["jobs"])
+    def jobs() -> JobList:
+        """The latest jobs, newest first."""
+        return JobList(jobs=backend.jobs.list())
+
+    @app.get("/jobs/{job_id}", response_model=Job, dependencies=_AUTH, tags=["jobs"])
+    def job(job_id: str) -> Job:
+        """A job's state, progress, and its result or error."""
+        return backend.jobs.get(job_id)
+
+    @app.post("/jobs/{job_id}/cancel", response_model=Job, dependencies=_AUTH, tags=["jobs"])
+    def cancel(job_id: str) -> Job:
+        """Cancel a job (a running one stops at its next progress step)."""
+        return backend.jobs.cancel(job_id)
+
+    @app.delete("/jobs/{job_id}", response_model=Job, dependencies=_AUTH, tags=["jobs"])
+    def cancel_by_delete(job_id: str) -> Job:
+        """The same as ``POST /jobs/{id}/cancel``."""
+        return backend.jobs.cancel(job_id)
+
+    @app.get("/library", response_model=LibraryAnswer, dependencies=_AUTH, tags=["library"])
+    def library(name: str = _LIBRARY) -> dict[str, Any]:
+        """The videos of a library."""
+        return {"library": name, "videos": backend.library(name)}
+
+    @app.delete(
+        "/library/videos/{video_sha256}", response_model=Removed, dependencies=_AUTH, tags=["library"]
+    )
+    def remove(video_sha256: str, name: str = _LIBRARY) -> Removed:
+        """Remove a video (by its content's sha256) from a library; its index stays for reuse."""
+        if not _SHA256.fullmatch(video_sha256):
+            raise errors.NotFound("no such video: give the sha256 of its content (64 hex digits)")
+        removed = backend.remove(name, video_sha256)
+        if not removed:
+            raise errors.NotFound(f"video {video_sha256} is not in library {name!r}")
+        return Removed(library=name, video_sha256=video_sha256, removed=removed)
+
+    @app.get("/thumbnails/{thumbnail_id}", dependencies=_AUTH, tags=["files"], response_class=FileResponse)
+    def thumbnail(thumbnail_id: str) -> FileResponse:
+        """A hit's thumbnail (JPEG) by the ``thumbnail_id`` of a search result."""
+        path = backend.files.thumbnail(thumbnail_id)
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/clips/{clip_id}", dependencies=_AUTH, tags=["files"], response_class=FileResponse)
+    def clip(clip_id: str) -> FileResponse:
+        """A hit's segment as an MP4 (H.264, no audio) by the ``clip_id`` of a search result."""
+        path = backend.files.clip(clip_id)
+        return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+
+    return app

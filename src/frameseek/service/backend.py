@@ -1,0 +1,282 @@
+"""The work behind the endpoints: one ``Searcher`` (one model) per process, searches, index jobs.
+
+The model loads in a background thread at start (``/health`` says when it is ready; a query before that
+waits for it). A search of the library or of indexed local videos runs on the request's thread (the
+Searcher is thread-safe for searches); a search that must download a link or build an index first runs
+on the index worker (``JobManager.exclusive``), like index jobs, one at a time. Every source is checked
+(``media.check_source``) and link work runs inside a ``ConnectionGuard``, download included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PIL import Image
+
+from frameseek.errors import FrameseekError, InputError, ModelError
+from frameseek.index.library import add_to_library, check_library_name, library_entries
+from frameseek.index.maintenance import remove_video
+from frameseek.index.store import stored_text_tracks
+from frameseek.indexing.text_tracks import TrackOptions
+from frameseek.metrics import PipelineMetrics, ResourceMonitor
+from frameseek.search import Searcher, frame_limit_notices
+from frameseek.service.config import ServiceSettings
+from frameseek.service.errors import NotReady
+from frameseek.service.files import MediaFiles
+from frameseek.service.jobs import Control, JobManager
+from frameseek.service.links import ConnectionGuard
+from frameseek.service.media import check_source, is_link, local_videos
+from frameseek.service.schemas import IndexRequest, SamplingOptions, SearchRequest, TrackFlags
+from frameseek.service.tokens import Signer, load_key
+from frameseek.video.sampling import Sampling
+from frameseek.video.sources import VideoSource, resolve
+
+log = logging.getLogger("frameseek.service")
+
+MODEL_WAIT_S = 300.0
+"""How long a request waits for the model to finish loading before it gets a 503."""
+
+
+def sampling_of(options: SamplingOptions, **window: Any) -> Sampling:
+    return Sampling(
+        fps=options.fps,
+        scene=options.scene,
+        scene_max_gap=options.scene_gap,
+        fast_decode=not options.exact_frames,
+        **window,
+    )
+
+
+def tracks_of(flags: TrackFlags) -> TrackOptions:
+    """The text tracks asked for (speech uses the packaged offline model: no hub name, no folder)."""
+    return TrackOptions(
+        subtitles=flags.subtitles, speech=flags.speech, ocr=flags.ocr, sub_lang=flags.sub_lang
+    )
+
+
+def decode_image(data: str, max_pixels: int) -> Image.Image:
+    """A base64 image (standard or URL-safe alphabet) as RGB; InputError for anything else."""
+    text = "".join(data.split())
+    if text.startswith("data:") and "," in text:  # a data: URL as a browser makes it
+        text = text.split(",", 1)[1]
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise InputError("image: not valid base64") from None
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            if image.width * image.height > max_pixels:
+                raise InputError(f"image: {image.width}x{image.height} is larger than {max_pixels} pixels")
+            return image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise InputError("image: not a readable image (JPEG, PNG, WebP...)") from None
+
+
+class Backend:
+    """The process's Searcher, jobs and files, behind one object the endpoints call."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.files = MediaFiles(Signer(load_key(settings.home / "id-key")), settings.clips_dir)
+        self.jobs = JobManager(settings.jobs_dir, self.run_index_job)
+        self._searcher: Searcher | None = None
+        self._load_error: str | None = None
+        self._ready = threading.Event()
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the model in the background and queue again the jobs a stop interrupted."""
+        threading.Thread(target=self._load, name="frameseek-model", daemon=True).start()
+        resumed = self.jobs.recover()
+        if resumed:
+            log.info("resuming %d index job(s) interrupted by the last stop", len(resumed))
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._searcher = Searcher(self.settings.model, warm_up=True)
+            log.info("model %s ready in %.1f s", self.settings.model, time.perf_counter() - started)
+        except Exception as exc:  # a bad --model: every query says why
+            self._load_error = str(exc) if isinstance(exc, FrameseekError) else type(exc).__name__
+            log.error("model %s failed to load: %s", self.settings.model, self._load_error)
+        finally:
+            self._ready.set()
+
+    def stop(self) -> None:
+        self.jobs.shutdown()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._searcher is not None
+
+    def searcher(self, wait_s: float = MODEL_WAIT_S) -> Searcher:
+        if not self._ready.wait(wait_s):
+            raise NotReady("the model is still loading; retry in a few seconds")
+        if self._searcher is None:
+            raise ModelError(f"the model {self.settings.model!r} failed to load: {self._load_error}")
+        return self._searcher
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[ConnectionGuard | None]:
+        """The link guard for the block (every connection this thread makes), unless private links are on."""
+        if self.settings.allow_private_links:
+            yield None
+            return
+        with ConnectionGuard() as guard:
+            yield guard
+
+    def _download(
+        self, url: str, searcher: Searcher, progress: Callable[[int, int | None], None] | None = None
+    ) -> VideoSource:
+        guard = None if self.settings.allow_private_links else ConnectionGuard()
+        side = 2 * searcher.model.config.image.image_size
+        return resolve(url, progress=progress, min_short_side=side, guard=guard)[0]
+
+    # ---- search --------------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> dict[str, Any]:
+        """``frameseek search --json``'s answer for one request, hits with their thumbnail and clip ids."""
+        searcher = self.searcher()
+        limits = searcher.limits
+        image = decode_image(request.image, limits.max_pixels) if request.image is not None else None
+        query = searcher.query(request.query, image, request.text_weight)
+        if request.library is not None:
+            response = searcher.search_library(
+                query,
+                library=check_library_name(request.library),
+                top_k=request.top_k,
+                min_gap=request.min_gap,
+            )
+            return self.files.add_ids(response.as_dict())
+        assert request.source is not None
+        sampling = sampling_of(request, start=request.start, end=request.end, max_frames=request.max_frames)
+        tracks = tracks_of(request)
+        source = check_source(
+            request.source, self.settings.media, allow_private_links=self.settings.allow_private_links
+        )
+        options: dict[str, Any] = dict(
+            query=query, top_k=request.top_k, min_gap=request.min_gap, sampling=sampling, tracks=tracks
+        )
+        options["refine"] = request.refine
+
+        if is_link(source):
+
+            def link_search() -> dict[str, Any]:
+                with self.guard():  # the download, and the link's captions fetched while indexing
+                    src = self._download(source, searcher)
+                    data = searcher.search(src, **options).as_dict()
+                if src.download is not None:
+                    data["metrics"].update(_download_metrics(src))
+                return data
+
+            return self.files.add_ids(self.jobs.exclusive(link_search))
+        videos = local_videos(source, self.settings.media)
+
+        def local_search() -> dict[str, Any]:
+            return searcher.search(source, **options).as_dict()
+
+        if _needs_build(searcher, videos, sampling, tracks):
+            return self.files.add_ids(self.jobs.exclusive(local_search))
+        return self.files.add_ids(local_search())
+
+    # ---- index jobs ----------------------------------------------------------------------------
+    def check_index_request(self, request: IndexRequest) -> None:
+        """Refuse at once what a job would refuse (a path outside --media, a private link, a bad name)."""
+        check_library_name(request.library)
+        sampling_of(request)
+        tracks_of(request)
+        for source in request.sources:
+            check_source(source, self.settings.media, allow_private_links=self.settings.allow_private_links)
+
+    def run_index_job(self, request: IndexRequest, control: Control) -> dict[str, Any]:
+        """Index a job's sources into its library (the worker thread); ``frameseek index --json``'s answer."""
+        searcher = self.searcher()
+        sampling, tracks = sampling_of(request), tracks_of(request)
+        library = check_library_name(request.library)
+        metrics = PipelineMetrics()
+        rows: list[dict[str, Any]] = []
+        notices: list[str] = []
+        with ResourceMonitor().watch(metrics), self.guard():
+            videos: list[VideoSource] = []
+            for given in request.sources:
+                control.check()
+                source = check_source(
+                    given, self.settings.media, allow_private_links=self.settings.allow_private_links
+                )
+                if is_link(source):
+                    src = self._download(source, searcher, lambda d, t: control.progress("download", d, t))
+                    if src.download is not None:
+                        metrics.download_bytes += src.download.bytes
+                        metrics.download_seconds += src.download.seconds
+                    videos.append(src)
+                else:
+                    videos += local_videos(source, self.settings.media)
+            control.videos(0, len(videos))
+            for done, src in enumerate(videos, 1):
+                outcomes = searcher.index_videos(
+                    src, metrics, sampling=sampling, tracks=tracks, progress=control.progress
+                )
+                for outcome in outcomes:
+                    if outcome.index is None:
+                        continue
+                    add_to_library(outcome.index, library)
+                    index = outcome.index
+                    rows.append(
+                        {
+                            "video": index.video_path,
+                            "title": index.title,
+                            "frames": len(index),
+                            "index": str(index.folder),
+                        }
+                    )
+                    notices += frame_limit_notices([index]) + outcome.text.notices
+                control.videos(done, len(videos))
+        return {
+            "library": library,
+            "model": searcher.model.name,
+            "videos": rows,
+            "metrics": metrics.as_dict(),
+            "notices": notices,
+        }
+
+    # ---- library -------------------------------------------------------------------------------
+    def library(self, name: str) -> list[dict[str, Any]]:
+        return library_entries(check_library_name(name))
+
+    def remove(self, name: str, video_sha256: str) -> int:
+        """Drop a video (its full sha256) from a library; 0 when it is not there (nothing is written)."""
+        if not any(e.get("video_sha256") == video_sha256 for e in library_entries(check_library_name(name))):
+            return 0
+        return len(remove_video(name, video_sha256))
+
+
+def _needs_build(
+    searcher: Searcher, videos: list[VideoSource], sampling: Sampling, tracks: TrackOptions
+) -> bool:
+    """True if a search of ``videos`` would build something heavy first (a visual index, speech, OCR)."""
+    for src in videos:
+        if searcher.runner.stored(src, sampling) is None:
+            return True
+        if tracks.speech or tracks.ocr:
+            kinds = {t.kind for t in stored_text_tracks(src.sha256)}
+            if (tracks.speech and "speech" not in kinds) or (tracks.ocr and "screen" not in kinds):
+                return True
+    return False
+
+
+def _download_metrics(src: VideoSource) -> dict[str, Any]:
+    assert src.download is not None
+    stats = src.download
+    resolution = f"{stats.width}x{stats.height}" if stats.width and stats.height else None
+    return {
+        "download_bytes": stats.bytes,
+        "download_mb_per_s": round(stats.mb_per_s, 2),
+        "download_resolution": resolution,
+    }

@@ -1,0 +1,104 @@
+"""Every failure as ``{"error": "one line"}`` with a 4xx status (5xx only for the server's own faults).
+
+Never a traceback in a response: an unexpected exception is logged with its traceback and answered with
+its type only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from frameseek.errors import DecodeError, FrameseekError, IndexError_, InputError, ModelError, SourceError
+from frameseek.service.links import LinkRefused
+
+log = logging.getLogger("frameseek.service")
+
+
+class Forbidden(FrameseekError):
+    """A path outside the folders the server was given (HTTP 403)."""
+
+
+class NotFound(FrameseekError):
+    """Something the client named does not exist (HTTP 404)."""
+
+
+class Conflict(FrameseekError):
+    """The request does not fit the state of what it names (a job already finished): HTTP 409."""
+
+
+class NotReady(FrameseekError):
+    """The model is still loading (HTTP 503)."""
+
+
+_STATUS: tuple[tuple[type[FrameseekError], int], ...] = (
+    (NotReady, 503),
+    (Conflict, 409),
+    (LinkRefused, 403),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (InputError, 400),
+    (SourceError, 400),
+    (DecodeError, 422),
+    (IndexError_, 409),
+    (ModelError, 500),
+)
+
+
+def status_of(exc: FrameseekError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def one_line(text: object, limit: int = 500) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def error(status: int, message: object, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    problems = list(exc.errors())
+    for problem in problems:
+        if problem.get("type") == "json_invalid":
+            reason = (problem.get("ctx") or {}).get("error", "invalid JSON")
+            where = problem.get("loc", ("body", "?"))[-1]
+            return 400, f"malformed JSON: {reason} at position {where}"
+    parts = []
+    for problem in problems[:3]:
+        loc = ".".join(str(p) for p in problem.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {problem.get('msg', 'invalid')}")
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return 422, "; ".join(parts) + more
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(FrameseekError)
+    async def _frameseek(request: Request, exc: FrameseekError) -> JSONResponse:
+        return error(status_of(exc), exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message = _validation_message(exc)
+        return error(status, message)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return error(404, f"not found: {request.url.path}")
+        return error(exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error(500, f"internal error ({type(exc).__name__}); the server log has the details")

@@ -1,0 +1,117 @@
+"""Thumbnails and clips served by id: the ids a search result carries (``tokens.Signer``), never paths.
+
+A thumbnail id names a file below FRAMESEEK_HOME/indexes by its relative path, which must also match the
+index layout (``<sha[:2]>/<sha>/visual/<model>-<key>/thumbs/<n>.jpg``) and resolve inside that folder. A
+clip id names a hit's video, its size and modification time when the id was issued (a video that changed
+since is a 404) and its segment; the MP4 (H.264, no audio, at most ``MAX_CLIP_SECONDS`` long and
+``CLIP_MAX_SIDE`` pixels wide) is made once, kept under FRAMESEEK_HOME/service/clips (the newest
+``KEEP_CLIPS``), and made one at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from frameseek import settings
+from frameseek.errors import InputError
+from frameseek.service.errors import NotFound
+from frameseek.service.tokens import Signer, well_formed
+from frameseek.video.export import export_clip
+
+MAX_CLIP_SECONDS = 120.0
+CLIP_MAX_SIDE = 720
+KEEP_CLIPS = 200
+
+_THUMB = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}/(?:visual/)?[A-Za-z0-9._-]{1,200}/thumbs/[0-9]{6}\.jpg")
+
+
+class MediaFiles:
+    """Issues ids for a result's thumbnail and clip, and turns valid ids back into files."""
+
+    def __init__(self, signer: Signer, clips_dir: Path) -> None:
+        self.signer = signer
+        self.clips_dir = clips_dir
+        self._clip_lock = threading.Lock()
+
+    # ---- ids -----------------------------------------------------------------------------------
+    def thumbnail_id(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        root = Path(os.path.realpath(settings.indexes_dir()))
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(root):
+            return None
+        relative = real.relative_to(root).as_posix()
+        return self.signer.issue("thumb", {"p": relative}) if _THUMB.fullmatch(relative) else None
+
+    def clip_id(self, video: str, start: float, end: float) -> str | None:
+        try:
+            stat = os.stat(video)
+        except OSError:
+            return None
+        payload = {"v": video, "n": stat.st_size, "m": stat.st_mtime_ns, "a": start, "b": end}
+        return self.signer.issue("clip", payload)
+
+    def add_ids(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A search answer's hits with ``thumbnail_id`` / ``clip_id`` and their URLs (relative)."""
+        for hit in data.get("results", []):
+            thumb = self.thumbnail_id(hit.get("thumbnail"))
+            clip = self.clip_id(str(hit["video"]), float(hit["start"]), float(hit["end"]))
+            hit["thumbnail_id"], hit["thumbnail_url"] = thumb, f"/thumbnails/{thumb}" if thumb else None
+            hit["clip_id"], hit["clip_url"] = clip, f"/clips/{clip}" if clip else None
+        return data
+
+    def _open(self, kind: str, token: str) -> dict[str, Any]:
+        if not well_formed(token):
+            raise InputError(f"not a valid {kind} id")
+        payload = self.signer.open("thumb" if kind == "thumbnail" else kind, token)
+        if payload is None:
+            raise NotFound(f"no such {kind}")
+        return payload
+
+    # ---- files ---------------------------------------------------------------------------------
+    def thumbnail(self, token: str) -> Path:
+        """The JPEG an id names; InputError for a malformed id, NotFound for any other bad one."""
+        relative = self._open("thumbnail", token).get("p")
+        if not isinstance(relative, str) or not _THUMB.fullmatch(relative):
+            raise NotFound("no such thumbnail")
+        root = Path(os.path.realpath(settings.indexes_dir()))
+        real = Path(os.path.realpath(root / relative))
+        if not real.is_relative_to(root) or not real.is_file():
+            raise NotFound("no such thumbnail (its index was removed or rebuilt)")
+        return real
+
+    def clip(self, token: str) -> Path:
+        """The MP4 of a hit's segment (made now if it is not kept yet)."""
+        payload = self._open("clip", token)
+        try:
+            video, size, mtime = str(payload["v"]), int(payload["n"]), int(payload["m"])
+            start, end = float(payload["a"]), float(payload["b"])
+        except (KeyError, TypeError, ValueError):
+            raise NotFound("no such clip") from None
+        try:
+            stat = os.stat(video)
+        except OSError:
+            raise NotFound("no such clip: its video is gone") from None
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+            raise NotFound("no such clip: its video changed since the search")
+        end = min(end, start + MAX_CLIP_SECONDS)
+        name = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32] + ".mp4"
+        target = self.clips_dir / name
+        with self._clip_lock:
+            if not target.is_file():
+                self.clips_dir.mkdir(parents=True, exist_ok=True)
+                export_clip(video, start, end, target, max_side=CLIP_MAX_SIDE)
+                self._prune()
+        return target
+
+    def _prune(self) -> None:
+        clips = sorted(self.clips_dir.glob("*.mp4"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in clips[KEEP_CLIPS:]:
+            old.unlink(missing_ok=True)

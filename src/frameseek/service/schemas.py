@@ -1,0 +1,183 @@
+"""Request and response bodies (pydantic): unknown fields are refused, every number has its range.
+
+Option names and defaults are the CLI's (``frameseek search --help``); the model is the server's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_SOURCES = 100
+MAX_SOURCE_CHARS = 4096
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingOptions(_Strict):
+    """How frames are sampled when a video is indexed (the CLI's --fps, --scene, ...)."""
+
+    fps: float = Field(default=1.0, gt=0, le=60, description="Frames sampled per second of video.")
+    scene: bool = Field(default=False, description="Sample at shot changes (+ one frame every scene_gap s).")
+    scene_gap: float = Field(
+        default=10.0, gt=0, le=3600, description="Scene mode: at least one frame every N s."
+    )
+    exact_frames: bool = Field(default=False, description="Decode every frame up to each grid time (slower).")
+
+
+class TrackFlags(_Strict):
+    """Text tracks: subtitles, what is said (speech), what is written on screen (ocr)."""
+
+    speech: bool = Field(default=False, description="Offline speech recognition when there are no subtitles.")
+    ocr: bool = Field(default=False, description="Also search text on screen.")
+    subtitles: bool = Field(default=True, description="Use subtitles and captions that come with a video.")
+    sub_lang: str = Field(
+        default="en", min_length=2, max_length=12, description="Subtitle language (en, pt-BR)."
+    )
+
+
+class SearchRequest(SamplingOptions, TrackFlags):
+    """One query against a ``source`` (a path under a --media folder, or an http(s) link) or a ``library``.
+
+    The query is ``query`` (a sentence), ``image`` (a JPEG/PNG/WebP, base64-encoded, inside the same
+    JSON body and so within the request size limit), or both (mixed by ``text_weight``).
+    """
+
+    source: str | None = Field(default=None, min_length=1, max_length=MAX_SOURCE_CHARS)
+    library: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    query: str | None = Field(default=None, max_length=10_000)
+    image: str | None = Field(
+        default=None, description="An image as the query: base64 (standard or URL-safe)."
+    )
+    text_weight: float = Field(default=0.5, ge=0, le=1)
+    top_k: int = Field(default=5, ge=1, le=100)
+    min_gap: float = Field(default=2.0, ge=0, le=3600)
+    start: float | None = Field(default=None, ge=0)
+    end: float | None = Field(default=None, gt=0)
+    max_frames: int | None = Field(default=None, ge=1)
+    refine: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SearchRequest:
+        if (self.source is None) == (self.library is None):
+            raise ValueError("give exactly one of 'source' or 'library'")
+        if self.query is None and self.image is None:
+            raise ValueError("give a 'query', an 'image', or both")
+        return self
+
+
+class IndexRequest(SamplingOptions, TrackFlags):
+    """Index files, folders (under --media) or links into a library, as a background job."""
+
+    sources: list[str] = Field(min_length=1, max_length=MAX_SOURCES)
+    library: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+    @model_validator(mode="after")
+    def _sources_fit(self) -> IndexRequest:
+        if any(not s.strip() or len(s) > MAX_SOURCE_CHARS for s in self.sources):
+            raise ValueError(
+                f"each source must be a non-empty path or link of at most {MAX_SOURCE_CHARS} chars"
+            )
+        return self
+
+
+class Hit(BaseModel):
+    """One moment (``frameseek search --json``'s fields) with the ids to fetch its picture and clip."""
+
+    model_config = ConfigDict(extra="allow")
+
+    video: str
+    title: str
+    time: float
+    timecode: str
+    score: float
+    start: float
+    end: float
+    thumbnail: str | None
+    match: str
+    text: str | None
+    thumbnail_id: str | None = Field(default=None, description="For GET /thumbnails/{id}.")
+    thumbnail_url: str | None = None
+    clip_id: str | None = Field(default=None, description="For GET /clips/{id} (MP4 of the hit's segment).")
+    clip_url: str | None = None
+
+
+class SearchAnswer(BaseModel):
+    """``frameseek search --json``'s object (``SearchResponse.as_dict()``), hits with their ids."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source: str
+    model: str
+    query: str | None
+    results: list[Hit]
+    metrics: dict[str, Any]
+    notices: list[str]
+    partial: bool
+
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobProgress(BaseModel):
+    stage: str | None = None
+    done: float | None = None
+    total: float | None = None
+    videos_done: int = 0
+    videos_total: int | None = None
+    fraction: float = Field(default=0.0, description="0..1 over the whole job (estimate).")
+
+
+class Job(BaseModel):
+    """An index job: its state, progress, and the result (``frameseek index --json``) or the error."""
+
+    id: str
+    state: JobState
+    created: float
+    updated: float
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = Field(default=0, description="Runs started; above 1 the job was resumed after a restart.")
+    cancel_requested: bool = False
+    request: IndexRequest
+    progress: JobProgress = Field(default_factory=lambda: JobProgress())
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class LibraryVideo(BaseModel):
+    video_sha256: str
+    title: str
+    path: str | None = None
+    origin: str | None = None
+    frames: int | None = None
+    model_fingerprint: str | None = None
+
+
+class LibraryAnswer(BaseModel):
+    library: str
+    videos: list[LibraryVideo]
+
+
+class Removed(BaseModel):
+    library: str
+    video_sha256: str
+    removed: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model: str
+    ready: bool = Field(description="True once the model is loaded (queries before that wait for it).")
+    version: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="One line saying what went wrong.")
