@@ -114,7 +114,16 @@ def test_upload_query_shows_results_then_reuses_the_index(app_home: Path) -> Non
     assert int(metric(at, "Frames processed")) >= 9
     assert "frames/s" in metric(at, "Encoding FPS")
     assert metric(at, "Search latency").endswith("ms")
-    assert len(at.get("download_button")) == 2 * len(headers)  # a frame and a clip per hit
+    buttons = at.get("download_button")
+    assert len(buttons) == 2 * len(headers) + 2  # a frame and a clip per hit, then the supercut and markers
+    assert [b.proto.label for b in buttons[-2:]] == [
+        "Download supercut (MP4)",
+        "Download markers (EDL / OTIO)",
+    ]
+    assert len(at.checkbox) == len(headers) and all(box.value for box in at.checkbox)  # every hit selected
+    at.checkbox[0].uncheck().run()
+    picked = f"{len(headers) - 1} of {len(headers)} moments selected"
+    assert any(c.value.startswith(picked) for c in at.caption), [c.value for c in at.caption]
     assert at.get("vega_lite_chart"), "the similarity chart is missing"
     assert at.get("video"), "the player is missing"
     # the upload was stored under its hash, never under the browser's file name

@@ -235,6 +235,28 @@ def test_thumbnail_and_clip_by_id(client: httpx.Client, tmp_path: Path) -> None:
     assert client.get(f"/clips/{hit['thumbnail_id']}").status_code == 404  # an id of the other kind
 
 
+def test_supercut_and_markers_of_chosen_hits(client: httpx.Client, tmp_path: Path) -> None:
+    hits = search(client, source="bikes.mp4", query="a bike", top_k=2).json()["results"]
+    clips = [h["clip_id"] for h in hits]
+    edl = client.post("/edits", json={"clips": clips, "format": "edl", "pad_before": 0.5, "query": "a bike"})
+    assert edl.status_code == 200 and "markers.edl" in edl.headers["content-disposition"]
+    assert "FCM: NON-DROP FRAME" in edl.text and edl.text.count(" C ") == 2
+    otio = client.post("/edits", json={"clips": clips, "format": "otio"})
+    assert otio.status_code == 200 and '"OTIO_SCHEMA"' in otio.text
+    cut = client.post("/edits", json={"clips": clips, "format": "mp4", "pad_after": 0.5})
+    assert (
+        cut.status_code == 200 and cut.headers["content-type"] == "video/mp4" and cut.content[4:8] == b"ftyp"
+    )
+    (tmp_path / "supercut.mp4").write_bytes(cut.content)
+    from frameseek.video.decode import probe
+
+    expected = sum(min(10.0, h["end"] + 0.5) - h["start"] for h in hits)
+    assert probe(tmp_path / "supercut.mp4").duration == pytest.approx(expected, abs=0.3)
+    bad = client.post("/edits", json={"clips": [hits[0]["thumbnail_id"]], "format": "edl"})
+    assert bad.status_code == 404 and set(bad.json()) == {"error"}
+    assert client.post("/edits", json={"clips": [], "format": "edl"}).status_code == 422
+
+
 # ---- jobs and the library -----------------------------------------------------------------------------
 
 

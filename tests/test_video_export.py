@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from frameseek.errors import InputError
-from frameseek.video import export
+from frameseek.video import clips, export
 from frameseek.video.decode import frame_at, frame_times, iter_frames, probe
 from frameseek.video.export import export_clip, export_frame
 from videos import make_video, require_bikes  # tests/ is on sys.path (like conftest)
@@ -100,7 +100,7 @@ def test_export_clip_max_side(bikes: Path, tmp_path: Path) -> None:
 
 
 def test_export_clip_mpeg4_fallback(bikes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "clip_encoder", lambda: "mpeg4")
+    monkeypatch.setattr(clips, "clip_encoder", lambda: "mpeg4")
     info = probe(export_clip(bikes, 5.0, 6.0, tmp_path / "mpeg4.mp4"))
     assert info.codec == "mpeg4" and info.duration == pytest.approx(1.0, abs=0.05)
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -18,7 +18,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from frameseek.errors import FrameseekError, InputError
+from frameseek.library_cli import library_app
+from frameseek.models.registry import DEFAULT_MODEL
 from frameseek.query import check_text
+from frameseek.service.command import serve
 from frameseek.video.sampling import Sampling
 
 app = typer.Typer(
@@ -32,7 +35,13 @@ out = Console()
 err = Console(stderr=True)
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Preset name (see `frameseek models`) or checkpoint folder.")
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Preset name (see `frameseek models`), checkpoint folder, or auto: a CLIP preset whose weights "
+        "are in the local Hugging Face cache, else lite.",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
 FpsOpt = Annotated[float, typer.Option("--fps", help="Frames sampled per second of video.")]
@@ -185,7 +194,16 @@ def search(
     ] = False,
     library_name: Annotated[str, typer.Option("--library-name", help="Which library.")] = "default",
     export: Annotated[
-        Path | None, typer.Option(help="Write each hit's frame (JPEG) and segment clip (MP4) here.")
+        Path | None, typer.Option(help="Write each hit's frame (JPEG) and segment (MP4 with sound) here.")
+    ] = None,
+    pad_before: Annotated[float, typer.Option(help="--export: seconds added before each segment.")] = 0.0,
+    pad_after: Annotated[float, typer.Option(help="--export: seconds added after each segment.")] = 0.0,
+    supercut: Annotated[
+        bool, typer.Option("--supercut", help="--export: also every hit, in order, in one supercut.mp4.")
+    ] = False,
+    markers: Annotated[
+        Literal["edl", "otio"] | None,
+        typer.Option(help="--export: also markers.edl (CMX 3600) or markers.otio (OpenTimelineIO)."),
     ] = None,
     speech: SpeechOpt = False,
     ocr: OcrOpt = False,
@@ -198,7 +216,7 @@ def search(
             "--refine", help="Look at every frame around each hit for the best one and sharper segment edges."
         ),
     ] = False,
-    model: ModelOpt = "lite",
+    model: ModelOpt = DEFAULT_MODEL,
     json_out: JsonOpt = False,
 ) -> None:
     """Search a video (file, link or folder) — or the library — for a sentence and/or an image: what is
@@ -240,9 +258,19 @@ def search(
             )
     data = response.as_dict()
     if export is not None:
-        from frameseek.video.export import export_hits
+        from frameseek.video.export import export_for_editing, export_hits
 
-        data["exports"] = export_hits([(h.video, h.time, h.start, h.end) for h in response.results], export)
+        data["exports"] = export_hits(response.results, export, pad_before=pad_before, pad_after=pad_after)
+        edits = export_for_editing(
+            response.results,
+            export,
+            supercut=supercut,
+            markers=markers,
+            pad_before=pad_before,
+            pad_after=pad_after,
+            query=response.query,
+        )
+        data.update(edits)
     if json_out:
         typer.echo(json.dumps(data))
         return
@@ -294,6 +322,9 @@ def _print_results(data: dict[str, Any], title_prefix: str = "") -> None:
     out.print(_metrics_line(m))
     for item in data.get("exports", []):
         out.print(f"exported {item['frame']}  {item['clip']}")
+    for key in ("supercut", "markers"):
+        if data.get(key):
+            out.print(f"exported {data[key]}")
 
 
 def _metrics_line(m: dict[str, Any]) -> str:
@@ -331,11 +362,33 @@ def index(
     subtitles: SubtitlesOpt = True,
     sub_lang: SubLangOpt = "en",
     asr_model: AsrModelOpt = "base",
-    model: ModelOpt = "lite",
+    model: ModelOpt = DEFAULT_MODEL,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray", help="Index on a Ray cluster: a local one on every core (needs frameseek[ray])."
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Join this Ray cluster instead: host:port, ray://host:port, or auto (RAY_ADDRESS); implies --ray.",
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home", help="FRAMESEEK_HOME for this run; with a multi-machine cluster, a shared folder."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index videos into a library (reusing stored indexes) for `frameseek search --library`; with
-    subtitles, --speech and --ocr their text tracks too."""
+    subtitles, --speech and --ocr their text tracks too. A video that fails is reported and the rest still
+    land: the exit code is 0 when at least one video landed, 1 when every one failed."""
+    if home is not None:
+        os.environ["FRAMESEEK_HOME"] = str(home.expanduser().resolve())  # the workers write here too
     from frameseek.index import library_entries
 
     sampling = _sampling(fps, scene, scene_gap, None, None, None, exact_frames)
@@ -344,9 +397,15 @@ def index(
     _precheck_sources(sources)
     from frameseek.search import Searcher, frame_limit_notices  # torch: imported after the cheap checks
 
-    with _ProgressPrinter(not json_out) as progress:
-        searcher = Searcher(model, sampling=sampling, progress=progress)
-        indexes, metrics = searcher.add(sources, library_name, tracks=tracks)
+    distributor = None
+    if ray or ray_address is not None:
+        from frameseek.indexing.ray_distributor import RayDistributor  # InputError when ray is missing
+
+        distributor = RayDistributor(ray_address, model=model)
+    with _ProgressPrinter(not json_out) as progress, distributor or contextlib.nullcontext():
+        searcher = Searcher(model, sampling=sampling, progress=progress, distributor=distributor)
+        outcomes, metrics = searcher.add_videos(sources, library_name, tracks=tracks, keep_going=True)
+    indexes = [o.index for o in outcomes if o.index is not None]
     data: dict[str, Any] = {
         "library": library_name,
         "model": searcher.model.name,
@@ -354,21 +413,26 @@ def index(
             {"video": i.video_path, "title": i.title, "frames": len(i), "index": str(i.folder)}
             for i in indexes
         ],
+        "failed": [{"video": str(o.job.source.path), "error": o.error} for o in outcomes if o.error],
         "metrics": metrics.as_dict(),
         "notices": frame_limit_notices(indexes),
     }
     if json_out:
         typer.echo(json.dumps(data))
-        return
-    table = Table(title=f"library {library_name!r} [{data['model']}]")
-    for column in ("video", "frames", "index"):
-        table.add_column(column)
-    for v in data["videos"]:
-        table.add_row(v["title"], str(v["frames"]), v["index"])
-    out.print(table)
-    out.print(_metrics_line(data["metrics"]))
-    for notice in data["notices"]:
-        _note(notice)
+    else:
+        table = Table(title=f"library {library_name!r} [{data['model']}]")
+        for column in ("video", "frames", "index"):
+            table.add_column(column)
+        for v in data["videos"]:
+            table.add_row(v["title"], str(v["frames"]), v["index"])
+        out.print(table)
+        out.print(_metrics_line(data["metrics"]))
+        for notice in data["notices"]:
+            _note(notice)
+        for failure in data["failed"]:
+            err.print(f"[red]failed:[/] {escape(failure['error'])}", highlight=False, soft_wrap=True)
+    if not indexes:
+        raise FrameseekError(f"no video was indexed ({len(data['failed'])} failed)")
 
 
 @app.command()
@@ -406,8 +470,28 @@ def transcript(
 
 
 @app.command()
-def models(json_out: JsonOpt = False) -> None:
+def models(
+    json_out: JsonOpt = False,
+    download: Annotated[
+        str | None,
+        typer.Option(
+            "--download",
+            metavar="NAME",
+            help="Fetch a preset's hub weights into the local Hugging Face cache for later offline use.",
+        ),
+    ] = None,
+) -> None:
     """List model presets: parameters per part, embedding size, weights available offline."""
+    if download is not None:
+        from frameseek.models.download import download_preset
+
+        folders = download_preset(download)
+        if json_out:
+            typer.echo(json.dumps({"model": download, "folders": [str(f) for f in folders]}))
+        else:
+            for folder in folders:
+                typer.echo(f"{download}: {folder}")
+        return
     from frameseek.models.describe import describe_presets, format_presets
 
     rows = describe_presets()
@@ -545,7 +629,7 @@ def eval_(
     dataset: Annotated[str, typer.Option(help="flickr8k, flickr30k, coco, csv, jsonl or msrvtt.")],
     data: Annotated[Path, typer.Option(help="Dataset folder or file.")],
     split: Annotated[str, typer.Option(help="test, dev (val), train or all.")] = "test",
-    model: ModelOpt = "lite",
+    model: ModelOpt = DEFAULT_MODEL,
     flip_tta: Annotated[bool, typer.Option(help="Average each image with its mirror image.")] = True,
     fps: Annotated[float, typer.Option(help="MSR-VTT: frames sampled per second of each clip.")] = 1.0,
     json_out: JsonOpt = False,
@@ -600,6 +684,10 @@ def run_app(ctx: typer.Context) -> None:
         command += ["--server.maxUploadSize", str(upload_mb)]
     command += extra
     raise typer.Exit(subprocess.call(command))
+
+
+app.add_typer(library_app, name="library")
+app.command(name="serve")(serve)
 
 
 @app.command()

@@ -7,6 +7,7 @@ section small, and the drawing side imports exactly one module; the sections bel
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import math
@@ -657,11 +658,93 @@ def frame_jpeg(hit: SearchResult) -> bytes:
         return out.read_bytes()
 
 
-def clip_mp4(hit: SearchResult) -> bytes:
-    """The hit's segment as MP4 bytes."""
+def clip_mp4(hit: SearchResult, pad_before: float = 0.0, pad_after: float = 0.0) -> bytes:
+    """The hit's segment (with ``pad_before`` / ``pad_after`` seconds of handles) as MP4 bytes with sound."""
     from frameseek.video.export import export_clip
 
     start, end = clip_window(hit)
     with tempfile.TemporaryDirectory(prefix="frameseek-clip-") as tmp:
-        out = export_clip(Path(hit.video), start, end, Path(tmp) / "clip.mp4")
+        out = export_clip(
+            Path(hit.video), start, end, Path(tmp) / "clip.mp4", pad_before=pad_before, pad_after=pad_after
+        )
         return out.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------- for editors
+
+PAD_MAX_SECONDS = 10.0
+"""The pad sliders' range: handles of up to this many seconds before and after each segment."""
+PAD_KEYS = ("pad_before", "pad_after")
+MARKER_CHOICES = {"EDL (CMX 3600)": "edl", "OTIO (OpenTimelineIO)": "otio"}
+"""The markers format picker: label → ``frameseek.video.markers`` format."""
+_MARKER_FILES = {"edl": (".edl", "text/plain"), "otio": (".otio", "application/json")}
+
+
+PICK_PREFIX = "pick-"
+
+
+def pick_key(rank: int) -> str:
+    """The session-state key of a result card's "Select" checkbox."""
+    return f"{PICK_PREFIX}{rank}"
+
+
+def picked_hits(response: SearchResponse, state: Any) -> list[SearchResult]:
+    """The hits whose card is selected (every card is, until unticked), in rank order."""
+    return [hit for rank, hit in enumerate(response.results, 1) if state.get(pick_key(rank), True)]
+
+
+def pads(state: Any) -> tuple[float, float]:
+    """The pad sliders' seconds (before, after): 0 until moved, clamped to [0, PAD_MAX_SECONDS]."""
+    values = []
+    for key in PAD_KEYS:
+        try:
+            value = float(state.get(key, 0.0) or 0.0)
+        except (TypeError, ValueError):
+            value = 0.0
+        values.append(min(PAD_MAX_SECONDS, max(0.0, value)) if math.isfinite(value) else 0.0)
+    return values[0], values[1]
+
+
+def _widened(hits: list[SearchResult]) -> list[SearchResult]:
+    """The hits with their segments as the Clip buttons cut them (``clip_window``)."""
+    out = []
+    for hit in hits:
+        start, end = clip_window(hit)
+        out.append(dataclasses.replace(hit, start=start, end=end))
+    return out
+
+
+def supercut_mp4(hits: list[SearchResult], pad_before: float = 0.0, pad_after: float = 0.0) -> bytes:
+    """The hits' segments (with handles) one after another in one MP4 with sound."""
+    from frameseek.video.clips import export_supercut
+
+    if not hits:
+        raise InputError("select at least one moment for the supercut")
+    with tempfile.TemporaryDirectory(prefix="frameseek-supercut-") as tmp:
+        out = export_supercut(
+            _widened(hits), Path(tmp) / "supercut.mp4", pad_before=pad_before, pad_after=pad_after
+        )
+        return out.read_bytes()
+
+
+def markers_file(
+    hits: list[SearchResult], kind: str, query: str | None, pad_before: float = 0.0, pad_after: float = 0.0
+) -> bytes:
+    """The hits as edit markers: ``edl`` (CMX 3600) or ``otio`` (OpenTimelineIO), UTF-8 bytes; the same cut
+    as ``supercut_mp4``."""
+    from frameseek.video.markers import markers_text
+
+    return markers_text(_widened(hits), kind, query=query, pad_before=pad_before, pad_after=pad_after).encode(
+        "utf-8"
+    )
+
+
+def markers_download(kind: str) -> tuple[str, str]:
+    """(file suffix, MIME type) of a markers file."""
+    return _MARKER_FILES.get(kind, _MARKER_FILES["edl"])
+
+
+def edit_name(response: SearchResponse, suffix: str) -> str:
+    """A safe file name for the supercut or the markers: ``supercut-<query>.mp4``."""
+    words = re.sub(r"[^A-Za-z0-9._-]+", "-", response.query or "image-query").strip("-._")[:40]
+    return f"supercut-{words or 'moments'}{suffix}"

@@ -18,7 +18,7 @@ import streamlit as st
 from frameseek import settings
 from frameseek.app import logic
 from frameseek.errors import FrameseekError
-from frameseek.models.registry import PRESETS
+from frameseek.models.registry import AUTO_MODEL, PRESETS
 from frameseek.results import SearchResponse, SearchResult
 from frameseek.search import Searcher
 
@@ -61,7 +61,7 @@ def sidebar() -> logic.QueryOptions:
     """Model, top-k and sampling options."""
     with st.sidebar:
         st.header("Options")
-        presets = list(PRESETS)
+        presets = [AUTO_MODEL, *PRESETS]
         default = logic.default_model()
         choices = [*presets, CUSTOM_MODEL]
         model_choice = st.selectbox(
@@ -69,7 +69,8 @@ def sidebar() -> logic.QueryOptions:
             choices,
             index=presets.index(default) if default in presets else len(presets),
             key="model_choice",
-            help="`lite` works offline; the others need their weights in the Hugging Face cache.",
+            help="`auto`: a CLIP preset whose weights are in the Hugging Face cache, else `lite` (works "
+            "offline); the others need their weights in the Hugging Face cache.",
         )
         model = model_choice
         if model_choice == CUSTOM_MODEL:
@@ -235,6 +236,8 @@ def run_search(
 ) -> None:
     """Validate, then index (with progress) and search; the response goes to the session state."""
     st.session_state.pop("response", None)
+    for key in [k for k in st.session_state if str(k).startswith(logic.PICK_PREFIX)]:
+        del st.session_state[key]  # a new search starts with every card selected
     try:  # checks that need no work: shown at once, no status box
         image = logic.load_query_image(image_bytes) if image_bytes is not None else None
         parsed = logic.make_query(query, image, options.text_weight)
@@ -320,8 +323,10 @@ def hit_card(rank: int, hit: SearchResult, multi: bool, query: str | None) -> No
         with st.container(horizontal=True, gap="small"):
             _download("Frame", partial(logic.frame_jpeg, hit), logic.download_name(hit, ".jpg"),
                       "image/jpeg", f"frame-{rank}", "The frame at full resolution (JPEG)")  # fmt: skip
-            _download("Clip", partial(logic.clip_mp4, hit), logic.download_name(hit, ".mp4"),
-                      "video/mp4", f"clip-{rank}", f"The segment {logic.segment_label(hit)} (MP4)")  # fmt: skip
+            _download("Clip", partial(logic.clip_mp4, hit, *logic.pads(st.session_state)),
+                      logic.download_name(hit, ".mp4"), "video/mp4", f"clip-{rank}",
+                      f"The segment {logic.segment_label(hit)} with its sound, plus the pads (MP4)")  # fmt: skip
+        st.checkbox("Select", value=True, key=logic.pick_key(rank), help="In the supercut and the markers")
 
 
 def player(response: SearchResponse) -> None:
@@ -433,6 +438,32 @@ def metrics_panel(metrics: dict[str, Any]) -> None:
             column.metric(card.label, card.value, help=card.help, border=True)
 
 
+def edit_panel(response: SearchResponse) -> None:
+    """For editors: pads, then the selected moments as one supercut or as markers for editing software."""
+    st.subheader("For editing")
+    left, right = st.columns(2)
+    left.slider("Pad before (s)", 0.0, logic.PAD_MAX_SECONDS, 0.0, 0.5, key="pad_before",
+                help="Seconds added before each segment (clips, supercut, markers)")  # fmt: skip
+    right.slider("Pad after (s)", 0.0, logic.PAD_MAX_SECONDS, 0.0, 0.5, key="pad_after",
+                 help="Seconds added after each segment (clips, supercut, markers)")  # fmt: skip
+    picked = logic.picked_hits(response, st.session_state)
+    before, after = logic.pads(st.session_state)
+    label = st.radio("Markers format", list(logic.MARKER_CHOICES), horizontal=True, key="marker_format")
+    kind = logic.MARKER_CHOICES.get(label or "", "edl")
+    suffix, mime = logic.markers_download(kind)
+    st.caption(f"{len(picked)} of {len(response.results)} moments selected (tick them on the cards).")
+    with st.container(horizontal=True, gap="small"):
+        st.download_button("Download supercut (MP4)", partial(logic.supercut_mp4, picked, before, after),
+                           logic.edit_name(response, ".mp4"), "video/mp4", key="supercut", on_click="ignore",
+                           icon=":material/movie:", disabled=not picked,
+                           help="The selected moments, in rank order, with their sound, as one MP4")  # fmt: skip
+        st.download_button("Download markers (EDL / OTIO)",
+                           partial(logic.markers_file, picked, kind, response.query, before, after),
+                           logic.edit_name(response, suffix), mime, key="markers", on_click="ignore",
+                           icon=":material/bookmarks:", disabled=not picked,
+                           help="The same cut for editing software: CMX 3600 EDL or OpenTimelineIO")  # fmt: skip
+
+
 def results(response: SearchResponse) -> None:
     for notice in response.notices:
         st.info(notice, icon=":material/info:")
@@ -459,6 +490,7 @@ def results(response: SearchResponse) -> None:
             if rank <= len(response.results):
                 with column:
                     hit_card(rank, response.results[rank - 1], multi, response.query)
+    edit_panel(response)
     metrics_panel(response.metrics)
 
 

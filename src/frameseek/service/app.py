@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Security
 from fastapi.security import HTTPBearer
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frameseek import __version__
@@ -23,6 +23,7 @@ from frameseek.service.backend import Backend
 from frameseek.service.config import ServiceSettings
 from frameseek.service.limits import BodyLimit, RateLimit
 from frameseek.service.schemas import (
+    EditRequest,
     ErrorBody,
     Health,
     IndexRequest,
@@ -155,8 +156,16 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/clips/{clip_id}", dependencies=_AUTH, tags=["files"], response_class=FileResponse)
     def clip(clip_id: str) -> FileResponse:
-        """A hit's segment as an MP4 (H.264, no audio) by the ``clip_id`` of a search result."""
+        """A hit's segment as an MP4 (H.264 + AAC) by the ``clip_id`` of a search result."""
         path = backend.files.clip(clip_id)
         return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.post("/edits", dependencies=_AUTH, tags=["files"], response_class=Response)
+    def edits(request: EditRequest) -> Response:
+        """Chosen hits as one supercut MP4 (with sound) or as EDL / OTIO markers for editing software."""
+        data, media_type, name = backend.edit(request)
+        return Response(
+            data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
 
     return app

@@ -12,11 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import io
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -30,12 +33,14 @@ from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.search import Searcher, frame_limit_notices
 from frameseek.service.config import ServiceSettings
 from frameseek.service.errors import NotReady
-from frameseek.service.files import MediaFiles
+from frameseek.service.files import MAX_CLIP_SECONDS, MediaFiles
 from frameseek.service.jobs import Control, JobManager
 from frameseek.service.links import ConnectionGuard
 from frameseek.service.media import check_source, is_link, local_videos
-from frameseek.service.schemas import IndexRequest, SamplingOptions, SearchRequest, TrackFlags
+from frameseek.service.schemas import EditRequest, IndexRequest, SamplingOptions, SearchRequest, TrackFlags
 from frameseek.service.tokens import Signer, load_key
+from frameseek.video.clips import export_supercut
+from frameseek.video.markers import markers_text
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource, resolve
 
@@ -255,6 +260,29 @@ class Backend:
         if not any(e.get("video_sha256") == video_sha256 for e in library_entries(check_library_name(name))):
             return 0
         return len(remove_video(name, video_sha256))
+
+    def edit(self, request: EditRequest) -> tuple[bytes, str, str]:
+        """(body, media type, file name) of a supercut or a markers file of the hits the clip ids name."""
+        hits = [
+            dataclasses.replace(hit, end=min(hit.end, hit.start + MAX_CLIP_SECONDS))
+            for hit in (self.files.segment(token) for token in request.clips)
+        ]
+        if request.format != "mp4":
+            text = markers_text(
+                hits,
+                request.format,
+                query=request.query,
+                pad_before=request.pad_before,
+                pad_after=request.pad_after,
+            )
+            kind = "text/plain" if request.format == "edl" else "application/json"
+            return text.encode("utf-8"), kind, f"markers.{request.format}"
+        self.settings.clips_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".supercut-", dir=self.settings.clips_dir) as tmp:
+            out = export_supercut(
+                hits, Path(tmp) / "supercut.mp4", pad_before=request.pad_before, pad_after=request.pad_after
+            )
+            return out.read_bytes(), "video/mp4", "supercut.mp4"
 
 
 def _needs_build(

@@ -3,7 +3,7 @@
 A thumbnail id names a file below FRAMESEEK_HOME/indexes by its relative path, which must also match the
 index layout (``<sha[:2]>/<sha>/visual/<model>-<key>/thumbs/<n>.jpg``) and resolve inside that folder. A
 clip id names a hit's video, its size and modification time when the id was issued (a video that changed
-since is a 404) and its segment; the MP4 (H.264, no audio, at most ``MAX_CLIP_SECONDS`` long and
+since is a 404) and its segment; the MP4 (H.264 + AAC, at most ``MAX_CLIP_SECONDS`` long and
 ``CLIP_MAX_SIDE`` pixels wide) is made once, kept under FRAMESEEK_HOME/service/clips (the newest
 ``KEEP_CLIPS``), and made one at a time.
 """
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,20 @@ CLIP_MAX_SIDE = 720
 KEEP_CLIPS = 200
 
 _THUMB = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}/(?:visual/)?[A-Za-z0-9._-]{1,200}/thumbs/[0-9]{6}\.jpg")
+
+
+@dataclass(frozen=True)
+class EditHit:
+    """A hit named by a clip id, as the clip, supercut and marker writers take it."""
+
+    video: str
+    title: str
+    time: float
+    start: float
+    end: float
+    score: float
+    match: str
+    text: str | None = None
 
 
 class MediaFiles:
@@ -50,19 +65,35 @@ class MediaFiles:
         relative = real.relative_to(root).as_posix()
         return self.signer.issue("thumb", {"p": relative}) if _THUMB.fullmatch(relative) else None
 
-    def clip_id(self, video: str, start: float, end: float) -> str | None:
+    def clip_id(
+        self,
+        video: str,
+        start: float,
+        end: float,
+        time: float | None = None,
+        score: float = 0.0,
+        match: str = "",
+    ) -> str | None:
         try:
             stat = os.stat(video)
         except OSError:
             return None
         payload = {"v": video, "n": stat.st_size, "m": stat.st_mtime_ns, "a": start, "b": end}
+        payload.update(t=start if time is None else time, s=score, k=match)
         return self.signer.issue("clip", payload)
 
     def add_ids(self, data: dict[str, Any]) -> dict[str, Any]:
         """A search answer's hits with ``thumbnail_id`` / ``clip_id`` and their URLs (relative)."""
         for hit in data.get("results", []):
             thumb = self.thumbnail_id(hit.get("thumbnail"))
-            clip = self.clip_id(str(hit["video"]), float(hit["start"]), float(hit["end"]))
+            clip = self.clip_id(
+                str(hit["video"]),
+                float(hit["start"]),
+                float(hit["end"]),
+                float(hit["time"]),
+                float(hit.get("score") or 0.0),
+                str(hit.get("match") or "visual"),
+            )
             hit["thumbnail_id"], hit["thumbnail_url"] = thumb, f"/thumbnails/{thumb}" if thumb else None
             hit["clip_id"], hit["clip_url"] = clip, f"/clips/{clip}" if clip else None
         return data
@@ -87,12 +118,21 @@ class MediaFiles:
             raise NotFound("no such thumbnail (its index was removed or rebuilt)")
         return real
 
-    def clip(self, token: str) -> Path:
-        """The MP4 of a hit's segment (made now if it is not kept yet)."""
+    def segment(self, token: str) -> EditHit:
+        """The hit a clip id names, checked against its video (gone or changed since: NotFound)."""
         payload = self._open("clip", token)
         try:
             video, size, mtime = str(payload["v"]), int(payload["n"]), int(payload["m"])
             start, end = float(payload["a"]), float(payload["b"])
+            hit = EditHit(
+                video=video,
+                title=Path(video).stem,
+                time=float(payload.get("t", start)),
+                start=start,
+                end=end,
+                score=float(payload.get("s", 0.0)),
+                match=str(payload.get("k") or "visual"),
+            )
         except (KeyError, TypeError, ValueError):
             raise NotFound("no such clip") from None
         try:
@@ -101,7 +141,14 @@ class MediaFiles:
             raise NotFound("no such clip: its video is gone") from None
         if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
             raise NotFound("no such clip: its video changed since the search")
-        end = min(end, start + MAX_CLIP_SECONDS)
+        return hit
+
+    def clip(self, token: str) -> Path:
+        """The MP4 of a hit's segment, with its sound (made now if it is not kept yet)."""
+        payload = self._open("clip", token)
+        hit = self.segment(token)
+        start, end = hit.start, min(hit.end, hit.start + MAX_CLIP_SECONDS)
+        video = hit.video
         name = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32] + ".mp4"
         target = self.clips_dir / name
         with self._clip_lock:

@@ -181,3 +181,17 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str = Field(description="One line saying what went wrong.")
+
+
+class EditRequest(_Strict):
+    """Chosen hits (their ``clip_id``s, in order) as one supercut MP4 or as markers for an editor."""
+
+    clips: list[str] = Field(
+        min_length=1, max_length=100, description="clip_id of each chosen hit, in order."
+    )
+    format: Literal["mp4", "edl", "otio"] = Field(
+        default="mp4", description="mp4: a supercut with sound; edl: CMX 3600; otio: OpenTimelineIO."
+    )
+    pad_before: float = Field(default=0.0, ge=0, le=30, description="Seconds of handle before each hit.")
+    pad_after: float = Field(default=0.0, ge=0, le=30, description="Seconds of handle after each hit.")
+    query: str | None = Field(default=None, max_length=500, description="Written into the markers.")

@@ -1,27 +1,26 @@
-"""Write a search hit's picture (JPEG) and its segment (H.264 MP4, no audio), atomically."""
+"""Write a search hit's picture (JPEG) and its segment (MP4 with sound), and a folder of them, atomically.
+
+The MP4 writing lives in ``clips`` (a segment, a supercut), the edit markers in ``markers`` (EDL, OTIO);
+``export_hits`` / ``export_for_editing`` are what ``frameseek search --export`` writes.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-from fractions import Fraction
+from collections.abc import Sequence
 from pathlib import Path
 
-import av
-import av.container
-import av.video
-import numpy as np
-from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from frameseek.atomic import atomic_path
-from frameseek.errors import DecodeError, InputError
-from frameseek.video.decode import Frame, frame_at, iter_all_frames, probe
+from frameseek.atomic import atomic_path, write_text_atomic
+from frameseek.errors import InputError
+from frameseek.video.clips import check_pads, clip_encoder, export_clip, export_supercut
+from frameseek.video.decode import frame_at
+from frameseek.video.markers import MARKER_FORMATS, MARKER_SUFFIXES, MarkedHit, markers_text
 
-_X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
-_TIME_BASES = {"libx264": Fraction(1, 90000), "mpeg4": Fraction(1, 30000)}
-"""Clip time bases: exact for common rates, fine for variable rates (MPEG-4 Part 2 allows < 2**16)."""
-_MPEG4_BIT_RATE = 2_000_000
+__all__ = ["clip_encoder", "export_clip", "export_for_editing", "export_frame", "export_hits", "hit_stem"]
+
+SUPERCUT_NAME = "supercut.mp4"
+MARKERS_STEM = "markers"
 
 
 def export_frame(
@@ -40,120 +39,69 @@ def export_frame(
     return target
 
 
-def clip_encoder() -> str:
-    """The H.264 encoder if this PyAV build has it, else MPEG-4 Part 2."""
-    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
-
-
-def _even_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """Fit ``max_side`` (aspect kept) and round down to even sizes (required by yuv420p)."""
-    if max_side is not None and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        width, height = round(width * scale), round(height * scale)
-    return max(2, width - width % 2), max(2, height - height % 2)
-
-
-def _add_video_stream(
-    out: av.container.OutputContainer, size: tuple[int, int], rate: Fraction
-) -> av.video.VideoStream:
-    """An encoder stream for the clip."""
-    codec = clip_encoder()
-    stream = out.add_stream(codec, rate=rate, options=_X264_OPTIONS if codec == "libx264" else {})
-    if not isinstance(stream, av.video.VideoStream):
-        raise DecodeError(f"{codec} is not a video encoder")
-    stream.width, stream.height = size
-    stream.pix_fmt = "yuv420p"
-    stream.codec_context.time_base = _TIME_BASES[codec]
-    if codec == "mpeg4":
-        stream.bit_rate = _MPEG4_BIT_RATE
-    return stream
-
-
-def _encode(
-    stream: av.video.VideoStream, out: av.container.OutputContainer, frame: av.VideoFrame | None
-) -> None:
-    """Encode one frame (None flushes) and mux the packets."""
-    for packet in stream.encode(frame):
-        out.mux(packet)
-
-
-def _picture(image: np.ndarray, size: tuple[int, int], scaler: VideoReformatter) -> av.VideoFrame:
-    """An RGB array as a yuv420p frame of exactly ``size``."""
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-    return scaler.reformat(frame, width=size[0], height=size[1], format="yuv420p", interpolation="AREA")
-
-
-def _check_window(start: float, end: float) -> None:
-    """Reject an empty or negative clip window."""
-    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
-        raise InputError(f"clip window must satisfy 0 <= start < end, got start={start} end={end}")
-
-
-def export_clip(
-    path_video: str | Path,
-    start: float,
-    end: float,
-    out_mp4: str | Path,
-    *,
-    max_side: int | None = None,
-) -> Path:
-    """Re-encode the frames in ``[start, end)`` seconds to an MP4 (H.264, or MPEG-4 without libx264)."""
-    _check_window(start, end)
-    target = Path(out_mp4)
-    info = probe(path_video)  # SourceError / DecodeError before anything is written
-    rate = Fraction(info.fps).limit_denominator(1001) if info.fps else Fraction(25)
-    frames = iter_all_frames(path_video, start=start, end=end)
-    try:
-        with atomic_path(target) as tmp:
-            _encode_clip(
-                frames,
-                tmp,
-                rate,
-                max_side,
-                f"no frames between {start:.3f} s and {end:.3f} s in {path_video}",
-            )
-    except av.FFmpegError as err:
-        raise DecodeError(f"could not write the clip {target}: {' '.join(str(err).split())}") from None
-    finally:
-        frames.close()
-    return target
-
-
-def _encode_clip(
-    frames: Iterator[Frame], tmp: Path, rate: Fraction, max_side: int | None, empty: str
-) -> None:
-    """Encode ``frames`` (times kept, shifted to start at 0) into the MP4 file ``tmp``."""
-    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream: av.video.VideoStream | None = None
-        size = (0, 0)
-        scaler = VideoReformatter()
-        first = 0.0
-        for frame in frames:
-            if stream is None:
-                size = _even_size(frame.image.shape[1], frame.image.shape[0], max_side)
-                stream, first = _add_video_stream(out, size, rate), frame.time
-            time_base = _TIME_BASES[stream.codec_context.name]
-            picture = _picture(frame.image, size, scaler)
-            picture.pts = round((frame.time - first) / time_base)
-            picture.time_base = time_base
-            _encode(stream, out, picture)
-        if stream is None:
-            raise InputError(empty)
-        _encode(stream, out, None)
-
-
 def hit_stem(rank: int, video: str | Path, time: float) -> str:
     """File name stem for the ``rank``-th hit: ``01-<video stem>-4.040s``."""
     return f"{rank:02d}-{Path(video).stem}-{time:.3f}s"
 
 
-def export_hits(hits: Sequence[tuple[str | Path, float, float, float]], folder: Path) -> list[dict[str, str]]:
-    """Each hit ``(video, time, start, end)``'s frame (JPEG) and segment clip (MP4), ranked, into ``folder``."""
+HitRow = tuple[str | Path, float, float, float]
+"""A hit as ``(video, time, start, end)``."""
+
+
+def export_hits(
+    hits: Sequence[HitRow | MarkedHit],
+    folder: Path,
+    *,
+    pad_before: float = 0.0,
+    pad_after: float = 0.0,
+    audio: bool = True,
+) -> list[dict[str, str]]:
+    """Each hit's frame (JPEG) and segment clip (MP4 with its sound, ``pad_before`` / ``pad_after``
+    seconds of handles), ranked, into ``folder``; a hit is ``(video, time, start, end)`` or a SearchResult."""
+    check_pads(pad_before, pad_after)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for rank, (video, time, start, end) in enumerate(hits, 1):
+    for rank, hit in enumerate(hits, 1):
+        video, time, start, end = hit if isinstance(hit, tuple) else (hit.video, hit.time, hit.start, hit.end)
         stem = hit_stem(rank, video, time)
         frame = export_frame(Path(video), time, folder / f"{stem}.jpg")
-        clip = export_clip(Path(video), start, end, folder / f"{stem}.mp4")
+        clip = export_clip(
+            Path(video),
+            start,
+            end,
+            folder / f"{stem}.mp4",
+            pad_before=pad_before,
+            pad_after=pad_after,
+            audio=audio,
+        )
         written.append({"frame": str(frame), "clip": str(clip)})
+    return written
+
+
+def export_for_editing(
+    hits: Sequence[MarkedHit],
+    folder: Path,
+    *,
+    supercut: bool = False,
+    markers: str | None = None,
+    pad_before: float = 0.0,
+    pad_after: float = 0.0,
+    query: str | None = None,
+) -> dict[str, str]:
+    """``supercut.mp4`` (every hit, in order, with handles and sound) and ``markers.edl`` / ``markers.otio``
+    into ``folder``, as asked; returns ``{"supercut": path, "markers": path}`` for what was written (no
+    supercut without hits). The EDL is at the first source's frame rate, the OTIO clips at their own."""
+    if markers is not None and markers not in MARKER_FORMATS:
+        raise InputError(f"--markers must be one of {', '.join(MARKER_FORMATS)}, got {markers!r}")
+    check_pads(pad_before, pad_after)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    if supercut and hits:
+        out = export_supercut(hits, folder / SUPERCUT_NAME, pad_before=pad_before, pad_after=pad_after)
+        written["supercut"] = str(out)
+    if markers is not None:
+        target = folder / f"{MARKERS_STEM}{MARKER_SUFFIXES[markers]}"
+        text = markers_text(hits, markers, query=query, pad_before=pad_before, pad_after=pad_after)
+        write_text_atomic(target, text)
+        written["markers"] = str(target)
     return written
