@@ -236,8 +236,11 @@ def search(
     tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
     if source is not None:
         _precheck_sources([source])
-    from frameseek.features import load_image  # torch and transformers: imported after the cheap checks
-    from frameseek.search import Searcher
+    from frameseek.startup import heavy_imports
+
+    with heavy_imports():  # torch: imported after the cheap checks, without GC passes over it
+        from frameseek.features import load_image
+        from frameseek.search import Searcher
 
     query_image = load_image(image) if image is not None else None
     with _ProgressPrinter(not json_out) as progress:

@@ -2,7 +2,8 @@
 
 One ``Searcher`` holds one loaded model and serves every query: the sampling, the query and the
 progress callback are per call. Indexing runs through ``frameseek.indexing`` (reader → preparer →
-encoder → writer, placed by a distributor), ranking through ``frameseek.ranking``.
+encoder → writer, placed by a distributor), ranking through ``frameseek.ranking``. It is one module
+because it is the one public door: every method is a few lines of wiring over those packages.
 """
 
 from __future__ import annotations
@@ -324,15 +325,43 @@ class Searcher:
         tracks: TrackOptions | None = None,
         progress: Progress | None = None,
     ) -> tuple[list[VideoIndex], PipelineMetrics]:
-        """Index files, links or folders into a library (with the text tracks ``tracks`` asks for)."""
+        """Index files, links or folders into a library (with the text tracks ``tracks`` asks for); the
+        first video that fails stops it (``add_videos(keep_going=True)`` reports it and goes on)."""
+        outcomes, metrics = self.add_videos(
+            sources, library, sampling=sampling, tracks=tracks, progress=progress
+        )
+        return [o.index for o in outcomes if o.index is not None], metrics
+
+    def add_videos(
+        self,
+        sources: Sequence[SourceLike],
+        library: str = "default",
+        *,
+        sampling: Sampling | None = None,
+        tracks: TrackOptions | None = None,
+        progress: Progress | None = None,
+        keep_going: bool = False,
+    ) -> tuple[list[JobOutcome], PipelineMetrics]:
+        """Index files, links or folders into a library; one outcome per video, in the sources' order.
+
+        Every source is resolved first, then all its videos go to the distributor as one batch (a cluster
+        indexes them side by side); each lands in the library as soon as it is done. ``keep_going``: a
+        video that fails (``FrameseekError``) comes back with its one-line ``error``, the rest still land.
+        """
         metrics = PipelineMetrics()
-        indexes: list[VideoIndex] = []
+        outcomes: list[JobOutcome] = []
         with ResourceMonitor().watch(metrics):
-            for source in sources:
-                for index in self.index(source, metrics, sampling=sampling, tracks=tracks, progress=progress):
-                    add_to_library(index, library)
-                    indexes.append(index)
-        return indexes, metrics
+            found = [src for source in sources for src in self.resolve(source, metrics, progress)]
+            job_tracks = tracks or TrackOptions(subtitles=False)
+            jobs = [IndexJob(src, sampling or self.sampling, job_tracks) for src in found]
+            report = progress or self.progress
+            for outcome in self.distributor.run(self.runner, jobs, metrics, report, keep_going=keep_going):
+                if outcome.index is not None:
+                    add_to_library(outcome.index, library)
+                outcomes.append(outcome)
+        position = {str(job.source.path): i for i, job in enumerate(jobs)}  # outcomes may be copies (Ray)
+        outcomes.sort(key=lambda o: position.get(str(o.job.source.path), len(jobs)))
+        return outcomes, metrics
 
     def _library(self, name: str, use_ann: bool | None) -> LibraryMatrix:
         """The library's stacked matrix, loaded once and kept until the library's list changes."""
