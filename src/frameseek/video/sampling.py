@@ -32,7 +32,9 @@ class Sampling:
     end: float | None = None
     max_frames: int | None = None
     max_side: int = 640
-    # Skip decoding frames nothing depends on (most B-frames) when sampling at ≤ 1/4 of the frame rate.
+    # Decoder shortcuts invisible at the model's 224 px (``--exact-frames`` turns them off): skip frames
+    # nothing depends on (most B-frames) when sampling at ≤ 1/4 of the frame rate, and skip H.264 / HEVC
+    # deblocking (``decode.FAST_LOOP_FILTER_SKIP``; measured in benchmarks/decode_limit.py).
     fast_decode: bool = True
 
     def __post_init__(self) -> None:
