@@ -558,6 +558,15 @@ def train(
         typer.Option(help="Train one run per seed (e.g. 0,1,2) and merge their heads into an ensemble."),
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Cap steps per epoch (smoke runs).")] = None,
+    class_channel: Annotated[
+        float,
+        typer.Option(
+            help="Fuse the backbones' zero-shot ImageNet class channel with this weight into the best "
+            "checkpoint (0: off).",
+            min=0.0,
+        ),
+    ] = 0.0,
+    class_top_k: Annotated[int, typer.Option(help="Classes per image in the class channel.", min=1)] = 20,
     resume: bool = False,
     nproc: Annotated[
         int | None,
@@ -589,7 +598,7 @@ def train(
         holdout_images=holdout_images, early_stop=early_stop, seed=seed, max_steps=max_steps, resume=resume,
         holdout_seed=holdout_seed, image_tail_blocks=image_tail_blocks, text_tail_layers=text_tail_layers,
         lr_image_tail=lr_image_tail, lr_text_tail=lr_text_tail, tail_weight_decay=tail_weight_decay,
-        threads=threads, weights_dtype=weights_dtype,
+        threads=threads, weights_dtype=weights_dtype, class_channel=class_channel, class_top_k=class_top_k,
     )  # fmt: skip
 
     def on_epoch(row: dict[str, Any]) -> None:

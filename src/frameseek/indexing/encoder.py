@@ -32,12 +32,30 @@ def default_encode_threads(model: DualEncoder, cores: int, decode_threads: int) 
 
 
 class FrameEncoder:
-    """Embeds batches of prepared frames with ``threads`` torch threads (engine and precision: the model's)."""
+    """Embeds batches of prepared frames with ``threads`` torch threads (engine and precision: the model's).
 
-    def __init__(self, model: DualEncoder, *, threads: int, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    ``threads=None``: ``default_encode_threads`` for the model, decided on first use — it reads the image
+    backbone's size, and a model that only answers text queries never builds its image backbone.
+    """
+
+    def __init__(
+        self,
+        model: DualEncoder,
+        *,
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decode_threads: int = 1,
+    ) -> None:
         self.model = model
-        self.threads = threads
+        self._threads = threads
+        self.decode_threads = decode_threads
         self.batch_size = batch_size
+
+    @property
+    def threads(self) -> int:
+        if self._threads is None:
+            self._threads = default_encode_threads(self.model, torch.get_num_threads(), self.decode_threads)
+        return self._threads
 
     def prepare(self) -> str:
         """Export/load the image engine now, not inside the first timed batch; returns the engine used."""

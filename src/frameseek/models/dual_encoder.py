@@ -1,34 +1,66 @@
-"""The dual encoder: image and text backbones, each followed by a projection head into one space."""
+"""The dual encoder: image and text backbones, each followed by a projection head into one space.
+
+A model loaded from a checkpoint folder builds its backbones only when needed: the image backbone when an
+image is first encoded (indexing, an image query); the ``transformers`` text backbone when anything but
+inference needs it (a ``TextEngine`` embeds texts meanwhile, without importing transformers' model code);
+both when the whole model is asked for (``state_dict``, ``parameters``, ``to``, training). A text query
+on an indexed video builds neither. ``image_backbone_built`` / ``text_backbone_built`` say which exist.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any, Self, cast
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules.module import _IncompatibleKeys
 
+from frameseek.errors import ModelError
+from frameseek.models import fingerprint as fingerprints
 from frameseek.models.backbones import (
+    DEFERRED_BACKBONES,
+    DeferredImageBackbone,
+    DeferredTextBackbone,
     ImageBackbone,
     TextBackbone,
     build_image_backbone,
     build_text_backbone,
 )
-from frameseek.models.checkpoint import load_weights_into, read_config, read_weights, save_checkpoint
+from frameseek.models.checkpoint import (
+    load_weights_into,
+    read_config,
+    read_weights,
+    save_checkpoint,
+)
 from frameseek.models.config import DualEncoderConfig
-from frameseek.models.heads import build_head
+from frameseek.models.heads import ClassChannelHead, build_head
 from frameseek.models.inference import Engine, InferenceSettings, Precision
 from frameseek.models.onnx_engine import OnnxImageEngine
 from frameseek.models.preprocess import ImageLike, to_tensor
+from frameseek.models.text_engine import TextEngine, load_text_engine
+
+FEW_TEXTS = 4
+"""Up to this many texts are embedded on one torch thread. A query is a few dozen tokens: splitting its
+small matrix products over threads gains nothing, and on shared cores it waits for a descheduled partner
+thread at every parallel region — all-MiniLM-L6-v2 on one sentence, 2 cores at load ~8: 0.79 s with 2
+threads, 0.006-0.015 s with 1."""
+
+_BUILD_LOCK = threading.Lock()
+"""Held while a deferred backbone is built (a preparer thread and the encoder may both ask for it)."""
 
 
 class DualEncoder(nn.Module):
-    """Image and text encoders that embed into one L2-normalised space of size ``embed_dim``."""
+    """Image and text encoders that embed into one L2-normalised space of size ``embed_dim``.
+
+    ``image_backbone`` may be a ``DeferredImageBackbone``: the real one is then built on first use.
+    """
 
     def __init__(
         self,
@@ -61,11 +93,38 @@ class DualEncoder(nn.Module):
             head.input_dropout,
             head.ensemble,
         )
+        if head.class_weight > 0:  # the fused zero-shot class channel (its tensors come with the weights)
+            self.add_class_channel()
         inference = inference or InferenceSettings.resolve()  # a direct construction reads the defaults
         self.precision: Precision = inference.precision  # bf16: CPU autocast + channels-last images
         self.engine: Engine = inference.engine  # image inference: "torch" or "onnx"
         self._onnx: OnnxImageEngine | None = None
         self._fingerprint: str | None = None
+        # what the weights were loaded from (fingerprint.source_key); None once weights may have changed
+        self._source_key: str | None = None
+        self._text_engine: TextEngine | None = None  # answers text inference while text_backbone is deferred
+        self.register_state_dict_pre_hook(_build_before_state_dict)
+        self.register_load_state_dict_pre_hook(_build_before_load)
+
+    def add_class_channel(self) -> None:
+        """Wrap both heads in ``ClassChannelHead`` (with zero tensors: ``class_channel.install`` fills
+        them; a checkpoint's weights replace them) as ``config.head`` says."""
+        head = self.config.head
+        text_dim = int(self.config.text_feature_dim)
+        for side in ("image", "text"):
+            inner = getattr(self, f"{side}_head")
+            if isinstance(inner, ClassChannelHead):
+                continue
+            wrapped = ClassChannelHead(
+                inner,
+                side,
+                head.class_weight,
+                head.class_top_k,
+                head.class_count,
+                head.class_feature_dim,
+                text_dim,
+            )
+            setattr(self, f"{side}_head", wrapped)
 
     @classmethod
     def from_config(
@@ -79,13 +138,37 @@ class DualEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, *, inference: InferenceSettings | None = None
+        cls, folder: str | Path, *, inference: InferenceSettings | None = None, lazy: bool = True
     ) -> DualEncoder:
-        """Load a checkpoint folder (``config.json`` + ``model.safetensors``); presets: ``create_model``."""
+        """Load a checkpoint folder (``config.json`` + ``model.safetensors``); presets: ``create_model``.
+
+        With ``lazy`` (the default) each backbone whose weights all come from its source (see
+        ``can_defer``) is built on first use: the image backbone when an image is encoded; the text backbone
+        when anything but inference needs it, a ``TextEngine`` answering inference meanwhile where one
+        supports it. The fingerprint comes from the cache when the weight files are unchanged
+        (``frameseek.models.fingerprint``). Either way the model computes the same.
+        """
         path = Path(folder).expanduser()
-        model = cls.from_config(read_config(path), inference=inference)
-        load_weights_into(model, read_weights(path), str(path))
+        config = read_config(path)
+        weights = read_weights(path)
+        key = fingerprints.source_key(config, path)  # before the backbones load (they do not change it)
+        config.validate()
+        image: ImageBackbone
+        if lazy and can_defer(config, weights, "image"):
+            image = DeferredImageBackbone(config.image, config.image_feature_dim)
+        else:
+            image = build_image_backbone(config.image)
+        engine = load_text_engine(config.text) if lazy and can_defer(config, weights, "text") else None
+        text: TextBackbone
+        if engine is not None and engine.out_dim == config.text_feature_dim:
+            text = DeferredTextBackbone(config.text, config.text_feature_dim)
+        else:
+            engine, text = None, build_text_backbone(config.text)
+        model = cls(config, image, text, inference=inference)
+        model._text_engine = engine
+        load_weights_into(model, weights, str(path))
         model.eval()
+        model._source_key = key
         return model
 
     def save_pretrained(self, folder: str | Path, include_backbones: bool | None = None) -> Path:
@@ -100,25 +183,142 @@ class DualEncoder(nn.Module):
     @property
     def embed_dim(self) -> int:
         """Size of the output embeddings (each head's size × the number of ensembled heads)."""
-        return self.config.embed_dim * (
+        channel = int(self.config.text_feature_dim) if self.config.head.class_weight > 0 else 0
+        return channel + self.config.embed_dim * (
             self.config.head.ensemble if self.config.head.kind == "projection" else 1
         )
 
     @property
     def fingerprint(self) -> str:
-        """A stable hash of the config and every weight: the model's identity in index keys."""
+        """A stable hash of the config and every weight: the model's identity in index keys.
+
+        Defined in ``frameseek.models.fingerprint``; for weights loaded from unchanged files it is read from
+        the cache there, so it needs neither the hashing nor a built image backbone.
+        """
         if self._fingerprint is None:
-            digest = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
-            for key, tensor in sorted(self.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:16]
+            key = self._source_key
+            found = fingerprints.cached(key) if key is not None else None
+            if found is None:
+                found = fingerprints.of_weights(self.config.to_dict(), self.state_dict())
+                if key is not None:
+                    fingerprints.remember(key, found)
+            self._fingerprint = found
         return self._fingerprint
 
     def invalidate_fingerprint(self) -> None:
         """Call after changing weights: the identity and any exported image engine are recomputed."""
         self._fingerprint = None
+        self._source_key = None  # the files no longer say what the weights are
         self._onnx = None
+
+    # ---- deferred backbones ----------------------------------------------------------------------
+    @property
+    def image_backbone(self) -> ImageBackbone:
+        """The image backbone, built now if it was deferred."""
+        return cast(ImageBackbone, self._load_deferred("image_backbone"))
+
+    @image_backbone.setter
+    def image_backbone(self, value: ImageBackbone) -> None:
+        self._modules["image_backbone"] = value
+
+    @property
+    def text_backbone(self) -> TextBackbone:
+        """The text backbone (``transformers``), built now if it was deferred."""
+        return cast(TextBackbone, self._load_deferred("text_backbone"))
+
+    @text_backbone.setter
+    def text_backbone(self, value: TextBackbone) -> None:
+        self._modules["text_backbone"] = value
+
+    @property
+    def image_backbone_built(self) -> bool:
+        """False while the image backbone is deferred (no image has been encoded, nothing needed it)."""
+        return not isinstance(self._modules["image_backbone"], DEFERRED_BACKBONES)
+
+    @property
+    def text_backbone_built(self) -> bool:
+        """False while the text backbone is deferred (the text engine answers text inference)."""
+        return not isinstance(self._modules["text_backbone"], DEFERRED_BACKBONES)
+
+    @property
+    def text_engine(self) -> TextEngine | None:
+        """The engine that answers text inference while the text backbone is deferred, if any."""
+        return self._text_engine
+
+    def load_image_backbone(self) -> ImageBackbone:
+        """Build a deferred image backbone now (a no-op once built); returns it."""
+        return self.image_backbone
+
+    def load_text_backbone(self) -> TextBackbone:
+        """Build a deferred text backbone now (a no-op once built); the text engine is then dropped."""
+        return self.text_backbone
+
+    def load_backbones(self) -> None:
+        """Build every deferred backbone: the model is then what an eager load gives."""
+        self._load_deferred("image_backbone")
+        self._load_deferred("text_backbone")
+
+    def _load_deferred(self, name: str) -> nn.Module:
+        """The backbone ``name``, built first if deferred: outside inference mode (its weights must stay
+        ordinary tensors), without moving the global random state, in the placeholder's train/eval mode."""
+        current = self._modules[name]
+        if not isinstance(current, DEFERRED_BACKBONES):
+            assert current is not None
+            return current
+        with _BUILD_LOCK:
+            current = self._modules[name]
+            if isinstance(current, DEFERRED_BACKBONES):
+                with torch.inference_mode(False), torch.random.fork_rng(devices=[]):
+                    built = current.build()
+                if int(built.out_dim) != current.out_dim:
+                    side = name.split("_")[0]
+                    raise ModelError(
+                        f"the {side} backbone gives {built.out_dim}-d features, the checkpoint's config "
+                        f"says {side}_feature_dim {current.out_dim}"
+                    )
+                built.train(current.training)
+                self._modules[name] = built
+                if name == "text_backbone":
+                    self._text_engine = None  # the real backbone answers from now on
+                current = built
+        assert current is not None
+        return current
+
+    def built_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict of what is built so far: deferred backbones contribute nothing."""
+        state: dict[str, torch.Tensor] = {}
+        for name, module in self._modules.items():
+            if module is None or isinstance(module, DEFERRED_BACKBONES):
+                continue
+            state.update({f"{name}.{key}": value for key, value in module.state_dict().items()})
+        return state
+
+    # every view of the whole model (parameters, buffers, modules, to/float, apply) builds it first
+    def named_modules(
+        self, memo: set[nn.Module] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, nn.Module]]:
+        self.load_backbones()
+        return super().named_modules(memo, prefix, remove_duplicate)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Self:
+        self.load_backbones()
+        return super()._apply(fn, recurse)
+
+    def apply(self, fn: Callable[[nn.Module], None]) -> Self:
+        self.load_backbones()
+        return super().apply(fn)
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> _IncompatibleKeys:
+        if strict:  # a strict load reports missing backbone tensors: they must exist
+            self.load_backbones()
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def train(self, mode: bool = True) -> Self:
+        if mode:
+            self._source_key = None  # training changes weights: the fingerprint is hashed from them
+        return super().train(mode)
 
     # ---- differentiable pieces (training) -----------------------------------------------------
     def preprocess(self, images: Sequence[ImageLike], flip: bool = False) -> torch.Tensor:
@@ -129,6 +329,9 @@ class DualEncoder(nn.Module):
         return self.image_backbone(pixels)
 
     def text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        engine = self._text_engine
+        if engine is not None and not self.training and not self.text_backbone_built:
+            return engine(texts)  # the same features without building the transformers backbone
         return self.text_backbone(texts)
 
     def project_images(self, features: torch.Tensor) -> torch.Tensor:
@@ -162,7 +365,9 @@ class DualEncoder(nn.Module):
         return self._onnx
 
     def prepare_image_engine(self, threads: int | None = None) -> str:
-        """Export/load the image engine now (not inside the first timed batch); returns the engine used."""
+        """Build the image backbone and export/load its engine now (not inside the first timed batch);
+        returns the engine used."""
+        self.load_image_backbone()
         engine = self._onnx_engine()
         if engine is not None and engine.session(threads or torch.get_num_threads()) is not None:
             return "onnx"
@@ -205,10 +410,11 @@ class DualEncoder(nn.Module):
         was_training = self.training
         self.eval()
         out = []
-        for start in range(0, len(texts), batch_size):
-            with self._autocast():
-                features = self.text_features(texts[start : start + batch_size])
-            out.append(self.project_texts(features.float()).numpy())
+        with _few_texts_on_one_thread(len(texts)):
+            for start in range(0, len(texts), batch_size):
+                with self._autocast():
+                    features = self.text_features(texts[start : start + batch_size])
+                out.append(self.project_texts(features.float()).numpy())
         self.train(was_training)
         return np.concatenate(out) if out else np.zeros((0, self.embed_dim), dtype=np.float32)
 
@@ -217,10 +423,11 @@ class DualEncoder(nn.Module):
         """The text backbone's own sentence embeddings (before the head), L2-normalised: text-to-text
         similarity for matching a query against transcripts and on-screen text."""
         out = []
-        for start in range(0, len(texts), batch_size):
-            with self._autocast():
-                features = self.text_features(texts[start : start + batch_size])
-            out.append(F.normalize(features.float(), dim=-1).numpy())
+        with _few_texts_on_one_thread(len(texts)):
+            for start in range(0, len(texts), batch_size):
+                with self._autocast():
+                    features = self.text_features(texts[start : start + batch_size])
+                out.append(F.normalize(features.float(), dim=-1).numpy())
         width = int(self.config.text_feature_dim or 0)
         return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
 
@@ -238,3 +445,55 @@ class DualEncoder(nn.Module):
         }
         counts["total"] = sum(counts.values())
         return counts
+
+
+@contextlib.contextmanager
+def _few_texts_on_one_thread(count: int) -> Iterator[None]:
+    """One torch thread for the block when embedding up to ``FEW_TEXTS`` texts (restored after; torch's
+    OpenMP thread count is per calling thread, so other threads keep theirs)."""
+    previous = torch.get_num_threads()
+    if count > FEW_TEXTS or previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def can_defer(config: DualEncoderConfig, weights: dict[str, torch.Tensor], side: str) -> bool:
+    """Whether a checkpoint's ``side`` ("image" / "text") backbone can be built later with the weights it
+    would get now.
+
+    It can when the checkpoint carries (and its config lists) none of its tensors — they all come from the
+    backbone's source —, the config records its feature size (the head is built from it) and the source
+    is not random.
+    """
+    prefix = f"{side}_backbone."
+    if int((config.image_feature_dim if side == "image" else config.text_feature_dim) or 0) <= 0:
+        return False
+    if any(k.startswith(prefix) for k in [*weights, *config.backbone_weight_prefixes]):
+        return False
+    return not (
+        side == "image"
+        and config.image.backbone.startswith("efficientnet")
+        and config.image.source == "random"
+    )
+
+
+def _build_before_state_dict(module: nn.Module, prefix: str, keep_vars: bool) -> None:
+    """``state_dict`` pre-hook: the whole model's state includes every backbone."""
+    if isinstance(module, DualEncoder):
+        module.load_backbones()
+
+
+def _build_before_load(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """``load_state_dict`` pre-hook (also inside a wrapper's load): build a deferred backbone if the state
+    has its tensors; loading changes weights, so the fingerprint is hashed from them afterwards."""
+    if not isinstance(module, DualEncoder):
+        return
+    for name in ("image_backbone", "text_backbone"):
+        if any(k.startswith(f"{prefix}{name}.") for k in state_dict):
+            module._load_deferred(name)
+    module.invalidate_fingerprint()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 ImageLike = Image.Image | np.ndarray
 
@@ -42,6 +45,8 @@ def to_tensor(
     flip: bool = False,
 ) -> torch.Tensor:
     """Preprocess a batch into (n, 3, size, size) float32, normalised; ``flip`` mirrors horizontally."""
+    import torch  # here, so that ``ImageLike`` and ``to_pil`` come without torch
+
     arrays = []
     for image in images:
         resized = resize(to_pil(image), size, mode)
