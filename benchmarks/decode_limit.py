@@ -320,7 +320,8 @@ def render(result: dict[str, Any]) -> str:
             "wall s",
             "CPU s",
             "video-s/s",
-            "ceiling vs original",
+            "ceiling vs original (wall)",
+            "(CPU)",
             "frames",
         ],
         [
@@ -354,6 +355,7 @@ def render(result: dict[str, Any]) -> str:
                 r["video_s_per_s"],
                 f"{r['speedup']:.2f}×",
                 f"{r['two_core_ceiling']:.2f}×",
+                f"{r['two_core_ceiling_cpu']:.2f}×",
             ]
             for k, r in result["index"].items()
         ]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 import common
-from frameseek.index import ANN_MIN_FRAMES, LibraryMatrix, build_ann, exact_top_k
+from frameseek.index.library import ANN_MIN_FRAMES, LibraryMatrix, build_ann, exact_top_k
 
 NAME = "query_latency"
 DIM = 512

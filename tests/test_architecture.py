@@ -112,3 +112,12 @@ def test_long_modules_say_why() -> None:
             if "one file" not in doc.lower() and "one module" not in doc.lower():
                 long.append(f"{path.relative_to(SRC)} ({text.count(chr(10))} lines)")
     assert not long, "long modules without a reason in their docstring: " + ", ".join(long)
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.py")), ids=lambda p: p.name)
+def test_every_benchmark_imports(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark that no longer imports (a renamed library name) is caught here, not in a long run."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    importlib.import_module(path.stem)

@@ -38,7 +38,7 @@ MATCH_STYLE = (
 def cached_searcher(name: str) -> Searcher:
     """One Searcher (one loaded, warmed-up model) per name per server process, shared by every session;
     sampling and progress are per query."""
-    return Searcher(name)
+    return Searcher(name, warm_up=True)
 
 
 # ---------------------------------------------------------------------------------------- state

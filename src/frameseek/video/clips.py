@@ -5,6 +5,9 @@ shown at t=0 (a cut between key frames cannot freeze or show garbage at the star
 share one clock: the video's (``Frame.time``, seconds from the video stream's start). A clip's origin is
 the time of its first picture, and its sound is decoded from that same instant (``AudioReader``), then
 written in step with the pictures; both streams start at 0 and end together. Files are written atomically.
+
+One file because a clip and a supercut share the audio reader, the encoders and the one-clock rule;
+markers for editors are in ``markers``.
 """
 
 from __future__ import annotations
