@@ -306,3 +306,31 @@ def test_load_dataset_dispatch(flickr8k_csv: Path, flickr30k_root: Path) -> None
     )
     with pytest.raises(InputError, match="unknown dataset 'imagenet'"):
         load_dataset("imagenet", flickr8k_csv, "train")
+
+
+def test_tuxpaint_stamps(tmp_path: Path) -> None:
+    """Tux Paint's layout: <name>.png beside <name>.txt (English first, then translations); a PNG without
+    a description is skipped, a repeated description keeps its first image, and RGBA loads on white."""
+    from PIL import Image
+
+    from frameseek.features import load_image
+
+    (tmp_path / "animals" / "frogs").mkdir(parents=True)
+    (tmp_path / "vehicles").mkdir()
+    clear = Image.new("RGBA", (8, 6), (0, 0, 0, 0))
+    for name in ("animals/frogs/frog", "animals/frogs/frog-1", "vehicles/bus", "vehicles/bus_mirror"):
+        clear.save(tmp_path / f"{name}.png")
+    (tmp_path / "animals/frogs/frog-1.txt").write_text("A frog.\nde.utf8=Ein Frosch.\n", encoding="utf-8")
+    (tmp_path / "animals/frogs/frog.txt").write_text("a  FROG.\n", encoding="utf-8")  # sorts after frog-1
+    (tmp_path / "vehicles/bus.txt").write_text("\nA yellow school bus.\nfr.utf8=Un bus.\n", encoding="utf-8")
+    (tmp_path / "vehicles/bus.ogg").write_bytes(b"")
+    samples = load_dataset("tuxpaint", tmp_path, "all")
+    assert [(s.image_id, s.caption) for s in samples] == [
+        ("animals/frogs/frog-1.png", "A frog."),
+        ("vehicles/bus.png", "A yellow school bus."),
+    ]
+    assert load_image(samples[0].image_path).getpixel((3, 3)) == (255, 255, 255)
+    with pytest.raises(InputError, match="one split"):
+        load_dataset("tuxpaint", tmp_path, "train")
+    with pytest.raises(InputError, match="tuxpaint-stamps-default"):
+        load_dataset("tuxpaint", tmp_path / "missing", "all")

@@ -1,4 +1,10 @@
-"""The ``frameseek`` command line: a thin typer layer over the library."""
+"""The ``frameseek`` command line: a thin typer layer over the library.
+
+One file because typer declares each command's options beside its function: what is here is option
+plumbing (names, help, defaults) and printing; the work is in the library (``search``, ``transcripts``,
+``training``, ``data.msrvtt.discover_msrvtt``, ``video.export``). ``library_cli`` and ``service.command``
+hold the command groups that have their own state.
+"""
 
 from __future__ import annotations
 
@@ -567,6 +573,12 @@ def train(
         ),
     ] = 0.0,
     class_top_k: Annotated[int, typer.Option(help="Classes per image in the class channel.", min=1)] = 20,
+    class_text_start: Annotated[
+        int, typer.Option(help="Class channel: first text feature of its text space.", min=0)
+    ] = 0,
+    class_text_dim: Annotated[
+        int, typer.Option(help="Class channel: text features it reads from there (0: to the end).", min=0)
+    ] = 0,
     resume: bool = False,
     nproc: Annotated[
         int | None,
@@ -599,6 +611,7 @@ def train(
         holdout_seed=holdout_seed, image_tail_blocks=image_tail_blocks, text_tail_layers=text_tail_layers,
         lr_image_tail=lr_image_tail, lr_text_tail=lr_text_tail, tail_weight_decay=tail_weight_decay,
         threads=threads, weights_dtype=weights_dtype, class_channel=class_channel, class_top_k=class_top_k,
+        class_text_start=class_text_start, class_text_dim=class_text_dim,
     )  # fmt: skip
 
     def on_epoch(row: dict[str, Any]) -> None:

@@ -23,6 +23,11 @@ def load_image(path: Path) -> Image.Image:
     """Open an image as RGB, or raise a one-line InputError."""
     try:
         with Image.open(path) as image:
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                # transparent pixels (clip art, icons) on white, not on whatever colour they happen to hold
+                rgba = image.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                return Image.alpha_composite(canvas, rgba).convert("RGB")
             return image.convert("RGB")
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read image {path}: {exc}") from None

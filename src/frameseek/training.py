@@ -100,6 +100,12 @@ class TrainConfig:
     # device would take NCCL, see distributed.backend_for) once tensors are moved to a device.
     device: str = "cpu"
     weights_dtype: str | None = None  # checkpoint storage precision ("float16" halves it); None: model's
+    # > 0: fuse the zero-shot class channel (heads.ClassChannelHead) with weight β into the best checkpoint
+    # after training (the heads train without it); an ensemble gets it once, after the merge.
+    class_channel: float = 0.0
+    class_top_k: int = 20
+    class_text_start: int = 0  # the channel's text space: text features [start, start + dim) (dim 0: all)
+    class_text_dim: int = 0
     log: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
@@ -559,6 +565,8 @@ class Trainer:
 
     def _evaluate_best(self) -> dict[str, Any]:
         self._load_best()
+        if self.config.class_channel > 0:
+            self.model = _install_class_channel(self.model, self.config, self.out / "best")
         evaluated = self.evaluate(self.eval_data)
         selected = self.evaluate(self.select_data)
         report = {
@@ -715,7 +723,9 @@ def train_ensemble(
     runs: list[dict[str, Any]] = []
     trainer: Trainer | None = None
     for seed in seeds:
-        run_config = replace(config, seed=seed, holdout_seed=holdout_seed, out=str(out / f"seed-{seed}"))
+        run_config = replace(
+            config, seed=seed, holdout_seed=holdout_seed, out=str(out / f"seed-{seed}"), class_channel=0.0
+        )
         trainer = Trainer(run_config, on_epoch=on_epoch)
         runs.append(trainer.run())
     assert trainer is not None
@@ -738,6 +748,8 @@ def _ensemble_report(
     )
     merged.save_pretrained(out / "best")
     trainer.model = create_model(str(out / "best"))
+    if config.class_channel > 0:
+        trainer.model = _install_class_channel(trainer.model, config, out / "best")
     selected = trainer.evaluate(trainer.select_data)
     evaluated = trainer.evaluate(trainer.eval_data)
     report = {
@@ -753,6 +765,23 @@ def _ensemble_report(
     }
     write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path) -> DualEncoder:
+    """The checkpoint in ``folder`` with the class channel fused in, saved there and loaded back."""
+    from frameseek.models.class_channel import install
+
+    install(
+        model,
+        config.class_channel,
+        config.class_top_k,
+        text_start=config.class_text_start,
+        text_dim=config.class_text_dim,
+    )
+    model.save_pretrained(folder)
+    loaded = create_model(str(folder))
+    loaded.engine = "torch"
+    return loaded
 
 
 def _seed_summary(seed: int, report: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from frameseek.errors import InputError
 Split = Literal["train", "dev", "test", "all"]
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test", "all")
-DATASETS: tuple[str, ...] = ("flickr8k", "flickr30k", "coco", "csv", "jsonl", "pairs")
+DATASETS: tuple[str, ...] = ("flickr8k", "flickr30k", "coco", "csv", "jsonl", "pairs", "tuxpaint")
+TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")  # Debian: apt-get install tuxpaint-stamps-default
 
 _IMAGE_COLUMNS = ("image", "image_path", "filepath", "file_path", "path", "file", "filename", "image_name")
 _CAPTION_COLUMNS = ("caption", "text", "sentence", "comment")
@@ -410,11 +411,55 @@ def load_pairs(path: Path) -> list[CaptionSample]:
     return samples
 
 
+# ----------------------------------------------------------------------------------------- Tux Paint
+
+
+def _stamp_description(path: Path) -> str:
+    """The English description of a Tux Paint stamp: the first non-blank line of its ``.txt`` file (the
+    other lines are translations, ``<locale>.utf8=<text>``)."""
+    for line in _read_lines(path):
+        text = line.strip()
+        if text and not re.match(r"^[A-Za-z_@]+\.utf8\s*=", text):
+            return text
+    return ""
+
+
+def load_tuxpaint(root: Path, split: str = "all") -> list[CaptionSample]:
+    """Tux Paint's stamps as an out-of-domain caption set: clip art (PNG with transparency) of animals,
+    food, vehicles, buildings, symbols …, each with a one-sentence English description.
+
+    Layout (Debian ``tuxpaint-stamps-default``, ``/usr/share/tuxpaint/stamps``): ``<category>/…/<name>.png``
+    beside ``<name>.txt`` (its description first, then translations); ``.ogg`` / ``.dat`` / ``.svg`` files
+    are ignored, as is a PNG without a description (``*_mirror.png``). Images are taken in sorted path
+    order; when several stamps share one description (e.g. two frogs, "A frog.") only the first is kept, so
+    every caption has exactly one right image. One split, ``all`` (``test`` names it too: never train on it).
+    """
+    root = Path(root)
+    if split not in ("all", "test"):
+        raise InputError(f"tuxpaint is a test set with one split, 'all' (or 'test'); got {split!r}")
+    _require_dir(root, "Tux Paint stamps (apt-get install tuxpaint-stamps-default)")
+    samples: list[CaptionSample] = []
+    seen: set[str] = set()
+    for image in sorted(root.rglob("*.png")):
+        text_file = image.with_suffix(".txt")
+        if not text_file.is_file():
+            continue
+        caption = _stamp_description(text_file)
+        key = " ".join(caption.lower().split())
+        if not caption or key in seen:
+            continue
+        seen.add(key)
+        samples.append(CaptionSample(image, caption, image.relative_to(root).as_posix()))
+    if not samples:
+        raise InputError(f"no Tux Paint stamps (a .png beside a .txt description) under {root}")
+    return samples
+
+
 # ----------------------------------------------------------------------------------------- dispatch
 
 
 def load_dataset(name: str, data: Path, split: str = "all") -> list[CaptionSample]:
-    """Load a named dataset: flickr8k / flickr30k (folder), coco (json or folder), csv / jsonl / pairs."""
+    """Load a named dataset: flickr8k / flickr30k (folder), coco (json or folder), csv / jsonl, tuxpaint."""
     key = name.strip().lower()
     data = Path(data)
     if key == "flickr8k":
@@ -434,4 +479,6 @@ def load_dataset(name: str, data: Path, split: str = "all") -> list[CaptionSampl
         return load_coco(data, images_dir)
     if key in ("csv", "jsonl", "pairs"):
         return load_pairs(data)
+    if key == "tuxpaint":
+        return load_tuxpaint(data, split)
     raise InputError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")

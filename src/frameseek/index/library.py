@@ -1,9 +1,11 @@
-"""Libraries: named lists of indexed videos, stacked into one matrix (exact or FAISS) for one search."""
+"""Libraries: named lists of indexed videos, stacked into one matrix (exact or FAISS) for one search;
+from ``STORE_MIN_FRAMES`` frames their vectors live in a compressed ``VectorStore`` on disk instead."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ from frameseek.index.visual import VideoIndex
 
 ANN_MIN_FRAMES = 50_000  # below this a matrix product is faster than any ANN index
 DEFAULT_NPROBE = 16
+STORE_MIN_FRAMES = 2_000_000
+"""From this many frames of one model (1536-d: 12 GB as float32) the library's vectors live in a
+``frameseek.index.vectors.VectorStore`` beside it: IVF-PQ codes + float16 originals on disk."""
 
 
 def _library_file(name: str) -> Path:
@@ -93,6 +98,7 @@ def add_to_library(index: VideoIndex, name: str = "default") -> None:
     update_library(
         name, lambda entries: [*(e for e in entries if e["index_folder"] != entry["index_folder"]), entry]
     )
+    _add_to_store(name, index)
 
 
 def _entry_index(entry: dict[str, Any]) -> VideoIndex | None:
@@ -119,10 +125,11 @@ class LibraryMatrix:
     times: np.ndarray
     video_ids: np.ndarray  # row → position in ``videos``
     videos: list[VideoIndex]
-    ann: Any = None  # a FAISS index over ``embeddings`` when the library is large
+    ann: Any = None  # a FAISS index over ``embeddings`` (or a VectorStore) when the library is large
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows by inner product: (scores, rows). Exact below ANN_MIN_FRAMES, FAISS IVF above."""
+        """Top-k rows by inner product: (scores, rows). Exact below ANN_MIN_FRAMES, FAISS IVF above
+        (``ann``: a FAISS index, or the library's VectorStore from STORE_MIN_FRAMES)."""
         k = min(k, len(self.embeddings))
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
@@ -171,11 +178,13 @@ def build_ann(embeddings: np.ndarray, nlist: int | None = None, nprobe: int | No
 
 
 def load_library(name: str, model_fingerprint: str, use_ann: bool | None = None) -> LibraryMatrix:
-    """Stack every indexed video of a library made with this model; ANN when large (or forced)."""
+    """Stack every indexed video of a library made with this model; ANN when large (or forced); from
+    STORE_MIN_FRAMES frames (unless ``use_ann`` is False) the vectors come from the library's VectorStore."""
+    entries = [e for e in library_entries(name) if e.get("model_fingerprint") == model_fingerprint]
+    if use_ann is not False and sum(int(e.get("frames") or 0) for e in entries) >= STORE_MIN_FRAMES:
+        return _store_library(name, model_fingerprint, entries)
     videos = []
-    for entry in library_entries(name):
-        if entry.get("model_fingerprint") != model_fingerprint:
-            continue
+    for entry in entries:
         index = _entry_index(entry)
         if index is not None and len(index):
             videos.append(index)
@@ -219,3 +228,108 @@ def cached_ann(name: str, model_fingerprint: str, videos: list[VideoIndex], embe
         if stale != path:
             stale.unlink(missing_ok=True)
     return ann
+
+
+# --------------------------------------------------------------------- large libraries: a vector store
+
+
+def _store_folder(name: str, model_fingerprint: str) -> Path:
+    digest = hashlib.sha256(model_fingerprint.encode()).hexdigest()[:16]
+    return _library_file(name).parent / f"vectors-{digest}"
+
+
+def _add_to_store(name: str, index: VideoIndex) -> None:
+    """Add a video's vectors to the library's store for its model, if it has one (under the library's lock;
+    removals reach the store at the next ``load_library``, which brings it in step with the list)."""
+    from frameseek.index.vectors import VectorStore
+
+    folder = _store_folder(name, index.model_fingerprint)
+    if not VectorStore.exists(folder) or not len(index):
+        return
+    with FileLock(str(_library_file(name)) + ".lock"):
+        try:
+            store = VectorStore.open(folder)
+        except IndexError_:
+            shutil.rmtree(folder, ignore_errors=True)  # damaged: the next load_library builds it again
+            return
+        key = str(index.folder)
+        span = store.span(key)
+        if span is not None and span[1] == len(index):
+            return
+        if span is not None:
+            store.remove(key)
+        store.add(key, index.embeddings)
+        store.save()
+
+
+def _store_library(name: str, model_fingerprint: str, entries: list[dict[str, Any]]) -> LibraryMatrix:
+    """A large library: vectors from its VectorStore (created, or brought up to date with the list, under
+    the library's lock); each video's times read from its folder, its embeddings a view of the store's."""
+    with FileLock(str(_library_file(name)) + ".lock"):
+        store = _open_or_create_store(_store_folder(name, model_fingerprint), entries)
+        videos: dict[str, VideoIndex] = {}
+        for entry in entries:
+            key = str(entry["index_folder"])
+            span = store.span(key)
+            index = None
+            if span is not None and span[1]:
+                try:  # already in the store: read only meta.json and the times
+                    view = store.originals[span[0] : span[0] + span[1]]
+                    index = VideoIndex.load(Path(key), embeddings=view)
+                except IndexError_:
+                    index = None
+            if index is None:
+                index = _entry_index(entry)
+                if index is None or not len(index) or str(index.folder) in videos:
+                    continue
+                key = str(index.folder)
+                span = store.span(key)
+                if span is None or span[1] != len(index):
+                    if span is not None:
+                        store.remove(key)
+                    store.add(key, index.embeddings)
+            videos[key] = index
+        for gone in [key for key in store.videos if key not in videos]:
+            store.remove(gone)
+        store.save()
+    if not videos:
+        raise IndexError_(
+            f"library {name!r} has no videos indexed with this model; run `frameseek index` first"
+        )
+    ordered = sorted(videos, key=lambda key: store.videos[key][0])  # rows of a video are contiguous
+    times = np.zeros(store.rows, dtype=np.float64)
+    first = np.full(store.rows, -1, dtype=np.int64)
+    for i, key in enumerate(ordered):
+        start, n = store.videos[key]
+        videos[key].embeddings = store.originals[start : start + n]  # float16, memory-mapped
+        times[start : start + n] = videos[key].times
+        first[start] = i
+    # each row's video; rows of removed videos get the video before them, so the ids stay sorted
+    video_ids = np.maximum.accumulate(first) if store.rows else first
+    return LibraryMatrix(store.originals, times, video_ids, [videos[k] for k in ordered], ann=store)
+
+
+def _open_or_create_store(folder: Path, entries: list[dict[str, Any]]) -> Any:
+    """The store in ``folder``, or a new one trained on frames sampled across the library's videos."""
+    from frameseek.index.vectors import VectorStore, default_nlist, train_size
+
+    if VectorStore.exists(folder):
+        try:
+            return VectorStore.open(folder)
+        except IndexError_:
+            shutil.rmtree(folder, ignore_errors=True)
+    total = sum(int(e.get("frames") or 0) for e in entries)
+    want = train_size(default_nlist(total, total))
+    per_video = max(64, -(-want // max(1, len(entries))))
+    rng = np.random.default_rng(0)
+    parts: list[np.ndarray] = []
+    for i in rng.permutation(len(entries)):
+        index = _entry_index(entries[int(i)])
+        if index is not None and len(index):
+            rows = rng.choice(len(index), size=min(per_video, len(index)), replace=False)
+            parts.append(np.asarray(index.embeddings[np.sort(rows)], dtype=np.float32))
+        if sum(len(p) for p in parts) >= want:
+            break
+    if not parts:
+        raise IndexError_("cannot build a vector store: no readable video in the library")
+    return VectorStore.create(folder, np.concatenate(parts), expected=total)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from frameseek.errors import IndexError_, InputError
@@ -89,11 +89,18 @@ class VideoIndex:
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> VideoIndex:
-        """Read an index folder (this format or a legacy one); incomplete or inconsistent: IndexError_."""
+    def load(cls, folder: Path, embeddings: np.ndarray | None = None) -> VideoIndex:
+        """Read an index folder (this format or a legacy one); incomplete or inconsistent: IndexError_.
+
+        ``embeddings``: this index's vectors, kept elsewhere (a large library's vector store, see
+        ``frameseek.index.vectors``); then only the times are read from the folder."""
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-            arrays = load_file(str(folder / "embeddings.safetensors"))
+            if embeddings is None:
+                arrays = load_file(str(folder / "embeddings.safetensors"))
+            else:
+                with safe_open(str(folder / "embeddings.safetensors"), framework="np") as handle:
+                    arrays = {"times": handle.get_tensor("times"), "embeddings": embeddings}
         except (OSError, json.JSONDecodeError, SafetensorError, UnicodeDecodeError) as exc:
             raise IndexError_(f"index at {folder} is unreadable: {exc}") from None
         if not isinstance(meta, dict):

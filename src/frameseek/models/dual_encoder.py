@@ -5,6 +5,9 @@ image is first encoded (indexing, an image query); the ``transformers`` text bac
 inference needs it (a ``TextEngine`` embeds texts meanwhile, without importing transformers' model code);
 both when the whole model is asked for (``state_dict``, ``parameters``, ``to``, training). A text query
 on an indexed video builds neither. ``image_backbone_built`` / ``text_backbone_built`` say which exist.
+
+One module because the lazy parts and the whole-model views (``state_dict``, ``to``, training) must agree
+on one object's state; presets live in ``registry``, loading in ``factory``, engines in their own modules.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ class DualEncoder(nn.Module):
         """Wrap both heads in ``ClassChannelHead`` (with zero tensors: ``class_channel.install`` fills
         them; a checkpoint's weights replace them) as ``config.head`` says."""
         head = self.config.head
-        text_dim = int(self.config.text_feature_dim)
+        text_dim = int(head.class_text_dim or int(self.config.text_feature_dim) - head.class_text_start)
         for side in ("image", "text"):
             inner = getattr(self, f"{side}_head")
             if isinstance(inner, ClassChannelHead):
@@ -123,6 +126,7 @@ class DualEncoder(nn.Module):
                 head.class_count,
                 head.class_feature_dim,
                 text_dim,
+                head.class_text_start,
             )
             setattr(self, f"{side}_head", wrapped)
 
@@ -183,7 +187,10 @@ class DualEncoder(nn.Module):
     @property
     def embed_dim(self) -> int:
         """Size of the output embeddings (each head's size × the number of ensembled heads)."""
-        channel = int(self.config.text_feature_dim) if self.config.head.class_weight > 0 else 0
+        head = self.config.head
+        channel = 0
+        if head.class_weight > 0:
+            channel = int(head.class_text_dim or int(self.config.text_feature_dim) - head.class_text_start)
         return channel + self.config.embed_dim * (
             self.config.head.ensemble if self.config.head.kind == "projection" else 1
         )
@@ -427,8 +434,11 @@ class DualEncoder(nn.Module):
             for start in range(0, len(texts), batch_size):
                 with self._autocast():
                     features = self.text_features(texts[start : start + batch_size])
-                out.append(F.normalize(features.float(), dim=-1).numpy())
-        width = int(self.config.text_feature_dim or 0)
+                sentence = int(self.config.text.sentence_dim or 0)
+            if sentence:
+                features = features[:, :sentence]
+            out.append(F.normalize(features.float(), dim=-1).numpy())
+        width = int(self.config.text.sentence_dim or self.config.text_feature_dim or 0)
         return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
 
     def parameter_counts(self) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import torch
@@ -11,7 +12,9 @@ import frameseek.models.registry as registry
 from frameseek.errors import ModelError
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.inference import EngineSetting, InferenceSettings, Precision
-from frameseek.models.registry import DEFAULT_MODEL, PRESETS
+from frameseek.models.registry import AUTO_MODEL, DEFAULT_MODEL, PRESETS
+
+log = logging.getLogger(__name__)
 
 
 def build_preset(name: str, seed: int = 0, *, inference: InferenceSettings | None = None) -> DualEncoder:
@@ -37,12 +40,18 @@ def create_model(
     precision: Precision | None = None,
     engine: EngineSetting | None = None,
 ) -> DualEncoder:
-    """A preset by name or a checkpoint folder (``config.json`` + ``model.safetensors``), ready to encode.
+    """A preset by name, ``auto`` (see ``registry.resolve_auto``) or a checkpoint folder (``config.json`` +
+    ``model.safetensors``), ready to encode.
 
     ``precision`` / ``engine`` default to ``FRAMESEEK_PRECISION`` / ``FRAMESEEK_ENGINE`` and the CPU's
     abilities, read here once.
     """
     inference = InferenceSettings.resolve(precision, engine)
+    if name_or_path == AUTO_MODEL:
+        # resolved here, before anything keys on the model: the loaded model's name and fingerprint are the
+        # chosen preset's, so an index built with one model is never searched with another
+        name_or_path, note = registry.resolve_auto()
+        log.warning(note)  # the command line shows it as one ``note:`` line
     if name_or_path in PRESETS:
         folder = registry.packaged_weights(name_or_path)  # looked up at call time (tests replace it)
         if folder is not None:

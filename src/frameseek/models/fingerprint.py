@@ -107,13 +107,20 @@ def image_source_files(side: ImageSideConfig) -> list[Path] | None:
 
 def text_source_files(side: TextSideConfig) -> list[Path] | None:
     """Files the text backbone's weights and tokenizer come from; None when they cannot be pinned."""
-    from frameseek.models.backbones import resolve_text_source
+    from frameseek.models.backbones import concat_sources, resolve_text_source
 
-    try:
-        location = resolve_text_source(side.source)
-    except Exception:  # a package that is not installed: building the backbone reports it
-        return None
-    return _hf_files(location)
+    sources = concat_sources(side.source) if side.backbone == "hf-text-concat" else [side.source]
+    files: list[Path] = []
+    for source in sources:
+        try:
+            location = resolve_text_source(source)
+        except Exception:  # a package that is not installed: building the backbone reports it
+            return None
+        found = _hf_files(location)
+        if found is None:
+            return None
+        files += found
+    return files
 
 
 def _stat_rows(files: Iterable[Path]) -> list[list[Any]]:

