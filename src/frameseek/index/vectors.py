@@ -1,5 +1,8 @@
 """A compressed, disk-backed vector store for very large libraries (millions of frames).
 
+One file because training, appending, committing, searching and re-ranking all read and write the same
+folder under one manifest; splitting them would spread that one format over several modules.
+
 A ``VectorStore`` answers inner-product top-k queries over every frame of a library without holding the
 vectors in memory: FAISS IVF-PQ codes (64 bytes a vector) find candidates, and an exact re-rank on the
 original vectors, kept on disk as float16 and read only for those candidates, orders them. One folder::
