@@ -253,6 +253,18 @@ def key_numbers(results: dict[str, dict[str, Any]]) -> str:
                     _verdict(wall < 1.5),
                 ]
             )
+    r = results.get("scale")
+    if r and isinstance(r.get("default"), dict):
+        d = r["default"]
+        peak = r["rss"].get("peak_gb", r["rss"]["peak_sampled_gb"])  # build and queries together
+        rows.append(
+            [
+                f"Library of {r['frames']:,} frames × {r['dim']} (synthetic), compressed store + re-rank",
+                "p50 < 50 ms, R@10 ≥ 0.95, RSS ≤ 8 GB",
+                f"p50 {d['warm']['p50_ms']:.1f} ms, R@10 {d['recall_at_10']:.3f}, peak RSS {peak:.2f} GB",
+                _verdict(d["warm"]["p50_ms"] < 50 and d["recall_at_10"] >= 0.95 and peak <= 8),
+            ]
+        )
     r = results.get("text_tracks")
     if r and r.get("asr_x_real_time"):
         rows.append(

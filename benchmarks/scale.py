@@ -20,6 +20,7 @@ exact top 10 — warm (after the build; the float16 file is larger than the page
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -34,13 +35,7 @@ import numpy as np
 import psutil
 
 import common
-from frameseek.index.vectors import (
-    DEFAULT_CANDIDATES,
-    DEFAULT_NPROBE,
-    VectorStore,
-    default_nlist,
-    train_size,
-)
+from frameseek.index.vectors import VectorStore, default_nlist, train_size
 
 NAME = "scale"
 FRAMES_PER_VIDEO = 300
@@ -222,82 +217,67 @@ def _summary(ms: list[float]) -> dict[str, float]:
     return {"p50_ms": common.percentile(ms, 50), "p95_ms": common.percentile(ms, 95), "n": len(ms)}
 
 
-def du(folder: Path) -> int:
-    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
-
-
 # ------------------------------------------------------------------------------------------- run
-def run(args: Any) -> dict[str, Any]:
-    frames, dim = args.frames, args.dim
-    folder = Path(args.workdir or common.cache_dir() / "scale") / f"store-{frames}-{dim}"
+def build(args: Any, lib: Synthetic, folder: Path, rss: RssSampler, result: dict[str, Any]) -> None:
+    """Train, add every frame video by video (committing every ``--commit-every`` frames), and save the
+    queries' exact top 10 (``truth.npz``) and the build's numbers (``build.json``) beside the store."""
+    frames = lib.frames
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    needed = frames * (dim * 2 + 80) * 1.05
+    needed = frames * (lib.dim * 2 + 80) * 1.05
     free = shutil.disk_usage(folder.parent).free
     if free < needed + 2e9:
         raise SystemExit(f"{folder.parent}: {free / 1e9:.1f} GB free, the store needs {needed / 1e9:.1f} GB")
-    lib = Synthetic(frames, dim)
     nlist = args.nlist or default_nlist(frames, train_size(default_nlist(frames, frames)))
-    result: dict[str, Any] = {
-        "benchmark": NAME,
-        "command": common.command_line(),
-        "frames": frames,
-        "dim": dim,
-        "nlist": nlist,
-        "store": str(folder),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    with RssSampler() as rss:
-        result["rss_start_gb"] = rss.sample() / 1e9  # Python + numpy + faiss (+ torch via common)
-        n_queries = max(args.queries, args.truth_queries)
-        queries, query_rows = lib.queries(n_queries)
-        truth = TopK(queries[: args.truth_queries])
+    queries, query_rows = lib.queries(max(args.queries, args.truth_queries))
+    truth = TopK(queries[: args.truth_queries])
 
-        with rss.during("train"):
-            common.log(f"training sample: {train_size(nlist):,} frames")
-            started = time.perf_counter()
-            sample = lib.sample(train_size(nlist))
-            sample_s = time.perf_counter() - started
-            started = time.perf_counter()
-            store = VectorStore.create(folder, sample, nlist=nlist)
-            train_s = time.perf_counter() - started
-            del sample
-        common.log(f"trained {store.spec} in {train_s:.0f} s (sample generated in {sample_s:.0f} s)")
+    with rss.during("train"):
+        common.log(f"training sample: {train_size(nlist):,} frames")
+        started = time.perf_counter()
+        sample = lib.sample(train_size(nlist))
+        sample_s = time.perf_counter() - started
+        started = time.perf_counter()
+        store = VectorStore.create(folder, sample, nlist=nlist)
+        train_s = time.perf_counter() - started
+        del sample
+    common.log(f"trained {store.spec} in {train_s:.0f} s (sample generated in {sample_s:.0f} s)")
 
-        add_s = save_s = gen_s = truth_s = 0.0
-        commits = 0
-        last_log = time.perf_counter()
-        with rss.during("build"):
-            build_started = time.perf_counter()
-            for c in range(lib.chunks):
+    add_s = save_s = gen_s = truth_s = 0.0
+    commits = 0
+    last_log = time.perf_counter()
+    with rss.during("build"):
+        build_started = time.perf_counter()
+        for c in range(lib.chunks):
+            started = time.perf_counter()
+            x = lib.chunk(c)
+            gen_s += time.perf_counter() - started
+            started = time.perf_counter()
+            truth.update(x, c * CHUNK)
+            truth_s += time.perf_counter() - started
+            started = time.perf_counter()
+            for v in range(0, len(x), FRAMES_PER_VIDEO):  # video by video, as a library grows
+                store.add(f"video-{(c * CHUNK + v) // FRAMES_PER_VIDEO}", x[v : v + FRAMES_PER_VIDEO])
+            add_s += time.perf_counter() - started
+            del x
+            end = (c + 1) * CHUNK
+            if end % args.commit_every < CHUNK or c == lib.chunks - 1:
                 started = time.perf_counter()
-                x = lib.chunk(c)
-                gen_s += time.perf_counter() - started
-                started = time.perf_counter()
-                truth.update(x, c * CHUNK)
-                truth_s += time.perf_counter() - started
-                started = time.perf_counter()
-                for v in range(0, len(x), FRAMES_PER_VIDEO):  # video by video, as a library grows
-                    store.add(f"video-{(c * CHUNK + v) // FRAMES_PER_VIDEO}", x[v : v + FRAMES_PER_VIDEO])
-                add_s += time.perf_counter() - started
-                del x
-                end = (c + 1) * CHUNK
-                if end % args.commit_every < CHUNK or c == lib.chunks - 1:
-                    started = time.perf_counter()
-                    store.save()
-                    save_s += time.perf_counter() - started
-                    commits += 1
-                if time.perf_counter() - last_log > 60 or c == lib.chunks - 1:
-                    last_log = time.perf_counter()
-                    done = min(end, frames)
-                    spent = last_log - build_started
-                    common.log(
-                        f"{done:,} / {frames:,} frames in {spent:.0f} s (add {add_s:.0f}, save {save_s:.0f}, "
-                        f"generate {gen_s:.0f}, exact top 10 {truth_s:.0f}); "
-                        f"~{spent / done * (frames - done) / 60:.0f} min left; RSS {rss.sample() / 1e9:.2f} GB"
-                    )
-            build_wall_s = time.perf_counter() - build_started
-        result["build"] = {
+                store.save()
+                save_s += time.perf_counter() - started
+                commits += 1
+            if time.perf_counter() - last_log > 60 or c == lib.chunks - 1:
+                last_log = time.perf_counter()
+                done = min(end, frames)
+                spent = last_log - build_started
+                common.log(
+                    f"{done:,} / {frames:,} frames in {spent:.0f} s (add {add_s:.0f}, save {save_s:.0f}, "
+                    f"generate {gen_s:.0f}, exact top 10 {truth_s:.0f}); "
+                    f"~{spent / done * (frames - done) / 60:.0f} min left; RSS {rss.sample() / 1e9:.2f} GB"
+                )
+        build_wall_s = time.perf_counter() - build_started
+    saved = {
+        "build": {
             "train_s": train_s,
             "add_s": add_s,
             "commit_s": save_s,
@@ -308,74 +288,115 @@ def run(args: Any) -> dict[str, Any]:
             "wall_s": build_wall_s + train_s + sample_s,
             "segments": len(store.segments),
             "spec": store.spec,
-        }
-        store.close()
-        del store
+            "load_average_at_start": result["load_average_at_start"],
+        },
+        "rss_phases_gb": {k: v / 1e9 for k, v in rss.phase_peak.items()},
+    }
+    store.close()
+    np.savez(
+        folder / "truth.npz", queries=queries, query_rows=query_rows, rows=truth.rows, scores=truth.scores
+    )
+    (folder / "build.json").write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
 
-        with rss.during("open"):
-            store = VectorStore.open(folder)
-            result["rss_after_open_gb"] = rss.sample() / 1e9
-        result["disk"] = {
-            "total_bytes": du(folder),
-            "vectors_f16_bytes": (folder / "vectors.f16").stat().st_size,
-            "codes_bytes": sum((folder / s.name).stat().st_size for s in store.segments),
-            "trained_bytes": (folder / "trained.faiss").stat().st_size,
-            "manifest_bytes": (folder / "manifest.json").stat().st_size,
-        }
-        result["disk"]["bytes_per_frame"] = result["disk"]["total_bytes"] / frames
-        common.log(f"on disk: {result['disk']['total_bytes'] / 1e9:.2f} GB; measuring queries")
 
-        with rss.during("search"):
-            k = 10
-            t = truth.rows
-            nt = len(t)
-            store.nprobe, store.k_candidates = DEFAULT_NPROBE, DEFAULT_CANDIDATES
-            timed(store, queries[:20], k)  # warm-up: the lists' first pages, Python paths
-            ms, rows = timed(store, queries, k)
-            result["default"] = {
-                "nprobe": store.nprobe,
-                "candidates": store.candidates(k),
-                "warm": _summary(ms),
-                "recall_at_10": recall_at(rows[:nt], t),
-                "found_own_frame": float(np.mean([r in f for r, f in zip(query_rows, rows, strict=True)])),
-            }
-            lib_ms, _ = timed(store, queries, 100)  # what a library search asks for (a pool of 100)
-            result["default"]["k100_warm"] = _summary(lib_ms)
-            common.log(
-                f"default: p50 {result['default']['warm']['p50_ms']:.1f} ms warm, "
-                f"R@10 {result['default']['recall_at_10']:.3f}"
-            )
-            sweep = []
-            for nprobe in args.nprobes:
-                for cand in args.candidates:
-                    store.nprobe, store.k_candidates = nprobe, cand
-                    ms, rows = timed(store, queries, k)
-                    sweep.append(
-                        {
-                            "nprobe": nprobe,
-                            "candidates": store.candidates(k),
-                            **_summary(ms),
-                            "recall_at_10": recall_at(rows[:nt], t),
-                        }
-                    )
-                    common.log(f"nprobe {nprobe} candidates {cand}: {sweep[-1]}")
-            result["sweep"] = sweep
-            store.nprobe, store.k_candidates = DEFAULT_NPROBE, DEFAULT_CANDIDATES
-            # last: it empties the page cache of the store's files
-            cold_ms, _ = timed(store, queries[: args.cold_queries], k, cold=folder)
-            result["default"]["cold"] = _summary(cold_ms)
-            common.log(f"default, cold: p50 {result['default']['cold']['p50_ms']:.1f} ms")
+def measure(args: Any, folder: Path, rss: RssSampler, result: dict[str, Any]) -> None:
+    """Query latency and recall@10 of the store in ``folder`` against its ``truth.npz``."""
+    saved = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    result["build"] = saved["build"]
+    result["build_rss_phases_gb"] = saved["rss_phases_gb"]
+    with np.load(folder / "truth.npz") as z:
+        queries, query_rows, truth, top1 = z["queries"], z["query_rows"], z["rows"], z["scores"][:, 0]
+    queries, query_rows = queries[: args.queries], query_rows[: args.queries]
+    with rss.during("open"):
+        store = VectorStore.open(folder)
+        result["rss_after_open_gb"] = rss.sample() / 1e9
+    names = [s.name for s in store.segments]
+    result["disk"] = {
+        "total_bytes": sum((folder / n).stat().st_size for n in [*names, "trained.faiss", "manifest.json"])
+        + (folder / "vectors.f16").stat().st_size,
+        "vectors_f16_bytes": (folder / "vectors.f16").stat().st_size,
+        "codes_bytes": sum((folder / n).stat().st_size for n in names),
+        "trained_bytes": (folder / "trained.faiss").stat().st_size,
+        "manifest_bytes": (folder / "manifest.json").stat().st_size,
+    }
+    result["disk"]["bytes_per_frame"] = result["disk"]["total_bytes"] / result["frames"]
+    result["nlist"] = store.nlist
+    common.log(f"on disk: {result['disk']['total_bytes'] / 1e9:.2f} GB; measuring queries")
+
+    k, nt = 10, len(truth)
+    with rss.during("search"):
+        nprobe, candidates = store.nprobe, store.k_candidates  # the store's defaults
+        timed(store, queries[:20], k)  # warm-up: the lists' first pages, Python paths
+        ms, rows = timed(store, queries, k)
+        result["default"] = {
+            "nprobe": nprobe,
+            "candidates": store.candidates(k),
+            "warm": _summary(ms),
+            "recall_at_10": recall_at(rows[:nt], truth),
+            "found_own_frame": float(np.mean([r in f for r, f in zip(query_rows, rows, strict=True)])),
+        }
+        lib_ms, _ = timed(store, queries, 100)  # what a library search asks for (a pool of 100)
+        result["default"]["k100_warm"] = _summary(lib_ms)
+        common.log(
+            f"default (nprobe {nprobe}, {store.candidates(k)} candidates): p50 "
+            f"{result['default']['warm']['p50_ms']:.1f} ms warm, R@10 {result['default']['recall_at_10']:.3f}"
+        )
+        sweep = []
+        for probe in args.nprobes:
+            for cand in args.candidates:
+                store.nprobe, store.k_candidates = probe, cand
+                ms, rows = timed(store, queries, k)
+                sweep.append(
+                    {
+                        "nprobe": store.nprobe,
+                        "candidates": store.candidates(k),
+                        **_summary(ms),
+                        "recall_at_10": recall_at(rows[:nt], truth),
+                    }
+                )
+                common.log(f"nprobe {probe} candidates {cand}: {sweep[-1]}")
+        result["sweep"] = sweep
+        store.nprobe, store.k_candidates = nprobe, candidates
+        # last: it empties the page cache of the store's files
+        cold_ms, _ = timed(store, queries[: args.cold_queries], k, cold=folder)
+        result["default"]["cold"] = _summary(cold_ms)
+        common.log(f"default, cold: p50 {result['default']['cold']['p50_ms']:.1f} ms")
+    store.close()
     result["truth_queries"] = nt
     result["queries"] = len(queries)
-    result["median_top1_score"] = float(np.median(truth.scores[:, 0]))
+    result["median_top1_score"] = float(np.median(top1))
+
+
+def run(args: Any) -> dict[str, Any]:
+    frames, dim = args.frames, args.dim
+    folder = Path(args.workdir or common.cache_dir() / "scale") / f"store-{frames}-{dim}"
+    result: dict[str, Any] = {
+        "benchmark": NAME,
+        "command": common.command_line(),
+        "frames": frames,
+        "dim": dim,
+        "store": str(folder),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "reused_store": bool(args.reuse),
+    }
+    with RssSampler() as rss:
+        result["rss_start_gb"] = rss.sample() / 1e9  # Python + numpy + faiss (+ torch via common)
+        if not args.reuse:
+            build(args, Synthetic(frames, dim), folder, rss, result)
+        elif not (folder / "build.json").is_file():
+            raise SystemExit(f"--reuse: no built store at {folder} (run once with --keep)")
+        measure(args, folder, rss, result)
+    phases = {k: v / 1e9 for k, v in rss.phase_peak.items()}
+    build_peak = max(result["build_rss_phases_gb"].values())
     result["rss"] = {
+        # with --reuse the build ran in an earlier process: its peak comes from build.json
+        "peak_gb": max(build_peak, rss.peak / 1e9),
         "peak_sampled_gb": rss.peak / 1e9,
         "peak_ru_maxrss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
-        "phases_gb": {k: v / 1e9 for k, v in rss.phase_peak.items()},
+        "phases_gb": {**result["build_rss_phases_gb"], **phases},
     }
     result["machine"] = common.machine_info()
     if not args.keep:
-        store.close()
         shutil.rmtree(folder, ignore_errors=True)
     return result
 
@@ -386,7 +407,7 @@ def render(result: dict[str, Any]) -> str:
     ok = (
         default["warm"]["p50_ms"] < P50_TARGET_MS
         and default["recall_at_10"] >= RECALL_TARGET
-        and r["peak_ru_maxrss_gb"] <= RSS_TARGET_GB
+        and r["peak_gb"] <= RSS_TARGET_GB
     )
     rows = [
         ["frames × dim", f"{frames:,} × {result['dim']}"],
@@ -403,8 +424,9 @@ def render(result: dict[str, Any]) -> str:
         ],
         [
             "peak RSS",
-            f"{r['peak_ru_maxrss_gb']:.2f} GB (sampled {r['peak_sampled_gb']:.2f}; at start "
-            f"{result['rss_start_gb']:.2f}, after open {result['rss_after_open_gb']:.2f})",
+            f"{r['peak_gb']:.2f} GB (per phase: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["phases_gb"].items())
+            + f"; after open {result['rss_after_open_gb']:.2f})",
         ],
         ["query p50 / p95, warm", f"{default['warm']['p50_ms']:.1f} / {default['warm']['p95_ms']:.1f} ms"],
         [
@@ -435,8 +457,14 @@ def render(result: dict[str, Any]) -> str:
         f"{result['median_top1_score']:.2f}.",
         f"Build: {b['commits']} commits (one per ~1M frames; a library commits per video), "
         f"{b['segments']} segment(s) at the end; generating the synthetic frames ({b['generate_s']:.0f} s) and the "
-        f"exact top 10 ({b['exact_truth_s']:.0f} s) are not counted.",
+        f"exact top 10 ({b['exact_truth_s']:.0f} s) are not counted; load average at the build's start "
+        f"{b['load_average_at_start']}, at the queries' start {result['load_average_at_start']}.",
+        "Warm: whatever of the store the page cache holds after the build and earlier queries (the float16 "
+        "file is larger than this machine's free memory); cold: `posix_fadvise(DONTNEED)` on every store "
+        "file before each query (the guest's cache only: the host's disk cache may still serve reads).",
     ]
+    if result.get("reused_store"):
+        notes.append("Queries measured with `--reuse` on the store built (and kept) by an earlier run.")
     return table + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + sweep
 
 
@@ -449,10 +477,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--truth-queries", type=int, default=100)
     parser.add_argument("--cold-queries", type=int, default=100)
     parser.add_argument("--commit-every", type=int, default=1_000_000)
-    parser.add_argument("--nprobes", default="8,16,32,64")
-    parser.add_argument("--candidates", default="50,100,200,400")
+    parser.add_argument("--nprobes", default="64,128,256,384,512")
+    parser.add_argument("--candidates", default="100,200,300,400")
     parser.add_argument("--workdir", default=None, help="where the store is built (default: the bench cache)")
     parser.add_argument("--keep", action="store_true", help="keep the store on disk afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure queries on a store kept by --keep")
     parser.add_argument("--save", default=None, help="also write the JSON result to this file")
     args = parser.parse_args(argv)
     args.frames = args.frames or (200_000 if args.quick else 10_000_000)
@@ -460,8 +489,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.candidates = [int(x) for x in args.candidates.split(",")]
     result = run(args)
     if args.save:
-        import json
-
         Path(args.save).write_text(json.dumps(result, indent=1, default=common._json_default) + "\n")
     common.emit(result, args.json, render)
     return result

@@ -213,6 +213,7 @@ def test_store_edges(trained: Path, data: np.ndarray, tmp_path: Path) -> None:
         VectorStore.open(store.folder)
     assert vectors_mod.factory_spec(1536, 4096) == "PCAR256,IVF4096,PQ64"
     assert vectors_mod.default_nlist(10_000_000, 200_000) == 4096
+    assert vectors_mod.default_nprobe(4096) == 384 and vectors_mod.default_nprobe(256) == 32
 
 
 # ------------------------------------------------------------------------------------ in a library

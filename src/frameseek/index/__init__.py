@@ -21,11 +21,13 @@ from frameseek.index.store import (
     try_load,
     video_folder,
 )
+from frameseek.index.vectors import VectorStore
 from frameseek.index.visual import INDEX_FORMAT, VideoIndex
 
 __all__ = [
     "INDEX_FORMAT",
     "LibraryMatrix",
+    "VectorStore",
     "VideoIndex",
     "add_to_library",
     "build_ann",

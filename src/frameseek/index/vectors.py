@@ -49,9 +49,14 @@ DEFAULT_PCA_DIM = 256
 """Vectors wider than this are projected (PCA + random rotation) before the IVF-PQ; the re-rank uses
 the full vectors, so the projection only decides which candidates are considered."""
 DEFAULT_PQ_M = 64  # 64 sub-quantisers of 8 bits: 64 bytes of code a vector
-DEFAULT_NPROBE = 32
-DEFAULT_CANDIDATES = 100
-"""At least this many PQ candidates are re-ranked exactly (and at least 2·k)."""
+NPROBE_FRACTION = 3 / 32
+"""Lists a search scans, as a share of all lists (at least 32). Measured at 10M frames (1536-d, 4096
+lists, 200 queries; benchmarks/scale.py, docs/SCALE.md): recall@10 0.83 at nprobe 64, 0.95 at 256,
+0.987 at 384 (with 300 candidates) — vague queries (text lands near, not on, the frames it describes)
+have their true neighbours spread over many lists, so the share scanned is what buys recall."""
+DEFAULT_CANDIDATES = 300
+"""At least this many PQ candidates are re-ranked exactly (and at least 2·k): at 10M frames 100 → 200 →
+300 candidates gave recall@10 0.919 → 0.951 → 0.961 at nprobe 256, for < 1 ms more."""
 RERANK_MAX = 4096
 """At most this many candidates are re-ranked, so a search never reads more than ~12 MB (1536-d)."""
 MAX_SEGMENTS = 32
@@ -67,6 +72,11 @@ def default_nlist(expected: int, sample: int) -> int:
     power of two nearest √expected, with at least 39 training points a list (FAISS's minimum)."""
     nlist = 2 ** round(math.log2(max(1.0, math.sqrt(max(1, expected)))))
     return max(1, min(nlist, sample // 39))
+
+
+def default_nprobe(nlist: int) -> int:
+    """``NPROBE_FRACTION`` of the lists, at least 32 (all of them when there are fewer)."""
+    return max(1, min(nlist, max(32, round(nlist * NPROBE_FRACTION))))
 
 
 def train_size(nlist: int) -> int:
@@ -144,7 +154,7 @@ class VectorStore:
             self._transform = faiss.downcast_VectorTransform(chain.at(0))
             ivf = faiss.downcast_index(trained.index)
         self._ivf = ivf  # trained, empty: the quantizer and the template of every segment
-        self._nprobe = min(int(manifest.get("nprobe", DEFAULT_NPROBE)), int(ivf.nlist))
+        self._nprobe = default_nprobe(int(ivf.nlist))  # not stored: a tuning, settable per process
         self._committed_rows = self.rows
         self._tail_checked = False
         self._changed = False
@@ -175,7 +185,6 @@ class VectorStore:
         nlist: int | None = None,
         pca_dim: int | None = None,
         pq_m: int | None = None,
-        nprobe: int = DEFAULT_NPROBE,
     ) -> VectorStore:
         """Train a new, empty store on ``sample`` (n, d) and publish its folder (which must not exist).
 
@@ -201,7 +210,6 @@ class VectorStore:
             "format": STORE_FORMAT,
             "dim": dim,
             "spec": spec,
-            "nprobe": nprobe,
             "generation": 0,
             "rows": 0,
             "segments": [],
@@ -347,7 +355,6 @@ class VectorStore:
             "format": STORE_FORMAT,
             "dim": self.dim,
             "spec": self.spec,
-            "nprobe": self._nprobe,
             "generation": generation,
             "rows": self.rows,
             "segments": [{"name": s.name, "lo": s.lo, "hi": s.hi, "count": s.count} for s in self.segments],
