@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import filelock
+
+from frameseek.errors import ModelError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -81,3 +89,32 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
 
 def write_text_atomic(target: Path, text: str) -> None:
     write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def prepare_model_files(
+    target: Path,
+    complete: Callable[[Path], bool],
+    build: Callable[[Path], None],
+    *,
+    what: str,
+    stale_prefixes: tuple[str, ...] = (),
+    lock_timeout: float = 600.0,
+) -> Path:
+    """``target`` once ``complete(target)`` says so; else ``build(target)`` (which writes atomically) under
+    an inter-process lock, after removing what a killed builder left. A racing process waits, then reuses
+    the result. Failures are one-line ModelErrors naming ``what`` ("the speech model")."""
+    if complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with filelock.FileLock(str(target) + ".lock", timeout=lock_timeout):
+            if not complete(target):  # another process may have finished it while we waited
+                discard_stale_temporaries(target, *stale_prefixes)
+                started = time.monotonic()
+                build(target)
+                log.info("prepared %s in %.1f s", what, time.monotonic() - started)
+    except filelock.Timeout:
+        raise ModelError(f"another process is still preparing {what} in {target}") from None
+    except OSError as err:
+        raise ModelError(f"cannot prepare {what} in {target}: {err.strerror or err}") from None
+    return target

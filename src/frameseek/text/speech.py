@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import av.audio.resampler
-import filelock
 import numpy as np
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, discard_stale_temporaries
+from frameseek.atomic import atomic_dir, prepare_model_files
 from frameseek.errors import DecodeError, InputError, ModelError
 from frameseek.text.spans import TextSpan, TextTrack
 from frameseek.text.subtitles import open_media, video_start
@@ -117,21 +116,9 @@ def _assemble(target: Path) -> None:
 def packaged_whisper_dir() -> Path:
     """The folder of the packaged Whisper ``base`` model, joined from its two parts on first use."""
     target = settings.home() / "models" / "whisper-base"
-    if _complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with filelock.FileLock(str(target) + ".lock", timeout=_LOCK_TIMEOUT_S):
-            if not _complete(target):  # another process may have finished it while we waited
-                discard_stale_temporaries(target)
-                started = time.monotonic()
-                _assemble(target)
-                log.info("joined the packaged speech model in %.1f s", time.monotonic() - started)
-    except filelock.Timeout:
-        raise ModelError(f"another process is still preparing the speech model in {target}") from None
-    except OSError as err:
-        raise ModelError(f"cannot prepare the speech model in {target}: {err.strerror or err}") from None
-    return target
+    return prepare_model_files(
+        target, _complete, _assemble, what="the speech model", lock_timeout=_LOCK_TIMEOUT_S
+    )
 
 
 # --- model names --------------------------------------------------------------------------------------------
