@@ -180,9 +180,15 @@ class Searcher:
         tracks: TrackOptions | None,
         progress: Progress | None,
     ) -> list[JobOutcome]:
-        job_tracks = tracks or TrackOptions(subtitles=False)
-        jobs = [IndexJob(src, sampling, job_tracks) for src in sources]
+        jobs = self._jobs(sources, sampling, tracks)
         return list(self.distributor.run(self.runner, jobs, metrics, progress or self.progress))
+
+    def _jobs(
+        self, sources: Sequence[VideoSource], sampling: Sampling | None, tracks: TrackOptions | None
+    ) -> list[IndexJob]:
+        """One job per video: this call's sampling (else the Searcher's), text tracks (else none)."""
+        job_tracks = tracks or TrackOptions(subtitles=False)
+        return [IndexJob(src, sampling or self.sampling, job_tracks) for src in sources]
 
     def index_source(
         self,
@@ -352,8 +358,7 @@ class Searcher:
         outcomes: list[JobOutcome] = []
         with ResourceMonitor().watch(metrics):
             found = [src for source in sources for src in self.resolve(source, metrics, progress)]
-            job_tracks = tracks or TrackOptions(subtitles=False)
-            jobs = [IndexJob(src, sampling or self.sampling, job_tracks) for src in found]
+            jobs = self._jobs(found, sampling, tracks)
             report = progress or self.progress
             for outcome in self.distributor.run(self.runner, jobs, metrics, report, keep_going=keep_going):
                 if outcome.index is not None:
