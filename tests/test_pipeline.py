@@ -70,7 +70,7 @@ def test_default_encode_threads_give_heavy_image_encoders_every_core() -> None:
 
     import torch
 
-    from frameseek.search import default_encode_threads
+    from frameseek.indexing import default_encode_threads
 
     heavy = SimpleNamespace(image_backbone=torch.nn.Linear(4000, 2600))  # 10.4M parameters
     light = SimpleNamespace(image_backbone=torch.nn.Linear(1000, 1000))  # 1M parameters
