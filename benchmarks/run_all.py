@@ -24,6 +24,7 @@ import common
 import decode_limit
 import encoder_throughput
 import first_results
+import gpu
 import index_speed
 import memory_vs_length
 import quality
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "repeat_query": ("9. Repeat query in a new process", repeat_query.render),
     "decode_limit": ("10. The decode limit, per decoder option", decode_limit.render),
     "scale": ("11. A library of 10M frames", scale.render),
+    "gpu": ("12. On a GPU: encoder, indexing, evaluation and training on --device", gpu.render),
 }
 ORDER = [
     "index_speed",
@@ -57,6 +59,7 @@ ORDER = [
     "scale",
     "memory_vs_length",
     "quality",
+    "gpu",
 ]
 OUTPUT = common.REPO_DIR / "BENCHMARKS.md"
 
@@ -483,6 +486,7 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
         "repeat_query",
         "decode_limit",
         "scale",
+        "gpu",
     ]:
         title, render = BENCHMARKS[name]
         lines += [f"## {title}", ""]

@@ -552,7 +552,7 @@ def test_cli_app_binds_localhost_and_passes_streamlit_options(monkeypatch: pytes
 
     calls: list[list[str]] = []
 
-    def fake_call(command: list[str]) -> int:
+    def fake_call(command: list[str], **options: object) -> int:
         calls.append(command)
         return 0
 

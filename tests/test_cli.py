@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -63,10 +64,10 @@ def model_arg(model: DualEncoder, tmp_path_factory: pytest.TempPathFactory) -> s
 def loaded_once(monkeypatch: pytest.MonkeyPatch, model: DualEncoder, model_arg: str) -> None:
     """In-process runs reuse the already loaded model for --model MODEL_ARG (other names load for real)."""
 
-    def load(name: str) -> DualEncoder:
-        return model if name == model_arg else create_model(name)
+    def load(name: str, **options: Any) -> DualEncoder:
+        return model if name == model_arg else create_model(name, **options)
 
-    monkeypatch.setattr("frameseek.search.create_model", load)
+    monkeypatch.setattr("frameseek.models.factory.create_model", load)
 
 
 @pytest.fixture(scope="module")

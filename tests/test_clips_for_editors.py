@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import av
@@ -416,7 +417,7 @@ class _FakeSearcher:
     video: Path
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        self.handle = SimpleNamespace(prepare_query_engine=lambda: None)
 
     def query(self, text: str | None, *args: Any) -> str | None:
         return text

@@ -312,8 +312,10 @@ def test_nproc_inside_a_launch_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
         distributed.launch(2, print)
 
 
-def test_only_cpu_training_for_now(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="not supported yet"):
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is there")
+def test_a_missing_or_unknown_training_device_is_refused_first(tmp_path: Path) -> None:
+    """Before any data is read (the data folder here is empty)."""
+    with pytest.raises(InputError, match="no CUDA GPU is available"):
         Trainer(TrainConfig(data=str(tmp_path), out=str(tmp_path / "out"), device="cuda"))
-    with pytest.raises(InputError, match="unknown device"):
+    with pytest.raises(InputError, match="--device must be auto, cpu, cuda, cuda:N or mps"):
         Trainer(TrainConfig(data=str(tmp_path), out=str(tmp_path / "out"), device="toaster"))

@@ -76,7 +76,7 @@ def model(home: Path) -> DualEncoder:
 
 @pytest.fixture(autouse=True)
 def loaded_once(monkeypatch: pytest.MonkeyPatch, model: DualEncoder) -> None:
-    monkeypatch.setattr("frameseek.search.create_model", lambda name: model)
+    monkeypatch.setattr("frameseek.models.factory.create_model", lambda name, **options: model)
 
 
 @pytest.fixture(scope="module")

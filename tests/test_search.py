@@ -272,11 +272,11 @@ def test_python_api_with_a_model_name(
     """``Searcher(model="lite").search("video.mp4", "a dog")`` with plain strings."""
     names: list[str] = []
 
-    def load(name: str) -> DualEncoder:
+    def load(name: str, **options: Any) -> DualEncoder:
         names.append(name)
         return model
 
-    monkeypatch.setattr("frameseek.search.create_model", load)
+    monkeypatch.setattr("frameseek.models.factory.create_model", load)
     response = Searcher(model="lite").search(str(bikes), "a dog", top_k=3)
     assert names == ["lite"]
     check_response(response, top_k=3)
@@ -320,6 +320,7 @@ class _FixedEncoder:
 
     name = "fixed"
     fingerprint = "fixed"
+    device = "cpu"
 
     def __init__(self, text: np.ndarray, image: np.ndarray) -> None:
         self.text, self.image = text, image

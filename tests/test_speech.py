@@ -197,7 +197,9 @@ def test_audio_starting_after_the_video_is_shifted(media: dict[str, Path]) -> No
 
 
 @pytest.mark.slow
-def test_silence_gives_no_spans_and_the_model_is_loaded_once(media: dict[str, Path], whisper_home: Path) -> None:
+def test_silence_gives_no_spans_and_the_model_is_loaded_once(
+    media: dict[str, Path], whisper_home: Path
+) -> None:
     track = transcribe(media["silent"], threads=2)
     assert track.spans == () and track.language is None and track.info["language_probability"] is None
     assert track.info["audio_seconds"] == pytest.approx(3.0, abs=0.1)

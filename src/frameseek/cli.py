@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from frameseek.devices import check_device_spec
 from frameseek.errors import FrameseekError, InputError
 from frameseek.library_cli import library_app
 from frameseek.models.registry import DEFAULT_MODEL
@@ -47,6 +48,14 @@ ModelOpt = Annotated[
         "-m",
         help="Preset name (see `frameseek models`), checkpoint folder, or auto: a CLIP preset whose weights "
         "are in the local Hugging Face cache, else lite.",
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Where the model runs: auto (default: the first CUDA GPU, else Apple MPS, else the CPU; "
+        "or $FRAMESEEK_DEVICE), cpu, cuda, cuda:N or mps.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
@@ -223,6 +232,7 @@ def search(
         ),
     ] = False,
     model: ModelOpt = DEFAULT_MODEL,
+    device: DeviceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Search a video (file, link or folder) — or the library — for a sentence and/or an image: what is
@@ -238,19 +248,23 @@ def search(
     if query is None and image is None:
         raise InputError("give a text QUERY, --image, or both")
     check_text(query)  # an empty sentence fails before the model is loaded (seconds of work)
+    check_device_spec(device)
     sampling = _sampling(fps, scene, scene_gap, start, end, max_frames, exact_frames)
     tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
     if source is not None:
         _precheck_sources([source])
     from frameseek.startup import heavy_imports
 
-    with heavy_imports():  # torch: imported after the cheap checks, without GC passes over it
-        from frameseek.features import load_image
-        from frameseek.search import Searcher
+    with heavy_imports():  # after the cheap checks, without GC passes over what they create
+        from frameseek.search import Searcher  # no torch: a repeat text query may not need it
 
-    query_image = load_image(image) if image is not None else None
+    query_image = None
+    if image is not None:
+        with heavy_imports():
+            from frameseek.features import load_image
+        query_image = load_image(image)
     with _ProgressPrinter(not json_out) as progress:
-        searcher = Searcher(model, sampling=sampling, progress=progress)
+        searcher = Searcher(model, sampling=sampling, progress=progress, device=device)
         q = searcher.query(query, query_image, text_weight)
         if library:
             response = searcher.search_library(q, library=library_name, top_k=top_k, min_gap=min_gap)
@@ -282,10 +296,11 @@ def search(
         data.update(edits)
     if json_out:
         typer.echo(json.dumps(data))
-        return
-    for notice in response.notices:
-        _note(notice)
-    _print_results(data)
+    else:
+        for notice in response.notices:
+            _note(notice)
+        _print_results(data)
+    searcher.handle.prepare_query_engine()  # once the model was loaded: later text queries need not
 
 
 def _print_partial(response: Any) -> None:
@@ -372,6 +387,7 @@ def index(
     sub_lang: SubLangOpt = "en",
     asr_model: AsrModelOpt = "base",
     model: ModelOpt = DEFAULT_MODEL,
+    device: DeviceOpt = None,
     ray: Annotated[
         bool,
         typer.Option(
@@ -403,6 +419,7 @@ def index(
     sampling = _sampling(fps, scene, scene_gap, None, None, None, exact_frames)
     tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
     library_entries(library_name)  # a bad library name fails before any work
+    check_device_spec(device)
     _precheck_sources(sources)
     from frameseek.search import Searcher, frame_limit_notices  # torch: imported after the cheap checks
 
@@ -410,10 +427,13 @@ def index(
     if ray or ray_address is not None:
         from frameseek.indexing.ray_distributor import RayDistributor  # InputError when ray is missing
 
-        distributor = RayDistributor(ray_address, model=model)
+        distributor = RayDistributor(ray_address, model=model, device=device)
     with _ProgressPrinter(not json_out) as progress, distributor or contextlib.nullcontext():
-        searcher = Searcher(model, sampling=sampling, progress=progress, distributor=distributor)
+        searcher = Searcher(
+            model, sampling=sampling, progress=progress, distributor=distributor, device=device
+        )
         outcomes, metrics = searcher.add_videos(sources, library_name, tracks=tracks, keep_going=True)
+    searcher.handle.prepare_query_engine()  # the model is loaded now: later text queries need not load it
     indexes = [o.index for o in outcomes if o.index is not None]
     data: dict[str, Any] = {
         "library": library_name,
@@ -518,6 +538,7 @@ def train(
     ],
     dataset: Annotated[str, typer.Option(help="flickr8k, flickr30k, coco, csv or jsonl.")] = "flickr8k",
     model: ModelOpt = "lite",
+    device: DeviceOpt = None,
     mode: Annotated[
         str, typer.Option(help="frozen (cached features) or finetune (backbones train too).")
     ] = "frozen",
@@ -611,7 +632,7 @@ def train(
         holdout_seed=holdout_seed, image_tail_blocks=image_tail_blocks, text_tail_layers=text_tail_layers,
         lr_image_tail=lr_image_tail, lr_text_tail=lr_text_tail, tail_weight_decay=tail_weight_decay,
         threads=threads, weights_dtype=weights_dtype, class_channel=class_channel, class_top_k=class_top_k,
-        class_text_start=class_text_start, class_text_dim=class_text_dim,
+        class_text_start=class_text_start, class_text_dim=class_text_dim, device=device or "auto",
     )  # fmt: skip
 
     def on_epoch(row: dict[str, Any]) -> None:
@@ -655,19 +676,24 @@ def eval_(
     data: Annotated[Path, typer.Option(help="Dataset folder or file.")],
     split: Annotated[str, typer.Option(help="test, dev (val), train or all.")] = "test",
     model: ModelOpt = DEFAULT_MODEL,
+    device: DeviceOpt = None,
     flip_tta: Annotated[bool, typer.Option(help="Average each image with its mirror image.")] = True,
     fps: Annotated[float, typer.Option(help="MSR-VTT: frames sampled per second of each clip.")] = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Recall@1/5/10 and ranks: standard and original protocols (images), or text→video (MSR-VTT)."""
+    if device is not None:
+        from frameseek.devices import resolve_device
+
+        resolve_device(device)  # a GPU that is not there fails before the data are read
     if dataset.lower() == "msrvtt":
-        report = _eval_msrvtt(data, split, model, fps, json_out)
+        report = _eval_msrvtt(data, split, model, fps, json_out, device)
     else:
         from frameseek.data.captions import load_dataset
         from frameseek.models.factory import create_model
         from frameseek.retrieval_eval import evaluate_samples
 
-        encoder = create_model(model)
+        encoder = create_model(model, device=device)
         report = evaluate_samples(
             encoder, load_dataset(dataset, data, split), dataset, split, flip_tta=flip_tta
         )
@@ -679,20 +705,29 @@ def eval_(
         out.print(format_table(report))
 
 
-def _eval_msrvtt(data: Path, split: str, model: str, fps: float, quiet: bool) -> dict[str, Any]:
+def _eval_msrvtt(
+    data: Path, split: str, model: str, fps: float, quiet: bool, device: str | None
+) -> dict[str, Any]:
     from frameseek.data.msrvtt import discover_msrvtt
     from frameseek.search import Searcher
     from frameseek.video_eval import evaluate_msrvtt
 
     clips = discover_msrvtt(data, split)
-    searcher = Searcher(model, sampling=_sampling(fps, False, 10.0, None, None, None))
+    searcher = Searcher(model, sampling=_sampling(fps, False, 10.0, None, None, None), device=device)
     return evaluate_msrvtt(searcher, clips, split, progress=not quiet)
 
 
 @app.command(name="app", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run_app(ctx: typer.Context) -> None:
+def run_app(ctx: typer.Context, device: DeviceOpt = None) -> None:
     """Start the Streamlit app (on 127.0.0.1 unless --server.address says otherwise); Streamlit options pass through."""
     from frameseek.app import APP_SCRIPT
+
+    env = dict(os.environ)
+    if device is not None:
+        from frameseek.devices import resolve_device
+
+        resolve_device(device)  # a GPU that is not there: one line now, not an error inside the page
+        env["FRAMESEEK_DEVICE"] = device  # the app's models are created there
 
     extra = list(ctx.args)
     command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT)]
@@ -708,7 +743,7 @@ def run_app(ctx: typer.Context) -> None:
         upload_mb = max(1, settings.limits().max_upload_bytes // (1024 * 1024))
         command += ["--server.maxUploadSize", str(upload_mb)]
     command += extra
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(subprocess.call(command, env=env))
 
 
 app.add_typer(library_app, name="library")

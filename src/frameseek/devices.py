@@ -1,10 +1,11 @@
 """Where models run: ``--device auto|cpu|cuda[:N]|mps``, resolved once, with one clear error when the
-device is not there, and what follows from it (autocast precision, batch size, ONNX Runtime providers,
-NVDEC decoding)."""
+device is not there, and what follows from it (encoder batch size, NVDEC decoding). Autocast on the
+device: ``DualEncoder``; ONNX Runtime's providers: ``onnx_engine.providers_for``."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -47,24 +48,8 @@ class Device:
 
         return f"{self.name} ({torch.cuda.get_device_name(self.index)})"
 
-    def autocast_dtype(self) -> Any:
-        """Half precision for GPU inference: bfloat16 where the GPU supports it, else float16."""
-        import torch
-
-        if self.kind == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float16
-
     def batch_size(self, cpu_default: int) -> int:
         return GPU_BATCH_SIZE if self.is_gpu else cpu_default
-
-    def onnx_providers(self) -> list[str]:
-        """ONNX Runtime execution providers: CUDA first when onnxruntime-gpu is installed and asked for."""
-        import onnxruntime
-
-        available = set(onnxruntime.get_available_providers())
-        wanted = ["CUDAExecutionProvider"] if self.kind == "cuda" else []
-        return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
 
     def decoder_hwaccel(self) -> Any:
         """PyAV hardware decoding (NVDEC) for a CUDA device, falling back to software per stream."""
@@ -77,13 +62,20 @@ class Device:
         return HWAccel(device_type="cuda", device=str(self.index), allow_software_fallback=True)
 
 
-def resolve_device(spec: str | None = "auto") -> Device:
-    """``auto`` → the first CUDA GPU, else Apple's MPS, else the CPU; an explicit device that is not
-    available is an InputError naming what is missing."""
-    text = (spec or "auto").strip().lower()
-    match = _SPEC.fullmatch(text)
-    if match is None:
+def check_device_spec(spec: str | None) -> None:
+    """Fail fast on a misspelt ``--device`` (no torch import; whether the device is there is checked when
+    the model is created)."""
+    if spec is not None and _SPEC.fullmatch(spec.strip().lower()) is None:
         raise InputError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {spec!r}")
+
+
+def resolve_device(spec: str | None = None) -> Device:
+    """``auto`` → the first CUDA GPU, else Apple's MPS, else the CPU; an explicit device that is not
+    available is an InputError naming what is missing. ``None``: ``$FRAMESEEK_DEVICE``, else ``auto``."""
+    text = (spec or os.environ.get("FRAMESEEK_DEVICE", "") or "auto").strip().lower()
+    check_device_spec(text)
+    match = _SPEC.fullmatch(text)
+    assert match is not None
     if text == "cpu":
         return Device("cpu")
     if importlib.util.find_spec("torch") is None:  # pragma: no cover - torch is a dependency

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -42,13 +41,10 @@ def image_features(
     out = []
     for start in tqdm(range(0, len(paths), batch_size), desc=desc, unit="batch", leave=False):
         images = [load_image(p) for p in paths[start : start + batch_size]]
-        pixels = model.preprocess(images, flip=flip)
-        if model.precision == "bf16":
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                feats = model.image_features(pixels.contiguous(memory_format=torch.channels_last))
-        else:
+        pixels = model.backbone_input(model.preprocess(images, flip=flip))
+        with model.autocast():
             feats = model.image_features(pixels)
-        out.append(feats.float())
+        out.append(feats.float().cpu())
     return torch.cat(out) if out else torch.zeros(0, model.config.image_feature_dim)
 
 
@@ -57,7 +53,7 @@ def text_features(model: DualEncoder, texts: Sequence[str], batch_size: int = 25
     """Backbone features (n, F) for texts (fp32: text is cheap and precision-sensitive)."""
     model.eval()
     out = [
-        model.text_features(texts[start : start + batch_size]).float()
+        model.text_features(texts[start : start + batch_size]).float().cpu()
         for start in tqdm(range(0, len(texts), batch_size), desc="captions", unit="batch", leave=False)
     ]
     return torch.cat(out) if out else torch.zeros(0, model.config.text_feature_dim)
@@ -66,7 +62,8 @@ def text_features(model: DualEncoder, texts: Sequence[str], batch_size: int = 25
 def _cache_key(model: DualEncoder, kind: str, items: Sequence[str], extra: str) -> str:
     side = model.config.image if kind == "image" else model.config.text
     payload = json.dumps(
-        {"side": vars(side), "kind": kind, "extra": extra, "precision": model.precision}, sort_keys=True
+        {"side": vars(side), "kind": kind, "extra": extra, "precision": model.compute_precision},
+        sort_keys=True,
     )
     digest = hashlib.sha256(payload.encode())
     for item in items:
@@ -147,15 +144,12 @@ def image_trunk_maps(
     dtype = _storage_dtype(model)
     for start in tqdm(range(0, len(paths), batch_size), desc=desc, unit="batch", leave=False):
         pixels = model.preprocess([load_image(p) for p in paths[start : start + batch_size]], flip=flip)
-        context = torch.autocast("cpu", dtype=torch.bfloat16) if model.precision == "bf16" else nullcontext()
-        with context:
-            if model.precision == "bf16":
-                pixels = pixels.contiguous(memory_format=torch.channels_last)
-            x, done = pixels, 0
+        with model.autocast():
+            x, done = model.backbone_input(pixels), 0
             for split in order:
                 x = backbone.trunk(x, split, start=done)  # type: ignore[operator]
                 done = split
-                out[split].append(x.to(dtype).contiguous())
+                out[split].append(x.to(dtype).contiguous().cpu())
     return [torch.cat(out[s]) for s in splits]
 
 
@@ -200,7 +194,7 @@ def text_trunk_states(
         hidden, mask = backbone.trunk(texts[start : start + batch_size], split)  # type: ignore[operator]
         for row, row_mask in zip(hidden, mask, strict=True):
             n = int(row_mask.sum())  # right padding: real tokens come first
-            states.append(row[:n].to(torch.float16))
+            states.append(row[:n].to(torch.float16).cpu())
             lengths.append(n)
     return torch.cat(states), torch.tensor(lengths, dtype=torch.int64)
 

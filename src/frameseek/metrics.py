@@ -32,6 +32,7 @@ class PipelineMetrics:
     ocr_frames_read: int = 0  # ... and ran OCR on (the picture had changed enough)
     ocr_seconds: float = 0.0  # time inside OCR
     index_reused: bool = False
+    image_inference: str | None = None  # how frames were encoded, e.g. "torch cuda:0 bf16" (None: reused)
     wall_seconds: float = 0.0
     cpu_percent: float = 0.0
     peak_rss_bytes: int = 0
@@ -66,6 +67,7 @@ class PipelineMetrics:
             "frames_encoded": self.frames_encoded,
             "video_seconds": round(self.video_seconds, 3),
             "index_reused": self.index_reused,
+            "image_inference": self.image_inference,
             "search_latency_ms": round(self.search_seconds * 1000, 2),
             "transcription_audio_seconds_per_s": _ratio(self.audio_seconds, self.asr_seconds),
             "ocr_frames_per_s": _ratio(self.ocr_frames_read, self.ocr_seconds),

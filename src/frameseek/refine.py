@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from frameseek.index.visual import VideoIndex
-from frameseek.models.dual_encoder import DualEncoder
 from frameseek.results import SearchResult
 from frameseek.temporal import segment_band
 from frameseek.timecode import format_timecode
 from frameseek.video.decode import iter_frames
+
+if TYPE_CHECKING:
+    from frameseek.models.dual_encoder import DualEncoder
 
 MAX_RATE = 30.0
 """Frames per second looked at around a hit (the video's own rate when lower)."""

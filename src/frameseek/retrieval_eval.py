@@ -23,12 +23,13 @@ def embed_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings (images, captions) for a split; ``flip_tta`` averages each image with its mirror."""
     model.eval()
-    image_emb = model.project_images(cached_image_features(model, images))
+    device = model.device  # the caches hold CPU tensors; the heads may be on a GPU
+    image_emb = model.project_images(cached_image_features(model, images).to(device))
     if flip_tta:
-        flipped = model.project_images(cached_image_features(model, images, flip=True))
+        flipped = model.project_images(cached_image_features(model, images, flip=True).to(device))
         image_emb = F.normalize(image_emb + flipped, dim=-1)
-    text_emb = model.project_texts(cached_text_features(model, captions))
-    return image_emb.numpy(), text_emb.numpy()
+    text_emb = model.project_texts(cached_text_features(model, captions).to(device))
+    return image_emb.cpu().numpy(), text_emb.cpu().numpy()
 
 
 def recall_report(

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,12 +24,11 @@ from frameseek.index.library import LibraryMatrix, add_to_library, library_versi
 from frameseek.index.store import stored_text_tracks
 from frameseek.index.visual import VideoIndex
 from frameseek.indexing.distributor import Distributor, IndexJob, InProcessDistributor, JobOutcome
-from frameseek.indexing.encoder import DEFAULT_BATCH_SIZE, FrameEncoder
+from frameseek.indexing.encoder import FrameEncoder
 from frameseek.indexing.runner import IndexRunner
 from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
-from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.factory import create_model
+from frameseek.models.handle import ModelHandle
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import DEFAULT_MODEL
 from frameseek.progress import Progress
@@ -42,6 +42,9 @@ from frameseek.timecode import format_timecode
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource, resolve
 
+if TYPE_CHECKING:
+    from frameseek.models.dual_encoder import DualEncoder
+
 SourceLike = str | Path | VideoSource
 MATCHER_CACHE = 256
 """Text tracks whose span embeddings a Searcher keeps in memory (a transcript of an hour: ~1,000 spans)."""
@@ -52,25 +55,32 @@ class Searcher:
 
     def __init__(
         self,
-        model: str | DualEncoder = DEFAULT_MODEL,
+        model: str | DualEncoder | ModelHandle = DEFAULT_MODEL,
         *,
         sampling: Sampling | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         encode_threads: int | None = None,
         decode_threads: int = 1,
         progress: Progress | None = None,
         limits: settings.Limits | None = None,
         distributor: Distributor | None = None,
         warm_up: bool = False,
+        device: str | None = None,
     ):
-        self.model = create_model(model) if isinstance(model, str) else model
-        self.model.eval()
+        """``model``: a name, a checkpoint folder or a loaded model; ``device`` (for a name or folder):
+        ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps`` (``create_model``). On a GPU frames are encoded in
+        batches of ``devices.GPU_BATCH_SIZE`` and a CUDA device decodes with NVDEC where FFmpeg can."""
+        # the model is created when something needs it: a text query on an indexed video does not
+        # (its embedding comes from the exported query engine, see frameseek.models.handle)
+        self.handle = model if isinstance(model, ModelHandle) else ModelHandle(model, device=device)
+        if self.handle.loaded:
+            self.handle.model.eval()
         self.sampling = sampling or Sampling()  # the default for calls that pass none
         self.progress = progress  # the default for calls that pass none
         self.limits = limits or settings.limits()  # read once, here at the edge
         # encode threads: as given, else decided when frames are first encoded (FrameEncoder.threads)
         self.encoder = FrameEncoder(
-            self.model, threads=encode_threads or None, batch_size=batch_size, decode_threads=decode_threads
+            self.handle, threads=encode_threads or None, batch_size=batch_size, decode_threads=decode_threads
         )
         self.runner = IndexRunner(self.encoder, self.limits, decode_threads=decode_threads)
         self.distributor: Distributor = distributor or InProcessDistributor()
@@ -79,6 +89,11 @@ class Searcher:
         self._matchers: dict[str, SpanMatcher] = {}
         if warm_up:
             self.warm_up()
+
+    @property
+    def model(self) -> DualEncoder:
+        """The loaded model (created now if it was not yet)."""
+        return self.handle.model
 
     def warm_up(self) -> None:
         """Pay the first-call costs now, before a first query is timed (a long-running process): one text
@@ -105,7 +120,7 @@ class Searcher:
         q = query if isinstance(query, Query) else self.query(query, image, text_weight)
         parts, weights = [], []
         if q.text is not None:
-            parts.append(self.model.encode_texts([q.text])[0])
+            parts.append(self.handle.encode_texts([q.text])[0])
             weights.append(q.text_weight if q.image is not None else 1.0)
         if q.image is not None:
             parts.append(self.model.encode_images([q.image])[0])
@@ -132,7 +147,7 @@ class Searcher:
 
         with metrics.stage("download"):
             sources = resolve(
-                source, progress=downloaded, min_short_side=2 * self.model.config.image.image_size
+                source, progress=downloaded, min_short_side=2 * self.handle.config.image.image_size
             )
         for src in sources:
             if src.download is not None:
@@ -260,7 +275,7 @@ class Searcher:
                     results = merge_moments(refined, top_k, min_gap)  # two hits may now meet: keep one
         return SearchResponse(
             source=str(source if not isinstance(source, VideoSource) else source.origin),
-            model=self.model.name,
+            model=self.handle.name,
             query=q.text,
             results=results,
             metrics=metrics.as_dict(),
@@ -294,7 +309,7 @@ class Searcher:
         on_partial(
             SearchResponse(
                 source=str(sources[0].origin if len(sources) == 1 else "folder"),
-                model=self.model.name,
+                model=self.handle.name,
                 query=q.text,
                 results=results,
                 metrics={"preview_seconds": round(time.perf_counter() - started, 3)},
@@ -314,7 +329,7 @@ class Searcher:
             with self._lock:
                 matcher = self._matchers.get(key)
             if matcher is None:
-                matcher = SpanMatcher(track.spans, self.model.encode_sentences)
+                matcher = SpanMatcher(track.spans, self.handle.encode_sentences)
                 with self._lock:
                     self._matchers[key] = matcher
                     while len(self._matchers) > MATCHER_CACHE:
@@ -375,7 +390,7 @@ class Searcher:
             cached = self._libraries.get((name, use_ann))
         if cached is not None and cached[0] == version:
             return cached[1]
-        matrix = load_library(name, self.model.fingerprint, use_ann)
+        matrix = load_library(name, self.handle.fingerprint, use_ann)
         with self._lock:
             self._libraries[(name, use_ann)] = (version, matrix)
         return matrix
@@ -409,7 +424,7 @@ class Searcher:
                 metrics.search_seconds = time.perf_counter() - started
         return SearchResponse(
             source=f"library:{library}",
-            model=self.model.name,
+            model=self.handle.name,
             query=q.text,
             results=results,
             metrics=metrics.as_dict(),

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from tqdm import tqdm
 from frameseek import distributed
 from frameseek.atomic import atomic_path, write_text_atomic
 from frameseek.data.captions import CaptionSample, group_by_image, load_dataset
+from frameseek.devices import resolve_device
 from frameseek.errors import InputError
 from frameseek.features import (
     cached_image_features,
@@ -96,9 +97,9 @@ class TrainConfig:
     lr_text_tail: float | None = None  # None: lr_text_backbone
     tail_weight_decay: float = 0.0
     threads: int | None = None  # torch.set_num_threads for the run (None: leave torch's default)
-    # Where training runs. Only "cpu" for now; it also picks the backend across processes (gloo; a CUDA
-    # device would take NCCL, see distributed.backend_for) once tensors are moved to a device.
-    device: str = "cpu"
+    # Where training runs: auto | cpu | cuda[:N] | mps (devices.resolve_device). It also picks the backend
+    # across processes: NCCL on CUDA (each process on its LOCAL_RANK's GPU), gloo on the CPU.
+    device: str = "auto"
     weights_dtype: str | None = None  # checkpoint storage precision ("float16" halves it); None: model's
     # > 0: fuse the zero-shot class channel (heads.ClassChannelHead) with weight β into the best checkpoint
     # after training (the heads train without it); an ensemble gets it once, after the merge.
@@ -187,8 +188,8 @@ class Trainer:
         self.config = config
         self.out = Path(config.out)
         self.on_epoch = on_epoch  # called with each epoch's log row (on rank 0 only)
-        _check_device(config.device)
-        distributed.init(config.device)  # joins torchrun's process group if launched so; no-op alone
+        self.device = training_device(config.device)
+        distributed.init(str(self.device))  # joins torchrun's process group if launched so; no-op alone
         self.world, self.rank = distributed.world_size(), distributed.rank()
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -197,7 +198,7 @@ class Trainer:
         random.seed(config.seed)
         self.model = self._build_model()
         self.model.engine = "torch"  # weights change every epoch: no ONNX export per evaluation
-        self.loss_fn = build_loss(config.loss, config.temperature)
+        self.loss_fn = build_loss(config.loss, config.temperature).to(self.device)
         if self.world > 1:  # same weights everywhere (DDP also broadcasts them); own dropout streams
             torch.manual_seed(config.seed + self.rank)
         self._replica: nn.Module | None = None  # the DDP wrapper during run(), with several processes
@@ -226,7 +227,11 @@ class Trainer:
     # ---- setup --------------------------------------------------------------------------------
     def _build_model(self) -> DualEncoder:
         name = self.config.model
-        model = build_preset(name, seed=self.config.seed) if name in PRESETS else create_model(name)
+        if name in PRESETS:
+            model = build_preset(name, seed=self.config.seed)
+        else:
+            model = create_model(name, device="cpu")
+        model.place(self.device)
         head = model.config.head
         if self.config.head_dropout is not None or self.config.input_dropout is not None:
             for module in (model.image_head, model.text_head):
@@ -334,6 +339,7 @@ class Trainer:
         return PackedStates(*cached_text_trunk(self.model, captions, self.text_split))
 
     def _image_features_from(self, inputs: torch.Tensor) -> torch.Tensor:
+        inputs = inputs.to(self.device, non_blocking=True)  # cached inputs live on the CPU
         if self.image_split is None:
             return inputs
         return self.model.image_backbone.tail(inputs.float(), self.image_split)  # type: ignore[operator]
@@ -341,8 +347,9 @@ class Trainer:
     def _text_features_from(self, inputs: torch.Tensor | PackedStates, rows: torch.Tensor) -> torch.Tensor:
         if isinstance(inputs, PackedStates):
             hidden, mask = inputs.batch(rows)
+            hidden, mask = hidden.to(self.device), mask.to(self.device)
             return self.model.text_backbone.tail(hidden, mask, self.text_split)  # type: ignore[operator]
-        return inputs[rows]
+        return inputs[rows].to(self.device, non_blocking=True)
 
     def _frozen_features(self) -> None:
         self.train_image = [self._image_inputs(self.train_data.images, flip=False)]
@@ -387,7 +394,7 @@ class Trainer:
                 for s in range(0, n_texts, chunk)
             ]
         )
-        return F.normalize(image_emb, dim=-1).numpy(), text_emb.numpy()
+        return F.normalize(image_emb, dim=-1).cpu().numpy(), text_emb.cpu().numpy()
 
     def _finetune_step_inputs(
         self, batch: np.ndarray, rng: np.random.Generator, rows: slice = slice(None)
@@ -469,8 +476,10 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel
 
         finetune = self.config.mode == "finetune"
+        cuda = self.device.type == "cuda"
         return DistributedDataParallel(
             _Replica(self.model, self.loss_fn),
+            device_ids=[self.device.index or 0] if cuda else None,
             forward_sync_buffers=finetune,  # frozen: no buffer changes (backbones stay in eval mode)
             # finetune: a hub backbone may hold weights the embeddings never use; the graph is the same every
             # step, which lets DDP handle those without searching the graph each step
@@ -558,7 +567,7 @@ class Trainer:
         return report
 
     def _load_best(self) -> None:
-        best_model = create_model(str(self.out / "best"))
+        best_model = create_model(str(self.out / "best"), device=str(self.device))
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.model = best_model
@@ -590,16 +599,18 @@ class Trainer:
 
     def _save_resume_state(self, epoch: int) -> None:
         tensors: dict[str, torch.Tensor] = {
-            f"model.{k}": v.detach().contiguous()
+            f"model.{k}": v.detach().cpu().contiguous()
             for k, v in self.model.state_dict().items()
             if self.config.mode == "finetune"
             or k.startswith(("image_head.", "text_head.", *self.model.config.backbone_weight_prefixes))
         }
-        tensors.update({f"loss.{k}": v.detach().contiguous() for k, v in self.loss_fn.state_dict().items()})
+        tensors.update(
+            {f"loss.{k}": v.detach().cpu().contiguous() for k, v in self.loss_fn.state_dict().items()}
+        )
         opt = self.optimizer.state_dict()
         for pid, state in opt["state"].items():
             for name, value in state.items():
-                tensors[f"opt.{pid}.{name}"] = torch.as_tensor(value).contiguous()
+                tensors[f"opt.{pid}.{name}"] = torch.as_tensor(value).cpu().contiguous()
         meta = {
             "epoch": epoch,
             "best": self.best,
@@ -654,13 +665,19 @@ class _Replica(nn.Module):
         return step(*args)
 
 
-def _check_device(device: str) -> None:
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {device!r}") from None
-    if kind != "cpu":
-        raise InputError(f"training runs on the CPU for now; device {device!r} is not supported yet")
+def training_device(spec: str) -> torch.device:
+    """The device this process trains on: ``spec`` resolved (``devices.resolve_device``); with several
+    processes on CUDA, each takes the GPU of its ``LOCAL_RANK`` (as torchrun numbers them)."""
+    device = resolve_device(spec)
+    if device.kind == "cuda" and distributed.launched():
+        local_rank = distributed.env_world()[2]
+        if local_rank >= torch.cuda.device_count():
+            raise InputError(
+                f"process {local_rank} has no GPU of its own: this machine has {torch.cuda.device_count()}"
+                " CUDA GPU(s); start at most that many processes per node"
+            )
+        return torch.device("cuda", local_rank)
+    return cast(torch.device, device.torch)
 
 
 class PackedStates:
@@ -732,7 +749,7 @@ def train_ensemble(
     report = _ensemble_report(config, seeds, runs, trainer) if distributed.is_main() else None
     report = distributed.broadcast_object(report)  # rank 0 merges, evaluates and writes; everyone returns it
     if not distributed.is_main():
-        trainer.model = create_model(str(out / "best"))
+        trainer.model = create_model(str(out / "best"), device=str(trainer.device))
     assert report is not None
     return report
 
@@ -743,11 +760,12 @@ def _ensemble_report(
     from frameseek.models.ensemble import merge_heads
 
     out = Path(config.out)
+    device = str(trainer.device)
     merged = merge_heads(
-        [create_model(str(out / f"seed-{s}" / "best")) for s in seeds], name=trainer.model.name
+        [create_model(str(out / f"seed-{s}" / "best"), device=device) for s in seeds], name=trainer.model.name
     )
     merged.save_pretrained(out / "best")
-    trainer.model = create_model(str(out / "best"))
+    trainer.model = create_model(str(out / "best"), device=device)
     if config.class_channel > 0:
         trainer.model = _install_class_channel(trainer.model, config, out / "best")
     selected = trainer.evaluate(trainer.select_data)
@@ -779,7 +797,7 @@ def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path
         text_dim=config.class_text_dim,
     )
     model.save_pretrained(folder)
-    loaded = create_model(str(folder))
+    loaded = create_model(str(folder), device=str(model.device))
     loaded.engine = "torch"
     return loaded
 
@@ -797,7 +815,7 @@ def run_training(
 ) -> dict[str, Any]:
     """A training job (an ensemble when ``seeds`` are given) in this process, or, launched by torchrun,
     as one of its processes (the group is joined for the job and left after it)."""
-    with distributed.session(config.device):
+    with distributed.session(str(training_device(config.device))):  # NCCL on CUDA, gloo on the CPU
         if seeds:
             return train_ensemble(config, seeds, on_epoch=on_epoch)
         return Trainer(config, on_epoch=on_epoch).run()

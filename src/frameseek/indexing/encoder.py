@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from frameseek.indexing.preparer import PreparedFrame
-from frameseek.models.dual_encoder import DualEncoder
+from frameseek.devices import GPU_BATCH_SIZE
+from frameseek.models.handle import ModelHandle
+
+if TYPE_CHECKING:  # torch is imported when frames are first encoded, not when the stage is built
+    from frameseek.indexing.preparer import PreparedFrame
+    from frameseek.models.dual_encoder import DualEncoder
 
 DEFAULT_BATCH_SIZE = 8
 """Frames per encoder call: faster per frame than 16 or 32 on 1-2 CPU threads and less memory
@@ -24,6 +28,8 @@ def default_encode_threads(model: DualEncoder, cores: int, decode_threads: int) 
     decoder leaves. Measured on 2 cores at 720p (BENCHMARKS.md, breakdown): resnet50-distilbert (23.5M
     image parameters) indexes 1.35× faster with 2 torch threads than with 1; lite (3.4M) is
     decode-limited and gains nothing from a second thread competing with the decoder."""
+    import torch
+
     backbone = getattr(model, "image_backbone", None)
     size = sum(p.numel() for p in backbone.parameters()) if isinstance(backbone, torch.nn.Module) else 0
     if size >= HEAVY_IMAGE_ENCODER_PARAMETERS:
@@ -40,20 +46,40 @@ class FrameEncoder:
 
     def __init__(
         self,
-        model: DualEncoder,
+        model: DualEncoder | ModelHandle,
         *,
         threads: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         decode_threads: int = 1,
     ) -> None:
-        self.model = model
+        self._source = model
         self._threads = threads
         self.decode_threads = decode_threads
-        self.batch_size = batch_size
+        self._batch_size = batch_size
+
+    @property
+    def model(self) -> DualEncoder:
+        """The model that encodes (a handle's is created on first use)."""
+        source = self._source
+        return source.model if isinstance(source, ModelHandle) else source
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's fingerprint (a handle gives it without creating the model, where it can)."""
+        return self._source.fingerprint
+
+    @property
+    def batch_size(self) -> int:
+        """As given, else ``DEFAULT_BATCH_SIZE`` on a CPU and ``GPU_BATCH_SIZE`` on a GPU."""
+        if self._batch_size is None:
+            self._batch_size = GPU_BATCH_SIZE if self.model.on_gpu else DEFAULT_BATCH_SIZE
+        return self._batch_size
 
     @property
     def threads(self) -> int:
         if self._threads is None:
+            import torch
+
             self._threads = default_encode_threads(self.model, torch.get_num_threads(), self.decode_threads)
         return self._threads
 
@@ -64,6 +90,8 @@ class FrameEncoder:
     @contextlib.contextmanager
     def threads_set(self) -> Iterator[None]:
         """Torch runs on ``threads`` threads inside the block (restored after)."""
+        import torch
+
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
@@ -72,6 +100,10 @@ class FrameEncoder:
             torch.set_num_threads(previous)
 
     def __call__(self, batch: Sequence[PreparedFrame]) -> np.ndarray:
+        import torch
+
         pixels = torch.stack([frame.pixels for frame in batch])
+        if self.model.device.type == "cuda":
+            pixels = pixels.pin_memory()  # page-locked: the host-to-GPU copy runs asynchronously
         embeddings: np.ndarray = self.model.encode_pixels(pixels).numpy()
         return embeddings

@@ -6,12 +6,15 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image
 
 from frameseek.models.preprocess import ImageLike
 from frameseek.video.decode import Frame
+
+if TYPE_CHECKING:
+    import torch
 
 THUMB_WIDTH = 320
 

@@ -48,6 +48,7 @@ from types import TracebackType
 from typing import Any
 
 from frameseek import settings
+from frameseek.devices import check_device_spec
 from frameseek.errors import FrameseekError, IndexError_, InputError, ModelError, SourceError
 from frameseek.index.store import try_load
 from frameseek.indexing.distributor import IndexJob, JobOutcome
@@ -105,15 +106,24 @@ class WorkResult:
 class IndexWorker:
     """The body of one Ray actor: loads the model once, then indexes one video per ``index`` call."""
 
-    def __init__(self, model: str, limits: settings.Limits, batch_size: int, decode_threads: int) -> None:
+    def __init__(
+        self,
+        model: str,
+        limits: settings.Limits,
+        batch_size: int,
+        decode_threads: int,
+        device: str | None = None,
+    ) -> None:
+        from frameseek.devices import resolve_device
         from frameseek.indexing.encoder import FrameEncoder
         from frameseek.models.factory import create_model
 
         self.node = socket.gethostname()
-        self.model = create_model(model)
+        self.model = create_model(model, device=device)  # a GPU worker sees only its own GPU: cuda:0
         self.model.eval()
         encoder = FrameEncoder(self.model, batch_size=batch_size, decode_threads=decode_threads)
-        self.runner = IndexRunner(encoder, limits, decode_threads=decode_threads)
+        hwaccel = resolve_device(str(self.model.device)).decoder_hwaccel()
+        self.runner = IndexRunner(encoder, limits, decode_threads=decode_threads, hwaccel=hwaccel)
 
     def describe(self) -> dict[str, str]:
         """What the driver checks once: the model's fingerprint and where indexes are written."""
@@ -196,6 +206,8 @@ class RayDistributor:
         cpus_per_worker: float = 1,
         max_in_flight: int | None = None,
         retries: int = 1,
+        device: str | None = None,
+        gpus_per_worker: float = 1,
     ) -> None:
         self.ray = import_ray()
         if address is not None and not address.strip():
@@ -218,6 +230,14 @@ class RayDistributor:
         self.cpus_per_worker = cpus_per_worker
         self.max_in_flight = max_in_flight
         self.retries = retries
+        check_device_spec(device)
+        # workers run where --device says; a CUDA worker asks Ray for gpus_per_worker GPUs, and Ray makes
+        # them its cuda:0 (CUDA_VISIBLE_DEVICES), so cuda:N names no particular GPU on a cluster
+        wanted = (device or "").strip().lower()
+        self.device = "cuda" if wanted.startswith("cuda") else (wanted or None)
+        if gpus_per_worker <= 0:
+            raise InputError(f"gpus_per_worker must be > 0, got {gpus_per_worker}")
+        self.gpus_per_worker = gpus_per_worker if self.device == "cuda" else 0
         self._owns_cluster = False
         self._slots: list[_Slot] = []
         self._config: tuple[Any, ...] | None = None
@@ -255,7 +275,7 @@ class RayDistributor:
         chosen = (
             runner.model.name if self.model == AUTO_MODEL and runner.model.name in PRESETS else self.model
         )
-        config = (chosen, runner.limits, runner.encoder.batch_size, runner.decode_threads)
+        config = (chosen, runner.limits, runner.encoder.batch_size, runner.decode_threads, self.device)
         if config != self._config:
             self._kill_all()
             self._config = config
@@ -278,6 +298,7 @@ class RayDistributor:
         actor_class = self.ray.remote(IndexWorker)
         return actor_class.options(
             num_cpus=self.cpus_per_worker,
+            num_gpus=self.gpus_per_worker,
             max_restarts=0,  # a dead worker is replaced here, and its job retried, by run()
             runtime_env={"env_vars": env},
             scheduling_strategy="SPREAD",

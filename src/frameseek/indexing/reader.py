@@ -23,6 +23,8 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+from av.codec.hwaccel import HWAccel
+
 from frameseek.errors import DecodeError, FrameseekError, InputError
 from frameseek.video.decode import Frame, GridRange, duration_of, sample_frames
 from frameseek.video.ranges import DONE, EXIT, FRAME, RangeJob, plan_ranges, read_messages, worker_command
@@ -82,8 +84,10 @@ class FrameReader:
         workers: int | None = None,
         min_parallel_seconds: float | None = None,
         range_seconds: float | None = None,
+        hwaccel: HWAccel | None = None,
     ) -> None:
         self.sampling = sampling
+        self.hwaccel = hwaccel  # GPU decoding (NVDEC) for the frames this process decodes itself
         self.frame_limit = frame_limit
         self.max_pixels = max_pixels
         self.threads = threads
@@ -125,6 +129,7 @@ class FrameReader:
             threads=self.threads,
             skip_unneeded=True,
             points=None if points == (0, None) else points,
+            hwaccel=self.hwaccel,
         )
 
 

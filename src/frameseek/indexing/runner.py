@@ -14,8 +14,10 @@ import functools
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from av.codec.hwaccel import HWAccel
 
 from frameseek.errors import InputError
 from frameseek.index.store import index_folder, lock_for, migrate_legacy, try_load
@@ -26,7 +28,6 @@ from frameseek.indexing.reader import FrameReader
 from frameseek.indexing.text_tracks import TextTrackBuilder, TextTracks, TrackOptions
 from frameseek.indexing.writer import IndexWriter
 from frameseek.metrics import PipelineMetrics
-from frameseek.models.dual_encoder import DualEncoder
 from frameseek.pipeline import Stage, batched, timed
 from frameseek.progress import Progress
 from frameseek.settings import Limits
@@ -35,14 +36,26 @@ from frameseek.video.preview import PREVIEW_MIN_SECONDS, PREVIEW_SPACING, previe
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource
 
+if TYPE_CHECKING:
+    from frameseek.models.dual_encoder import DualEncoder
+
 
 class IndexRunner:
     """Builds (or reuses) the visual track of one video for one model and sampling."""
 
-    def __init__(self, encoder: FrameEncoder, limits: Limits, *, decode_threads: int = 1) -> None:
+    def __init__(
+        self,
+        encoder: FrameEncoder,
+        limits: Limits,
+        *,
+        decode_threads: int = 1,
+        hwaccel: HWAccel | Literal["auto"] | None = "auto",
+    ) -> None:
         self.encoder = encoder
         self.limits = limits
         self.decode_threads = decode_threads
+        # GPU decoding for the picture track; "auto": NVDEC when the model is on a CUDA device
+        self.hwaccel = hwaccel
         self.writer = IndexWriter()
         self.text = TextTrackBuilder(frame_limit=limits.max_frames, max_pixels=limits.max_pixels)
 
@@ -69,11 +82,19 @@ class IndexRunner:
             frame_limit=self.limits.max_frames,
             max_pixels=self.limits.max_pixels,
             threads=self.decode_threads,
+            hwaccel=self._hwaccel(),
         )
+
+    def _hwaccel(self) -> HWAccel | None:
+        if self.hwaccel != "auto":
+            return self.hwaccel
+        from frameseek.devices import resolve_device
+
+        return resolve_device(str(self.model.device)).decoder_hwaccel()
 
     # ---- the stored track --------------------------------------------------------------------
     def folder(self, src: VideoSource, sampling: Sampling) -> Path:
-        return index_folder(src.sha256, self.encoder.model.fingerprint, sampling)
+        return index_folder(src.sha256, self.encoder.fingerprint, sampling)
 
     def stored(self, src: VideoSource, sampling: Sampling) -> VideoIndex | None:
         """The stored index, unless a smaller frame limit cut it short and this one would sample more."""
@@ -81,7 +102,7 @@ class IndexRunner:
         if (
             index is not None
             and index.stopped_at is not None
-            and len(index) < self.reader(sampling).frame_cap
+            and len(index) < sampling.frame_cap(self.limits.max_frames)  # what a reader would sample
         ):
             return None
         return index
@@ -99,7 +120,7 @@ class IndexRunner:
             folder = self.folder(src, sampling)
             with lock_for(folder):
                 existing = self.stored(src, sampling)  # another process may have built it meanwhile
-                if existing is None and migrate_legacy(src.sha256, self.model.fingerprint, sampling):
+                if existing is None and migrate_legacy(src.sha256, self.encoder.fingerprint, sampling):
                     existing = self.stored(src, sampling)
                 if existing is None:
                     self.encoder.prepare()  # image backbone + engine: start-up, not indexing time
@@ -156,6 +177,7 @@ class IndexRunner:
         """Decode, prepare, encode and write one video's visual track (call under ``lock_for(folder)``)."""
         info = probe(src.path)
         self.encoder.prepare()  # image backbone + engine ready before the first batch (a no-op if done)
+        metrics.image_inference = self.model.image_inference
         duration = info.duration
         reader = self.reader(sampling)
         with IndexWriter.scratch(folder) as thumbs:

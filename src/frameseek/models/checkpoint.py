@@ -11,11 +11,8 @@ from safetensors.torch import load_file, save_file
 
 from frameseek.atomic import atomic_dir
 from frameseek.errors import ModelError
-from frameseek.models.config import DualEncoderConfig
+from frameseek.models.config import CONFIG_NAME, WEIGHTS_NAME, DualEncoderConfig
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 HEAD_PREFIXES = ("image_head.", "text_head.")
 
 
@@ -37,26 +34,6 @@ def save_checkpoint(model: torch.nn.Module, folder: Path, include_backbones: boo
         (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         save_file(_dedupe_shared(state), str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
     return folder
-
-
-def read_config(folder: Path) -> DualEncoderConfig:
-    """Validate the folder's files and parse its config."""
-    if not folder.is_dir():
-        raise ModelError(f"checkpoint folder not found: {folder}")
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
-    if pickles:
-        raise ModelError(
-            f"checkpoint {folder} contains pickle file(s) {', '.join(pickles)}; frameseek loads only "
-            "config.json + model.safetensors"
-        )
-    config_path = folder / CONFIG_NAME
-    if not config_path.is_file():
-        raise ModelError(f"checkpoint {folder} has no {CONFIG_NAME}")
-    try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{config_path} is not valid JSON: {exc}") from None
-    return DualEncoderConfig.from_dict(data)
 
 
 def read_weights(folder: Path) -> dict[str, torch.Tensor]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from frameseek.errors import ModelError
@@ -11,6 +13,9 @@ FORMAT = "frameseek-dual-encoder"
 IMAGE_BACKBONES = ("efficientnet-lite0", "efficientnet-lite0-multiscale", "hf-resnet", "clip-vision")
 TEXT_BACKBONES = ("hf-text", "hf-text-concat", "clip-text")
 WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 @dataclass
@@ -132,3 +137,23 @@ class DualEncoderConfig:
 def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(kind)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def read_config(folder: Path) -> DualEncoderConfig:
+    """Validate the folder's files and parse its config."""
+    if not folder.is_dir():
+        raise ModelError(f"checkpoint folder not found: {folder}")
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelError(
+            f"checkpoint {folder} contains pickle file(s) {', '.join(pickles)}; frameseek loads only "
+            "config.json + model.safetensors"
+        )
+    config_path = folder / CONFIG_NAME
+    if not config_path.is_file():
+        raise ModelError(f"checkpoint {folder} has no {CONFIG_NAME}")
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{config_path} is not valid JSON: {exc}") from None
+    return DualEncoderConfig.from_dict(data)

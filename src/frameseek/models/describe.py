@@ -25,18 +25,17 @@ import torch
 from torch import nn
 
 from frameseek.models import registry
-from frameseek.models.backbones import (
-    MPNET_SOURCE,
-    PACKAGED_TEXT_MODELS,
-    EfficientNetLiteMultiScale,
-    concat_sources,
-    resolve_text_source,
-)
-from frameseek.models.checkpoint import read_config
-from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig
+from frameseek.models.backbones import EfficientNetLiteMultiScale
+from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig, read_config
 from frameseek.models.heads import build_head
 from frameseek.models.packaged import mpnet_installed
 from frameseek.models.registry import ModelSpec
+from frameseek.models.text_sources import (
+    MPNET_SOURCE,
+    PACKAGED_TEXT_MODELS,
+    concat_sources,
+    resolve_text_source,
+)
 
 PARTS = ("image_backbone", "image_head", "text_backbone", "text_head", "total")
 

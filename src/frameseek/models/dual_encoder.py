@@ -36,13 +36,8 @@ from frameseek.models.backbones import (
     build_image_backbone,
     build_text_backbone,
 )
-from frameseek.models.checkpoint import (
-    load_weights_into,
-    read_config,
-    read_weights,
-    save_checkpoint,
-)
-from frameseek.models.config import DualEncoderConfig
+from frameseek.models.checkpoint import load_weights_into, read_weights, save_checkpoint
+from frameseek.models.config import DualEncoderConfig, read_config
 from frameseek.models.heads import ClassChannelHead, build_head
 from frameseek.models.inference import Engine, InferenceSettings, Precision
 from frameseek.models.onnx_engine import OnnxImageEngine
@@ -101,11 +96,14 @@ class DualEncoder(nn.Module):
         inference = inference or InferenceSettings.resolve()  # a direct construction reads the defaults
         self.precision: Precision = inference.precision  # bf16: CPU autocast + channels-last images
         self.engine: Engine = inference.engine  # image inference: "torch" or "onnx"
+        self._target = torch.device(inference.device)  # where place() puts the model (create_model calls it)
         self._onnx: OnnxImageEngine | None = None
         self._fingerprint: str | None = None
         # what the weights were loaded from (fingerprint.source_key); None once weights may have changed
         self._source_key: str | None = None
         self._text_engine: TextEngine | None = None  # answers text inference while text_backbone is deferred
+        # the same network as the source's text backbone while its weights are the source's (for exports)
+        self._source_text_engine: TextEngine | None = None
         self.register_state_dict_pre_hook(_build_before_state_dict)
         self.register_load_state_dict_pre_hook(_build_before_load)
 
@@ -114,6 +112,7 @@ class DualEncoder(nn.Module):
         them; a checkpoint's weights replace them) as ``config.head`` says."""
         head = self.config.head
         text_dim = int(head.class_text_dim or int(self.config.text_feature_dim) - head.class_text_start)
+        device = self.device  # the channel's tensors go where the heads are
         for side in ("image", "text"):
             inner = getattr(self, f"{side}_head")
             if isinstance(inner, ClassChannelHead):
@@ -128,7 +127,7 @@ class DualEncoder(nn.Module):
                 text_dim,
                 head.class_text_start,
             )
-            setattr(self, f"{side}_head", wrapped)
+            setattr(self, f"{side}_head", wrapped.to(device))
 
     @classmethod
     def from_config(
@@ -169,7 +168,7 @@ class DualEncoder(nn.Module):
         else:
             engine, text = None, build_text_backbone(config.text)
         model = cls(config, image, text, inference=inference)
-        model._text_engine = engine
+        model._text_engine = model._source_text_engine = engine
         load_weights_into(model, weights, str(path))
         model.eval()
         model._source_key = key
@@ -217,6 +216,34 @@ class DualEncoder(nn.Module):
         self._fingerprint = None
         self._source_key = None  # the files no longer say what the weights are
         self._onnx = None
+        if self.text_backbone_built:
+            self._source_text_engine = (
+                None  # the built text backbone may have changed (a deferred one cannot)
+            )
+
+    # ---- device -------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the model computes: its heads' device (a deferred backbone is built there)."""
+        for tensor in self.image_head.parameters():
+            return tensor.device
+        return torch.device("cpu")
+
+    def place(self, device: str | torch.device | None = None) -> Self:
+        """Move what is built to ``device`` (default: the one the inference settings named) without
+        building deferred backbones (``.to()`` builds everything first, as every whole-model view does)."""
+        target = torch.device(device) if device is not None else self._target
+        self._target = target
+        if target == self.device:
+            return self
+        for module in self._modules.values():
+            if module is not None and not isinstance(module, DEFERRED_BACKBONES):
+                module.to(target)
+        return self
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.type in ("cuda", "mps")
 
     # ---- deferred backbones ----------------------------------------------------------------------
     @property
@@ -252,6 +279,12 @@ class DualEncoder(nn.Module):
         """The engine that answers text inference while the text backbone is deferred, if any."""
         return self._text_engine
 
+    @property
+    def source_text_engine(self) -> TextEngine | None:
+        """A text engine computing this model's text features while its text backbone holds its source's
+        weights (also once the backbone is built), else None; ``query_engine`` exports it."""
+        return self._source_text_engine
+
     def load_image_backbone(self) -> ImageBackbone:
         """Build a deferred image backbone now (a no-op once built); returns it."""
         return self.image_backbone
@@ -284,6 +317,7 @@ class DualEncoder(nn.Module):
                         f"says {side}_feature_dim {current.out_dim}"
                     )
                 built.train(current.training)
+                built.to(self.device)  # where the heads are (create_model placed them)
                 self._modules[name] = built
                 if name == "text_backbone":
                     self._text_engine = None  # the real backbone answers from now on
@@ -333,12 +367,13 @@ class DualEncoder(nn.Module):
         return to_tensor(images, side.image_size, self.config.image.resize, side.mean, side.std, flip=flip)
 
     def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.image_backbone(pixels)
+        return self.image_backbone(pixels.to(self.device))
 
     def text_features(self, texts: Sequence[str]) -> torch.Tensor:
         engine = self._text_engine
         if engine is not None and not self.training and not self.text_backbone_built:
-            return engine(texts)  # the same features without building the transformers backbone
+            # the same features without building the transformers backbone (the engine runs on the CPU)
+            return engine(texts).to(self.device)
         return self.text_backbone(texts)
 
     def project_images(self, features: torch.Tensor) -> torch.Tensor:
@@ -351,15 +386,51 @@ class DualEncoder(nn.Module):
         return self.project_images(self.image_features(pixels)), self.project_texts(self.text_features(texts))
 
     # ---- inference ------------------------------------------------------------------------------
+    def backbone_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """A preprocessed batch ready for the image backbone at inference: on the model's device (from
+        pinned memory asynchronously), channels-last where that is the faster layout."""
+        device = self.device
+        if device.type != "cpu":
+            pixels = pixels.to(device, non_blocking=True)
+        if self.precision == "bf16" or device.type == "cuda":
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        return pixels
+
+    @property
+    def compute_precision(self) -> str:
+        """The numeric precision inference runs in: ``fp32`` / ``bf16`` on the CPU, ``cuda-bf16`` … on a GPU
+        (feature caches key on it)."""
+        if not self.on_gpu:
+            return self.precision
+        return f"{self.device.type}-{'bf16' if gpu_dtype(self.device) == torch.bfloat16 else 'fp16'}"
+
+    def autocast(self) -> torch.autocast | nullcontext[None]:
+        """Inference autocast: half precision on a GPU, bf16 on a CPU that has it, else none."""
+        return self._autocast()
+
+    def _text_autocast(self) -> torch.autocast | nullcontext[None]:
+        """Text runs in fp32 on the CPU (a sentence is cheap, and the exported query engine computes the
+        same numbers); half precision on a GPU."""
+        return self._autocast() if self.on_gpu else nullcontext()
+
     def _autocast(self) -> torch.autocast | nullcontext[None]:
+        device = self.device
+        if device.type in ("cuda", "mps"):
+            return torch.autocast(device.type, dtype=gpu_dtype(device))
         if self.precision == "bf16":
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
 
     @property
     def image_inference(self) -> str:
-        """How images are encoded at inference: ``onnxruntime fp32``, ``torch bf16`` or ``torch fp32``."""
-        return "onnxruntime fp32" if self.engine == "onnx" else f"torch {self.precision}"
+        """How images are encoded at inference: ``onnxruntime fp32``, ``torch bf16``, ``torch fp32``, or on a
+        GPU ``torch cuda:0 bf16`` (autocast)."""
+        if self.engine == "onnx":
+            return "onnxruntime fp32" + ("" if self.device.type == "cpu" else f" ({self.device})")
+        if self.on_gpu:
+            half = "bf16" if gpu_dtype(self.device) == torch.bfloat16 else "fp16"
+            return f"torch {self.device} {half}"
+        return f"torch {self.precision}"
 
     def _onnx_engine(self) -> OnnxImageEngine | None:
         """The ONNX Runtime engine for the image backbone, when this model runs images through it."""
@@ -367,7 +438,7 @@ class DualEncoder(nn.Module):
             return None
         if self._onnx is None:
             self._onnx = OnnxImageEngine(
-                self.image_backbone, self.image_backbone.image_size, self.fingerprint
+                self.image_backbone, self.image_backbone.image_size, self.fingerprint, device=self.device
             )
         return self._onnx
 
@@ -387,12 +458,11 @@ class DualEncoder(nn.Module):
         if engine is not None:
             features = engine.features(pixels, torch.get_num_threads())
             if features is not None:
-                return self.project_images(features)
-        if self.precision == "bf16":
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
+                return self.project_images(features.to(self.device)).cpu()
+        pixels = self.backbone_input(pixels)
         with self._autocast():
             features = self.image_features(pixels)
-        return self.project_images(features.float())
+        return self.project_images(features.float()).cpu()
 
     @torch.inference_mode()
     def encode_images(
@@ -419,9 +489,9 @@ class DualEncoder(nn.Module):
         out = []
         with _few_texts_on_one_thread(len(texts)):
             for start in range(0, len(texts), batch_size):
-                with self._autocast():
+                with self._text_autocast():
                     features = self.text_features(texts[start : start + batch_size])
-                out.append(self.project_texts(features.float()).numpy())
+                out.append(self.project_texts(features.float()).cpu().numpy())
         self.train(was_training)
         return np.concatenate(out) if out else np.zeros((0, self.embed_dim), dtype=np.float32)
 
@@ -432,12 +502,12 @@ class DualEncoder(nn.Module):
         out = []
         with _few_texts_on_one_thread(len(texts)):
             for start in range(0, len(texts), batch_size):
-                with self._autocast():
+                with self._text_autocast():
                     features = self.text_features(texts[start : start + batch_size])
                 sentence = int(self.config.text.sentence_dim or 0)
             if sentence:
                 features = features[:, :sentence]
-            out.append(F.normalize(features.float(), dim=-1).numpy())
+            out.append(F.normalize(features.float(), dim=-1).cpu().numpy())
         width = int(self.config.text.sentence_dim or self.config.text_feature_dim or 0)
         return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
 
@@ -455,6 +525,13 @@ class DualEncoder(nn.Module):
         }
         counts["total"] = sum(counts.values())
         return counts
+
+
+def gpu_dtype(device: torch.device) -> torch.dtype:
+    """Autocast precision on a GPU: bfloat16 where CUDA supports it, else float16."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
 
 
 @contextlib.contextmanager

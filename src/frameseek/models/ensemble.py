@@ -39,12 +39,12 @@ def merge_heads(models: Sequence[DualEncoder], name: str | None = None) -> DualE
     config.head.ensemble = len(models)
     if name is not None:
         config.name = name
-    inference = InferenceSettings(first.precision, first.engine)
+    inference = InferenceSettings(first.precision, first.engine, str(first.device))
     merged = DualEncoder(config, first.image_backbone, first.text_backbone, inference=inference)
     merged.image_head = EnsembleHead(image_heads)
     merged.text_head = EnsembleHead(text_heads)
     merged.eval()
-    return merged
+    return merged.place()
 
 
 def _identity(model: DualEncoder) -> tuple[object, ...]:

@@ -1,4 +1,4 @@
-"""The one door to a model: ``create_model(name or checkpoint folder, precision=, engine=)``."""
+"""The one door to a model: ``create_model(name or checkpoint folder, precision=, engine=, device=)``."""
 
 from __future__ import annotations
 
@@ -39,14 +39,21 @@ def create_model(
     *,
     precision: Precision | None = None,
     engine: EngineSetting | None = None,
+    device: str | None = None,
 ) -> DualEncoder:
     """A preset by name, ``auto`` (see ``registry.resolve_auto``) or a checkpoint folder (``config.json`` +
     ``model.safetensors``), ready to encode.
 
     ``precision`` / ``engine`` default to ``FRAMESEEK_PRECISION`` / ``FRAMESEEK_ENGINE`` and the CPU's
-    abilities, read here once.
+    abilities, read here once. ``device`` (``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps``; default
+    ``$FRAMESEEK_DEVICE``, else ``auto``) is where the model runs; a device that is not there is an
+    InputError. Deferred backbones stay deferred and are built on that device when first needed.
     """
-    inference = InferenceSettings.resolve(precision, engine)
+    inference = InferenceSettings.resolve(precision, engine, device)
+    return _create(name_or_path, inference).place()
+
+
+def _create(name_or_path: str, inference: InferenceSettings) -> DualEncoder:
     if name_or_path == AUTO_MODEL:
         # resolved here, before anything keys on the model: the loaded model's name and fingerprint are the
         # chosen preset's, so an index built with one model is never searched with another

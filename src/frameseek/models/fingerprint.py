@@ -107,7 +107,7 @@ def image_source_files(side: ImageSideConfig) -> list[Path] | None:
 
 def text_source_files(side: TextSideConfig) -> list[Path] | None:
     """Files the text backbone's weights and tokenizer come from; None when they cannot be pinned."""
-    from frameseek.models.backbones import concat_sources, resolve_text_source
+    from frameseek.models.text_sources import concat_sources, resolve_text_source
 
     sources = concat_sources(side.source) if side.backbone == "hf-text-concat" else [side.source]
     files: list[Path] = []
@@ -148,7 +148,7 @@ def source_key(config: DualEncoderConfig, checkpoint: Path) -> str | None:
     A checkpoint that carries every backbone tensor (``backbone_weights_included``) still names its
     sources: the backbones are built from them before the checkpoint's tensors replace theirs.
     """
-    from frameseek.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+    from frameseek.models.config import CONFIG_NAME, WEIGHTS_NAME
 
     image, text = image_source_files(config.image), text_source_files(config.text)
     if image is None or text is None:

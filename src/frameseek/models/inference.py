@@ -1,5 +1,5 @@
-"""How a model runs inference on this machine: numeric precision and image engine, read from the
-environment once, where a model is created (``create_model``), and handed to the model."""
+"""How a model runs inference on this machine: the device, numeric precision and image engine, read from
+the environment (and ``--device``) once, where a model is created (``create_model``), and handed to it."""
 
 from __future__ import annotations
 
@@ -32,16 +32,32 @@ def default_precision() -> Precision:
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    """``precision`` of PyTorch inference (bf16: CPU autocast + channels-last) and the image ``engine``."""
+    """``precision`` of PyTorch CPU inference (bf16: CPU autocast + channels-last), the image ``engine``
+    and the ``device`` (``cpu``, ``cuda:N``, ``mps``) the model runs on. On a GPU, inference runs under
+    half-precision autocast (bf16 where the GPU has it, else fp16) whatever ``precision`` says."""
 
     precision: Precision = "fp32"
     engine: Engine = "torch"
+    device: str = "cpu"
 
     @classmethod
     def resolve(
-        cls, precision: Precision | None = None, engine: EngineSetting | None = None
+        cls,
+        precision: Precision | None = None,
+        engine: EngineSetting | None = None,
+        device: str | None = None,
     ) -> InferenceSettings:
-        """The given values, with what is missing read from the environment and the CPU (once)."""
+        """The given values, with what is missing read from the environment and the machine (once).
+
+        ``device`` is a ``--device`` value (``auto`` when None: the first CUDA GPU, else MPS, else the CPU);
+        one that is not there is an InputError. On a GPU, ``auto`` engine means PyTorch (autocast on the
+        GPU beats ONNX Runtime's CPU provider); ``onnx`` asks for ONNX Runtime's CUDA provider.
+        """
+        from frameseek.devices import resolve_device
+
+        where = resolve_device(device)
         chosen = precision or default_precision()
         requested = engine or cast(EngineSetting, engine_setting())
-        return cls(chosen, cast(Engine, resolve_engine(requested, chosen)))
+        if where.is_gpu and requested == "auto":
+            requested = "torch"
+        return cls(chosen, cast(Engine, resolve_engine(requested, chosen)), where.name)

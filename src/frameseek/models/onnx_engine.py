@@ -87,7 +87,8 @@ def _quiet_exporter() -> Iterator[None]:
 
 def export_image_backbone(backbone: nn.Module, image_size: int, target: Path) -> Path:
     """Write ``backbone`` (pixels (n, 3, s, s) → features (n, F)) as an ONNX file, atomically."""
-    example = torch.zeros(1, 3, image_size, image_size)
+    device = next((t.device for t in backbone.parameters()), torch.device("cpu"))
+    example = torch.zeros(1, 3, image_size, image_size, device=device)  # traced where the backbone is
     was_training = backbone.training
     backbone.eval()
     try:
@@ -107,10 +108,23 @@ def export_image_backbone(backbone: nn.Module, image_size: int, target: Path) ->
     return target
 
 
+def providers_for(device: torch.device | None) -> list[str | tuple[str, dict[str, Any]]]:
+    """ONNX Runtime providers: CUDA first for a CUDA device when onnxruntime-gpu provides it, then CPU."""
+    if device is None or device.type != "cuda":
+        return ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    if "CUDAExecutionProvider" not in available:
+        log.warning("onnxruntime has no CUDA provider (install onnxruntime-gpu): ONNX runs on the CPU")
+        return ["CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+
+
 class OnnxSession:
     """One ONNX Runtime session with a fixed number of threads: ``session(pixels) -> features``."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, device: torch.device | None = None) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped]
 
         options = ort.SessionOptions()
@@ -121,7 +135,7 @@ class OnnxSession:
         # spinning threads would steal the core the decoder runs on (2-core machines suffer most)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self._session: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session: Any = ort.InferenceSession(str(path), options, providers=providers_for(device))
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         array = pixels.detach().to(torch.float32).contiguous().numpy()
@@ -132,10 +146,13 @@ class OnnxSession:
 class OnnxImageEngine:
     """Exports a model's image backbone on first use and keeps one session per thread count."""
 
-    def __init__(self, backbone: nn.Module, image_size: int, key: str) -> None:
+    def __init__(
+        self, backbone: nn.Module, image_size: int, key: str, device: torch.device | None = None
+    ) -> None:
         self.backbone = backbone
         self.image_size = image_size
         self.key = key
+        self.device = device
         self._sessions: dict[int, OnnxSession] = {}
         self._failed = False
         self._lock = threading.Lock()
@@ -164,11 +181,11 @@ class OnnxImageEngine:
         path = self.path
         if path.is_file():
             try:
-                return OnnxSession(path, threads)
+                return OnnxSession(path, threads, self.device)
             except Exception as exc:  # an unreadable cached file: export it again
                 log.info("re-exporting %s (%s)", path, exc)
         export_image_backbone(self.backbone, self.image_size, path)
-        return OnnxSession(path, threads)
+        return OnnxSession(path, threads, self.device)
 
     def features(self, pixels: torch.Tensor, threads: int) -> torch.Tensor | None:
         """Backbone features of a preprocessed batch, or None when the engine cannot run this model."""

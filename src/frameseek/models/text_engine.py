@@ -27,10 +27,10 @@ import torch
 from torch.nn import functional as F
 
 from frameseek.models.config import TextSideConfig
+from frameseek.models.tokenizer import TOKENIZER_FILE, load_tokenizer
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -79,8 +79,11 @@ class BertEncoder:
         w = self.weights
         return F.layer_norm(x, (self.hidden_size,), w[f"{name}.weight"], w[f"{name}.bias"], self.eps)
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token states (n, L, hidden): BertModel's ``last_hidden_state``."""
+    def __call__(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, always_mask: bool = False
+    ) -> torch.Tensor:
+        """Token states (n, L, hidden): BertModel's ``last_hidden_state``. ``always_mask``: pass the mask
+        to attention even without padding (one graph for every input, as an ONNX export needs)."""
         w = self.weights
         n, length = input_ids.shape
         positions = torch.arange(length).unsqueeze(0)
@@ -91,7 +94,9 @@ class BertEncoder:
         hidden = hidden + F.embedding(positions, w["embeddings.position_embeddings.weight"])
         hidden = self._norm(hidden, "embeddings.LayerNorm")
         mask: torch.Tensor | None = None
-        if not bool(attention_mask.all()):  # as transformers builds it for SDPA: none without padding
+        if always_mask or not bool(
+            attention_mask.all()
+        ):  # as transformers does for SDPA: none without padding
             mask = attention_mask.bool()[:, None, None, :].expand(n, 1, length, length)
         head_size = self.hidden_size // self.heads
         for i in range(self.layers):
@@ -158,40 +163,24 @@ class TextEngine:
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         ids, mask = self.tokenize(texts)
-        hidden = self.encoder(ids, mask)
+        return self.features(ids, mask)
+
+    def features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, always_mask: bool = False
+    ) -> torch.Tensor:
+        """Pooled features (n, hidden) of tokenized texts."""
+        hidden = self.encoder(input_ids, attention_mask, always_mask)
         if self.pooling == "cls":
             return hidden[:, 0]
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-6)
-
-
-def _tokenizer(folder: Path, max_length: int) -> Any:
-    """The folder's fast tokenizer, truncating at ``max_length`` and padding to the longest text."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-    settings: dict[str, Any] = {}
-    for name in ("special_tokens_map.json", "tokenizer_config.json"):
-        path = folder / name
-        if path.is_file():
-            settings.update({k: v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if v})
-    pad = settings.get("pad_token", "[PAD]")
-    pad = pad.get("content", "[PAD]") if isinstance(pad, dict) else str(pad)
-    pad_id = tokenizer.token_to_id(pad)
-    if pad_id is None:
-        raise ValueError(f"pad token {pad!r} is not in the vocabulary")
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad)
-    return tokenizer
 
 
 def load_text_engine(side: TextSideConfig) -> TextEngine | None:
     """The engine for an ``hf-text`` backbone in a local folder with a BERT config, else None."""
     if side.backbone != "hf-text":
         return None
-    from frameseek.models.backbones import resolve_text_source
+    from frameseek.models.text_sources import resolve_text_source
 
     try:
         folder = Path(resolve_text_source(side.source)).expanduser()
@@ -207,7 +196,7 @@ def load_text_engine(side: TextSideConfig) -> TextEngine | None:
             return None
         # a missing tensor (KeyError): transformers would initialise it, so let it build the backbone
         encoder = BertEncoder(config, _bert_weights(folder / WEIGHTS_FILE))
-        tokenizer = _tokenizer(folder, side.max_length)
+        tokenizer = load_tokenizer(folder, side.max_length)
     except Exception as exc:  # an engine is a speed-up, never a reason to fail: build the backbone instead
         log.info("text engine unavailable for %s (%s); using transformers", side.source, exc)
         return None

@@ -107,7 +107,7 @@ class Backend:
     def _load(self) -> None:
         started = time.perf_counter()
         try:
-            self._searcher = Searcher(self.settings.model, warm_up=True)
+            self._searcher = Searcher(self.settings.model, warm_up=True, device=self.settings.device)
             log.info("model %s ready in %.1f s", self.settings.model, time.perf_counter() - started)
         except Exception as exc:  # a bad --model: every query says why
             self._load_error = str(exc) if isinstance(exc, FrameseekError) else type(exc).__name__

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from frameseek.devices import check_device_spec, resolve_device
 from frameseek.errors import InputError
 from frameseek.service.config import ServiceSettings, is_loopback_host, media_roots, read_token
 
@@ -43,6 +44,13 @@ def serve(
     model: Annotated[
         str, typer.Option("--model", "-m", help="Preset name (see `frameseek models`) or checkpoint folder.")
     ] = "lite",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="Where the model runs: auto (default; or $FRAMESEEK_DEVICE), cpu, cuda, cuda:N or mps.",
+        ),
+    ] = None,
     max_request_kb: Annotated[
         int, typer.Option(help="Largest request body in KB (an image query in base64 included).")
     ] = 1024,
@@ -52,6 +60,7 @@ def serve(
     """Serve the search API over HTTP (OpenAPI docs at /docs); a bearer token guards all but /health."""
     from filelock import FileLock, Timeout
 
+    check_device_spec(device)
     token = read_token(token_file)
     if token is None and not is_loopback_host(host):
         raise InputError(
@@ -65,10 +74,13 @@ def serve(
         token=token,
         allow_private_links=allow_private_links,
         model=model,
+        device=device,
         max_body_bytes=max_request_kb * 1024,
         rate_per_s=rate_limit,
         rate_burst=rate_burst,
     )
+    if device is not None:
+        resolve_device(device)  # a GPU that is not there: refused before a port is bound
     settings.home.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(settings.home / "server.lock"))
     try:

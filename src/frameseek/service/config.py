@@ -27,6 +27,7 @@ class ServiceSettings:
     token: str | None = None
     allow_private_links: bool = False
     model: str = "lite"
+    device: str | None = None  # --device; None: $FRAMESEEK_DEVICE, else auto
     max_body_bytes: int = 1024 * 1024
     """Largest request body (JSON, an image query in base64 included); beyond it: 413."""
     rate_per_s: float = 10.0

@@ -26,6 +26,7 @@ import av
 import av.container
 import av.video
 import numpy as np
+from av.codec.hwaccel import HWAccel
 from av.video.reformatter import VideoReformatter
 
 from frameseek.errors import DecodeError, InputError, SourceError
@@ -136,11 +137,13 @@ def _is_picture_stream(stream: av.video.VideoStream) -> bool:
 
 
 def _open(
-    path: str | Path, max_pixels: int | None = None
+    path: str | Path, max_pixels: int | None = None, hwaccel: HWAccel | None = None
 ) -> tuple[av.container.InputContainer, av.video.VideoStream]:
     """Open ``path`` and pick its video stream; SourceError / DecodeError with one-line messages.
 
     ``max_pixels`` (per frame) defaults to ``FRAMESEEK_MAX_PIXELS`` for callers that pass no limits.
+    ``hwaccel`` (e.g. NVDEC: ``devices.Device.decoder_hwaccel``) decodes on the GPU; when FFmpeg cannot
+    open that hardware here the file is opened for software decoding instead, with one warning.
     """
     p = Path(path)
     if not p.exists():
@@ -150,7 +153,7 @@ def _open(
     if p.stat().st_size == 0:
         raise DecodeError(f"{p} is not a readable video: the file is empty")
     try:
-        container = av.open(str(p), mode="r", options=dict(_OPEN_OPTIONS), metadata_errors="ignore")
+        container = _open_container(p, hwaccel)
     except PermissionError as err:
         raise SourceError(f"cannot read {p}: {_reason(err)}") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
@@ -168,6 +171,28 @@ def _open(
         container.close()
         raise DecodeError(f"{p} is too large to decode: {stream.width}x{stream.height} pixels per frame")
     return container, stream
+
+
+def _open_container(path: Path, hwaccel: HWAccel | None) -> av.container.InputContainer:
+    if hwaccel is not None:
+        try:
+            return av.open(
+                str(path), mode="r", options=dict(_OPEN_OPTIONS), metadata_errors="ignore", hwaccel=hwaccel
+            )
+        except av.FFmpegError as err:  # no such device here, no driver, or a codec it cannot decode
+            if not path.is_file():
+                raise
+            _warn_software_decoding(f"GPU decoding is not available ({_reason(err)})")
+    return av.open(str(path), mode="r", options=dict(_OPEN_OPTIONS), metadata_errors="ignore")
+
+
+_warned: set[str] = set()
+
+
+def _warn_software_decoding(reason: str) -> None:
+    if reason not in _warned:  # once per reason and process, not once per video
+        _warned.add(reason)
+        log.warning("%s: decoding on the CPU", reason)
 
 
 def _configure(
@@ -557,8 +582,11 @@ def sample_frames(
     threads: int = 1,
     skip_unneeded: bool = True,
     points: GridRange | None = None,
+    hwaccel: HWAccel | None = None,
 ) -> Generator[Frame, None, None]:
     """``iter_frames`` for a ``Sampling`` (already validated) and the caller's limits (read once).
+
+    ``hwaccel``: decode on a GPU (see ``_open``); the frames and their times are the same.
 
     ``skip_unneeded`` defaults on: the samples are bit-identical, only less is decoded. ``fast_decode``
     skips non-reference frames (sparse grids) and the loop filter (``FAST_LOOP_FILTER_SKIP``).
@@ -595,6 +623,7 @@ def sample_frames(
         max_pixels=max_pixels,
         origin=sampling.start,
         first_point=first,
+        hwaccel=hwaccel,
     )
 
 
@@ -617,12 +646,13 @@ def _start_sampling(
     max_pixels: int | None,
     origin: float | None = None,
     first_point: int = 0,
+    hwaccel: HWAccel | None = None,
 ) -> Generator[Frame, None, None]:
     """Open ``path`` now (missing / unreadable / no video fails here, not at the first ``next()``).
 
     The grid is ``origin + k / fps`` (``origin`` defaults to ``start``) from point ``first_point`` on.
     """
-    container, stream = _open(path, max_pixels)
+    container, stream = _open(path, max_pixels, hwaccel)
     nonref = skip_nonref and not scene and _sparse_sampling(stream, fps)
     _configure(stream, threads, keyframes_only, nonref, skip_loop_filter)
     grid_origin = (origin if first_point else start) or 0.0
