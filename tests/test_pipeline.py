@@ -20,6 +20,37 @@ def test_two_stages_keep_order_and_batch() -> None:
     assert [x for b in batches for x in b] == [2 * x + 1 for x in range(100)]
 
 
+def test_batches_take_what_is_ready_and_never_wait_for_a_full_list() -> None:
+    """A consumer slower than the stage gets full lists; one that keeps up gets each result as it comes
+    (no waiting for a full list at the start or the end); order, the last results and errors survive."""
+    stop = threading.Event()
+    ready = Stage(range(40), lambda x: x, stop=stop, maxsize=64, name="t-ready")
+    time.sleep(0.2)  # everything is queued before the consumer starts: full lists
+    lists = list(ready.batches(16))
+    assert [len(b) for b in lists] == [16, 16, 8] and [x for b in lists for x in b] == list(range(40))
+
+    def slow(x: int) -> int:
+        time.sleep(0.02)
+        return x
+
+    trickle = Stage(range(6), slow, stop=threading.Event(), maxsize=64, name="t-trickle")
+    started = time.perf_counter()
+    first = next(iter(trickle.batches(8)))
+    assert first == [0] and time.perf_counter() - started < 0.1  # the first result, not a full list
+    rest = [x for b in trickle.batches(8) for x in b]
+    assert rest == [1, 2, 3, 4, 5]
+
+    def broken() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("damaged packet")
+
+    failing = Stage(broken(), lambda x: x, stop=threading.Event(), maxsize=8, name="t-broken")
+    time.sleep(0.1)
+    with pytest.raises(ValueError, match="damaged packet"):
+        list(failing.batches(8))
+
+
 def test_an_error_in_the_first_stage_is_raised_in_the_reader() -> None:
     def frames() -> Iterator[int]:
         yield 1

@@ -94,6 +94,29 @@ class Stage(Generic[U]):
                 raise item
             yield item
 
+    def batches(self, size: int) -> Iterator[list[U]]:
+        """The results in order, in lists of at most ``size``: each list waits for its first result only,
+        then takes what is already queued. A consumer that keeps up starts on the first result and
+        finishes right after the last, instead of waiting for full lists at both ends; one that falls
+        behind gets full lists."""
+        ended = False
+        for first in self:
+            batch = [first]
+            while len(batch) < size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                batch.append(item)
+            yield batch
+            if ended:
+                return
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop the thread (and, through ``stop``, every stage sharing it) and wait for it."""
         self._stop.set()

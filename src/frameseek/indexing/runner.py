@@ -28,7 +28,7 @@ from frameseek.indexing.reader import FrameReader
 from frameseek.indexing.text_tracks import TextTrackBuilder, TextTracks, TrackOptions
 from frameseek.indexing.writer import IndexWriter
 from frameseek.metrics import PipelineMetrics
-from frameseek.pipeline import Stage, batched, timed
+from frameseek.pipeline import Stage, timed
 from frameseek.progress import Progress
 from frameseek.settings import Limits
 from frameseek.video.decode import Frame, probe
@@ -245,7 +245,7 @@ class IndexRunner:
             )
             preparing = Stage(decoding, prepare, stop=stop, maxsize=2 * size, name="frameseek-prepare")
             try:
-                for batch in batched(preparing, size):
+                for batch in preparing.batches(size):  # up to size frames: what is ready, none waited for
                     batch_times = [frame.time for frame in batch]
                     with metrics.stage("encode"):
                         embeddings.append(self.encoder(batch))
