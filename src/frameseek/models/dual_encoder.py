@@ -216,10 +216,8 @@ class DualEncoder(nn.Module):
         self._fingerprint = None
         self._source_key = None  # the files no longer say what the weights are
         self._onnx = None
-        if self.text_backbone_built:
-            self._source_text_engine = (
-                None  # the built text backbone may have changed (a deferred one cannot)
-            )
+        if self.text_backbone_built:  # a built text backbone may have trained (a deferred one cannot)
+            self._source_text_engine = None
 
     # ---- device -------------------------------------------------------------------------------------
     @property
