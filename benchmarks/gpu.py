@@ -20,6 +20,7 @@ say which device each number is from and name the GPU).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,26 @@ def evaluation(device: str, quick: bool) -> dict[str, Any] | None:
     }
 
 
+def steps_per_second(
+    loss: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer, where: torch.device, seconds: float
+) -> float:
+    """Optimiser steps per second over ``seconds``, after one warm-up step (allocations, kernels)."""
+    steps, started = -1, 0.0
+    while True:
+        value = loss()
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        steps += 1
+        if steps == 0:
+            _sync(where)
+            started = time.perf_counter()
+        elif time.perf_counter() - started >= seconds:
+            break
+    _sync(where)
+    return steps / (time.perf_counter() - started)
+
+
 def head_steps(device: str, seconds: float) -> float:
     """Optimiser steps per second on lite's heads (what `frameseek train` runs in frozen mode)."""
     model = create_model("lite", device=device)
@@ -109,20 +130,9 @@ def head_steps(device: str, seconds: float) -> float:
     optimizer = torch.optim.AdamW(params, lr=1e-3)
     image = torch.randn(512, int(model.config.image_feature_dim), device=where)
     text = torch.randn(512, int(model.config.text_feature_dim), device=where)
-    steps, started = -1, 0.0
-    while True:
-        loss = loss_fn(model.project_images(image), model.project_texts(text))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        steps += 1
-        if steps == 0:  # the first step (allocations, kernels) is warm-up
-            _sync(where)
-            started = time.perf_counter()
-        elif time.perf_counter() - started >= seconds:
-            break
-    _sync(where)
-    return steps / (time.perf_counter() - started)
+    return steps_per_second(
+        lambda: loss_fn(model.project_images(image), model.project_texts(text)), optimizer, where, seconds
+    )
 
 
 def finetune_steps(device: str, pixels: torch.Tensor, seconds: float) -> float:
@@ -136,22 +146,14 @@ def finetune_steps(device: str, pixels: torch.Tensor, seconds: float) -> float:
     optimizer = torch.optim.AdamW([*backbone.parameters(), *model.image_head.parameters()], lr=1e-5)
     batch = pixels[:32].to(where)
     text = torch.randn(32, int(model.config.text_feature_dim), device=where)
-    steps, started = -1, 0.0
-    while True:
+
+    def loss() -> torch.Tensor:
         with model.autocast() if where.type == "cuda" else torch.autocast("cpu", enabled=False):
             emb = model.project_images(model.image_features(batch).float())
-        loss = loss_fn(emb, model.project_texts(text))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        steps += 1
-        if steps == 0:
-            _sync(where)
-            started = time.perf_counter()
-        elif time.perf_counter() - started >= seconds:
-            break
-    _sync(where)
-    return steps / (time.perf_counter() - started)
+        result: torch.Tensor = loss_fn(emb, model.project_texts(text))
+        return result
+
+    return steps_per_second(loss, optimizer, where, seconds)
 
 
 def run(quick: bool, device_spec: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from frameseek.devices import GPU_BATCH_SIZE
+from frameseek.devices import resolve_device
 from frameseek.models.handle import ModelHandle
 
 if TYPE_CHECKING:  # torch is imported when frames are first encoded, not when the stage is built
@@ -72,7 +72,8 @@ class FrameEncoder:
     def batch_size(self) -> int:
         """As given, else ``DEFAULT_BATCH_SIZE`` on a CPU and ``GPU_BATCH_SIZE`` on a GPU."""
         if self._batch_size is None:
-            self._batch_size = GPU_BATCH_SIZE if self.model.on_gpu else DEFAULT_BATCH_SIZE
+            device = resolve_device(str(self.model.device))
+            self._batch_size = device.batch_size(DEFAULT_BATCH_SIZE)
         return self._batch_size
 
     @property

@@ -114,7 +114,6 @@ class IndexWorker:
         decode_threads: int,
         device: str | None = None,
     ) -> None:
-        from frameseek.devices import resolve_device
         from frameseek.indexing.encoder import FrameEncoder
         from frameseek.models.factory import create_model
 
@@ -122,8 +121,7 @@ class IndexWorker:
         self.model = create_model(model, device=device)  # a GPU worker sees only its own GPU: cuda:0
         self.model.eval()
         encoder = FrameEncoder(self.model, batch_size=batch_size, decode_threads=decode_threads)
-        hwaccel = resolve_device(str(self.model.device)).decoder_hwaccel()
-        self.runner = IndexRunner(encoder, limits, decode_threads=decode_threads, hwaccel=hwaccel)
+        self.runner = IndexRunner(encoder, limits, decode_threads=decode_threads)  # NVDEC on a CUDA model
 
     def describe(self) -> dict[str, str]:
         """What the driver checks once: the model's fingerprint and where indexes are written."""

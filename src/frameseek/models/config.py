@@ -79,6 +79,17 @@ class DualEncoderConfig:
     weights_dtype: str = "float32"
     notes: str = ""
 
+    def class_text_width(self) -> int:
+        """Width of the class channel's text space (its slice of the text features)."""
+        head = self.head
+        return int(head.class_text_dim or int(self.text_feature_dim) - head.class_text_start)
+
+    def output_dim(self) -> int:
+        """Size of the model's embeddings: each head's size × the ensembled heads, plus the class channel."""
+        head = self.head
+        channel = self.class_text_width() if head.class_weight > 0 else 0
+        return channel + self.embed_dim * (head.ensemble if head.kind == "projection" else 1)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["format"] = FORMAT

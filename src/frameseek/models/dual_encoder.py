@@ -111,7 +111,7 @@ class DualEncoder(nn.Module):
         """Wrap both heads in ``ClassChannelHead`` (with zero tensors: ``class_channel.install`` fills
         them; a checkpoint's weights replace them) as ``config.head`` says."""
         head = self.config.head
-        text_dim = int(head.class_text_dim or int(self.config.text_feature_dim) - head.class_text_start)
+        text_dim = self.config.class_text_width()
         device = self.device  # the channel's tensors go where the heads are
         for side in ("image", "text"):
             inner = getattr(self, f"{side}_head")
@@ -186,13 +186,7 @@ class DualEncoder(nn.Module):
     @property
     def embed_dim(self) -> int:
         """Size of the output embeddings (each head's size × the number of ensembled heads)."""
-        head = self.config.head
-        channel = 0
-        if head.class_weight > 0:
-            channel = int(head.class_text_dim or int(self.config.text_feature_dim) - head.class_text_start)
-        return channel + self.config.embed_dim * (
-            self.config.head.ensemble if self.config.head.kind == "projection" else 1
-        )
+        return self.config.output_dim()
 
     @property
     def fingerprint(self) -> str:
@@ -402,16 +396,13 @@ class DualEncoder(nn.Module):
             return self.precision
         return f"{self.device.type}-{'bf16' if gpu_dtype(self.device) == torch.bfloat16 else 'fp16'}"
 
-    def autocast(self) -> torch.autocast | nullcontext[None]:
-        """Inference autocast: half precision on a GPU, bf16 on a CPU that has it, else none."""
-        return self._autocast()
-
     def _text_autocast(self) -> torch.autocast | nullcontext[None]:
         """Text runs in fp32 on the CPU (a sentence is cheap, and the exported query engine computes the
         same numbers); half precision on a GPU."""
-        return self._autocast() if self.on_gpu else nullcontext()
+        return self.autocast() if self.on_gpu else nullcontext()
 
-    def _autocast(self) -> torch.autocast | nullcontext[None]:
+    def autocast(self) -> torch.autocast | nullcontext[None]:
+        """Inference autocast: half precision on a GPU, bf16 on a CPU that has it, else none."""
         device = self.device
         if device.type in ("cuda", "mps"):
             return torch.autocast(device.type, dtype=gpu_dtype(device))
@@ -458,7 +449,7 @@ class DualEncoder(nn.Module):
             if features is not None:
                 return self.project_images(features.to(self.device)).cpu()
         pixels = self.backbone_input(pixels)
-        with self._autocast():
+        with self.autocast():
             features = self.image_features(pixels)
         return self.project_images(features.float()).cpu()
 

@@ -104,13 +104,16 @@ class ModelHandle:
         """The model's fingerprint: from the cache when its files are unchanged, else from the model."""
         if self._model is not None:
             return self._model.fingerprint
+        found = self._cached_fingerprint()
+        return found if found is not None else self.model.fingerprint
+
+    def _cached_fingerprint(self) -> str | None:
+        """The fingerprint from the cache, looked up once (None: unknown without creating the model)."""
         with self._lock:
             if self._fingerprint is None and self._config is not None and self._folder is not None:
                 key = fingerprints.source_key(self._config, self._folder)
                 self._fingerprint = fingerprints.cached(key) if key is not None else None
-            if self._fingerprint is not None:
-                return self._fingerprint
-        return self.model.fingerprint
+            return self._fingerprint
 
     def query_engine(self) -> QueryEngine | None:
         """The exported query engine, while the model is not loaded and one has been exported for it."""
@@ -119,12 +122,9 @@ class ModelHandle:
         with self._lock:
             if not self._engine_checked:
                 self._engine_checked = True
-                if self._config is not None and self._folder is not None:
-                    key = fingerprints.source_key(self._config, self._folder)
-                    found = fingerprints.cached(key) if key is not None else None
-                    if found is not None:  # an engine is only ever found under a known fingerprint
-                        self._fingerprint = found
-                        self._engine = QueryEngine.open(found, self._config)
+                found = self._cached_fingerprint()
+                if found is not None and self._config is not None:  # only ever under a known fingerprint
+                    self._engine = QueryEngine.open(found, self._config)
             return self._engine if self._model is None else None
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:

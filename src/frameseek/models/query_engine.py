@@ -84,7 +84,7 @@ class QueryEngine:
         if folder is None or not path.is_file():
             return None
         try:
-            return cls(path, load_tokenizer(folder, config.text.max_length), _embed_dim(config))
+            return cls(path, load_tokenizer(folder, config.text.max_length), config.output_dim())
         except Exception as exc:  # a damaged file or a runtime that cannot load it: the model answers
             log.info("query engine %s unusable (%s); loading the model", path, exc)
             return None
@@ -108,14 +108,6 @@ class QueryEngine:
         """Unit-length sentence features, as ``DualEncoder.encode_sentences``."""
         out = [self._run(list(texts[i : i + batch_size]))[1] for i in range(0, len(texts), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
-
-
-def _embed_dim(config: DualEncoderConfig) -> int:
-    head = config.head
-    channel = 0
-    if head.class_weight > 0:
-        channel = int(head.class_text_dim or int(config.text_feature_dim or 0) - head.class_text_start)
-    return channel + config.embed_dim * (head.ensemble if head.kind == "projection" else 1)
 
 
 def export_query_engine(model: DualEncoder) -> Path | None:
