@@ -53,11 +53,24 @@ def _private_default_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield
 
 
+@pytest.fixture(scope="session")
+def _joined_mpnet(_private_default_home: None) -> Path | None:
+    """lite's packaged mpnet, joined once per session (in the session's default home), if installed."""
+    from frameseek.models.packaged import mpnet_installed, packaged_mpnet_dir
+
+    return packaged_mpnet_dir() if mpnet_installed() else None
+
+
 @pytest.fixture
-def fs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """FRAMESEEK_HOME in a temporary folder (feature caches, indexes, downloads)."""
+def fs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _joined_mpnet: Path | None) -> Path:
+    """FRAMESEEK_HOME in a temporary folder (feature caches, indexes, downloads). The 419 MB packaged
+    mpnet is linked in from the session's joined copy instead of being joined again for every test
+    (tests/test_packaged_mpnet.py joins it into a home of its own)."""
     home = tmp_path / "frameseek-home"
     home.mkdir()
+    if _joined_mpnet is not None:
+        (home / "models").mkdir()
+        (home / "models" / _joined_mpnet.name).symlink_to(_joined_mpnet, target_is_directory=True)
     monkeypatch.setenv("FRAMESEEK_HOME", str(home))
     return home
 

@@ -23,7 +23,7 @@ def test_class_channel_fuses_and_round_trips(tmp_path: Path) -> None:
     images = [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (48, 64), (20, 90, 200))]
     texts = ["a red square", "a photo of a goldfish."]
     head_only = model.encode_images(images) @ model.encode_texts(texts).T
-    width = model.config.text_feature_dim  # lite's text features (MiniLM, 384)
+    width = model.config.text_feature_dim  # all of lite's text features (MiniLM + mpnet, 1,152)
     install(model, weight=0.5, top_k=5, text_start=0, text_dim=width)  # the channel in the text space
     assert isinstance(model.image_head, ClassChannelHead) and isinstance(model.text_head, ClassChannelHead)
     assert model.embed_dim == 512 + width

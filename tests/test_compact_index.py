@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frameseek.index.compact import Codec, fit_projection, project
+from frameseek.index.compact import Codec, project
+from frameseek.models.subspace import fit_projection
 
 BASIS = np.random.default_rng(7).standard_normal((12, 96))
 

@@ -52,7 +52,7 @@ def lite() -> DualEncoder:
 
 def test_lite_builds_offline_and_embeds(lite: DualEncoder) -> None:
     assert lite.embed_dim == 512
-    assert lite.config.image_feature_dim == 1904 and lite.config.text_feature_dim == 384  # multi-scale
+    assert lite.config.image_feature_dim == 1904 and lite.config.text_feature_dim == 384 + 768  # MiniLM+mpnet
     images: list[np.ndarray | Image.Image] = [*_synthetic_images(), Image.new("RGB", (33, 77), (200, 10, 10))]
     _assert_unit_rows(lite.encode_images(images, batch_size=2), 4, 512)
     _assert_unit_rows(lite.encode_texts(CAPTIONS, batch_size=2), 3, 512)
@@ -218,12 +218,13 @@ def test_describe_lite_counts_match_the_real_model(described: dict[str, dict[str
     assert counts["total"] == sum(counts[p] for p in parts)
     installed = create_model("lite")
     assert counts == installed.parameter_counts()
-    # EfficientNet-Lite0 without its classifier, all-MiniLM-L6-v2, heads 1904→512 and 384→512 (× ensemble)
+    # EfficientNet-Lite0 without its classifier, all-MiniLM-L6-v2 + all-mpnet-base-v2, heads 1904→512 and
+    # 1152→512 (× ensemble); the class channel holds fixed buffers, no parameters
     k = installed.config.head.ensemble
     assert counts["image_backbone"] == 3_371_008
-    assert counts["text_backbone"] == 22_713_216
+    assert counts["text_backbone"] == 22_713_216 + 109_486_464
     assert counts["image_head"] == k * (1904 * 512 + 512 + 512 * 512 + 512 + 2 * 512)
-    assert counts["text_head"] == k * (384 * 512 + 512 + 512 * 512 + 512 + 2 * 512)
+    assert counts["text_head"] == k * (1152 * 512 + 512 + 512 * 512 + 512 + 2 * 512)
 
 
 def test_describe_hub_counts(described: dict[str, dict[str, object]]) -> None:

@@ -15,7 +15,13 @@ import pytest
 
 from frameseek.models.factory import create_model
 from frameseek.models.handle import ModelHandle
-from frameseek.models.query_engine import QueryEngine, engine_path, export_query_engine
+from frameseek.models.query_engine import (
+    GRAPH_FILE,
+    WEIGHTS_FILE,
+    QueryEngine,
+    engine_path,
+    export_query_engine,
+)
 from frameseek.models.registry import packaged_weights
 from frameseek.search import Searcher
 from frameseek.video.sampling import Sampling
@@ -57,8 +63,10 @@ def _lite() -> None:
 def test_the_engine_gives_the_models_fp32_text_embeddings(fs_home: Path) -> None:
     model = create_model("lite", precision="fp32", device="cpu")
     path = export_query_engine(model)
-    assert path == engine_path(model.fingerprint) and path.is_file()
-    assert not list(path.parent.glob("*.tmp*"))  # written atomically
+    assert path == engine_path(model.fingerprint)
+    assert sorted(p.name for p in path.iterdir()) == sorted([GRAPH_FILE, WEIGHTS_FILE])
+    assert not list(path.parent.glob(".*"))  # written atomically: no temporaries left
+    assert not model.text_backbone_built or model.config.text.backbone != "hf-text"
     engine = QueryEngine.open(model.fingerprint, model.config)
     assert engine is not None
     np.testing.assert_allclose(engine.encode_texts(TEXTS), model.encode_texts(TEXTS), atol=2e-6)
@@ -94,7 +102,7 @@ def test_a_repeat_query_in_a_new_process_needs_neither_torch_nor_the_model(fs_ho
     )
 
     # a damaged engine file: the model answers instead, with the same results
-    engine_path(first.handle.fingerprint).write_bytes(b"not an onnx graph")
+    (engine_path(first.handle.fingerprint) / GRAPH_FILE).write_bytes(b"not an onnx graph")
     done = subprocess.run(
         [sys.executable, "-c", SEARCH_SCRIPT, str(video), QUERY],
         capture_output=True, text=True, env=env, timeout=300, check=True,

@@ -251,3 +251,37 @@ def test_epoch_batches_is_reproducible_and_shuffles() -> None:
     other = [b.tolist() for b in epoch_batches(caption_to_image, 16, np.random.default_rng(8))]
     assert first == again
     assert first != other
+
+
+@pytest.mark.slow
+def test_an_ensemble_gets_the_class_channel_then_the_projection(
+    flickr_subset: Path, tmp_path: Path, fs_home: Path
+) -> None:
+    """The recipe of the installed lite in small: two seeds' heads merged, the class channel fused in
+    mpnet's text space, then a projection fitted on the training split's embeddings (the per-seed runs
+    get neither)."""
+    from frameseek.training import train_ensemble
+
+    out = tmp_path / "ensemble"
+    config = _frozen_config(
+        flickr_subset,
+        out,
+        epochs=1,
+        class_channel=0.2,
+        class_text_start=384,
+        class_text_dim=768,
+        project_dim=64,
+    )
+    report = train_ensemble(config, [0, 1])
+    for seed in (0, 1):
+        head = json.loads((out / f"seed-{seed}" / "best" / "config.json").read_text())["head"]
+        assert head["ensemble"] == 1 and head["class_weight"] == 0 and head["project_dim"] == 0
+    best = json.loads((out / "best" / "config.json").read_text())["head"]
+    assert best["ensemble"] == 2 and best["class_weight"] == 0.2 and best["project_dim"] == 64
+    assert report["ensemble_seeds"] == [0, 1] and report["evaluation"]["images"] == N_DEV
+    model = create_model(str(out / "best"))
+    assert model.config.fused_dim() == 2 * 512 + 768 and model.embed_dim == 64
+    texts = model.encode_texts(["a dog runs on the grass", "two people on the beach"])
+    assert texts.shape == (2, 64)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    assert model.encode_sentences(["a dog"]).shape == (1, 384)  # transcripts: MiniLM's part only

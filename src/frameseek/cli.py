@@ -600,6 +600,14 @@ def train(
     class_text_dim: Annotated[
         int, typer.Option(help="Class channel: text features it reads from there (0: to the end).", min=0)
     ] = 0,
+    project_dim: Annotated[
+        int,
+        typer.Option(
+            help="Then project embeddings to this many dimensions, fitted on the training split's own "
+            "embeddings (0: off).",
+            min=0,
+        ),
+    ] = 0,
     resume: bool = False,
     nproc: Annotated[
         int | None,
@@ -633,6 +641,7 @@ def train(
         lr_image_tail=lr_image_tail, lr_text_tail=lr_text_tail, tail_weight_decay=tail_weight_decay,
         threads=threads, weights_dtype=weights_dtype, class_channel=class_channel, class_top_k=class_top_k,
         class_text_start=class_text_start, class_text_dim=class_text_dim, device=device or "auto",
+        project_dim=project_dim,
     )  # fmt: skip
 
     def on_epoch(row: dict[str, Any]) -> None:

@@ -107,6 +107,9 @@ class TrainConfig:
     class_top_k: int = 20
     class_text_start: int = 0  # the channel's text space: text features [start, start + dim) (dim 0: all)
     class_text_dim: int = 0
+    # > 0: then project the embeddings to this many dimensions (heads.ProjectedHead), fitted on the
+    # training split's own image and caption embeddings (never on the selection or evaluation split).
+    project_dim: int = 0
     log: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
@@ -576,6 +579,8 @@ class Trainer:
         self._load_best()
         if self.config.class_channel > 0:
             self.model = _install_class_channel(self.model, self.config, self.out / "best")
+        if self.config.project_dim > 0:
+            self.model = _install_projection(self, self.out / "best", self.config.project_dim)
         evaluated = self.evaluate(self.eval_data)
         selected = self.evaluate(self.select_data)
         report = {
@@ -741,7 +746,12 @@ def train_ensemble(
     trainer: Trainer | None = None
     for seed in seeds:
         run_config = replace(
-            config, seed=seed, holdout_seed=holdout_seed, out=str(out / f"seed-{seed}"), class_channel=0.0
+            config,
+            seed=seed,
+            holdout_seed=holdout_seed,
+            out=str(out / f"seed-{seed}"),
+            class_channel=0.0,
+            project_dim=0,
         )
         trainer = Trainer(run_config, on_epoch=on_epoch)
         runs.append(trainer.run())
@@ -768,6 +778,8 @@ def _ensemble_report(
     trainer.model = create_model(str(out / "best"), device=device)
     if config.class_channel > 0:
         trainer.model = _install_class_channel(trainer.model, config, out / "best")
+    if config.project_dim > 0:  # the last seed's trainer: its own config has no projection
+        trainer.model = _install_projection(trainer, out / "best", config.project_dim)
     selected = trainer.evaluate(trainer.select_data)
     evaluated = trainer.evaluate(trainer.eval_data)
     report = {
@@ -796,6 +808,28 @@ def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path
         text_start=config.class_text_start,
         text_dim=config.class_text_dim,
     )
+    model.save_pretrained(folder)
+    loaded = create_model(str(folder), device=str(model.device))
+    loaded.engine = "torch"
+    return loaded
+
+
+def _install_projection(trainer: Trainer, folder: Path, dim: int) -> DualEncoder:
+    """The checkpoint in ``folder`` with the compact projection fitted on the training split's embeddings
+    (as many captions as images), saved there and loaded back."""
+    from frameseek.models.projection import install
+    from frameseek.models.subspace import balanced_sample
+
+    model = trainer.model
+    with torch.inference_mode():
+        model.eval()
+        if trainer.config.mode == "frozen":
+            images, texts = trainer._embed_frozen(trainer.train_data)
+        else:
+            pil = [load_image(p) for p in trainer.train_data.images]
+            images = model.encode_images(pil, flip_tta=trainer.config.flip)
+            texts = model.encode_texts(trainer.train_data.captions)
+    install(model, balanced_sample(images, texts, seed=trainer.config.seed), dim)
     model.save_pretrained(folder)
     loaded = create_model(str(folder), device=str(model.device))
     loaded.engine = "torch"

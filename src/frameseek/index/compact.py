@@ -1,14 +1,12 @@
-"""Compact embeddings for large indexes: a fitted linear projection to fewer dimensions, then float16 or
-product-quantised (PQ) storage.
+"""Compact stored vectors, for research on index size: a fitted linear projection to fewer dimensions,
+then float16 or product-quantised (PQ) storage.
 
-``lite``'s three-head ensemble embeds into 1,536 dimensions (6 KB a frame in float32). A projection onto the
-top singular directions of a sample of the model's own image *and* text embeddings (uncentred: the scores
-are dot products of unit vectors) keeps the scores' geometry; rows are re-normalised after projecting, so
-scores stay cosine similarities. Queries must go through the same projection (``project``).
-
-Measured on Flickr8k DEV with the committed ``lite`` (projection fitted on TRAIN embeddings only): see the
-model card's "Compact index" table. Not wired into the library index yet: a ``Codec`` would be saved beside
-an index (``projection`` as a safetensors tensor) and applied to frame and query embeddings alike.
+The installed ``lite`` already embeds compactly: its 3,328-d heads-plus-class-channel output goes through a
+fixed 512-d projection inside the model (``heads.ProjectedHead``, fitted on TRAIN embeddings by
+``frameseek train --project-dim``), so every index, the library's float16 re-rank vectors included, stores
+512 dimensions. ``Codec`` measures what further steps (a smaller projection, PQ codes instead of float16)
+would cost; the table is in ``docs/lite-research/NEXT_LITE.md`` ("Compact index"). Queries go through the
+same projection (``queries``) and stay float32.
 """
 
 from __future__ import annotations
@@ -19,16 +17,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from frameseek.models.subspace import fit_projection
+
 Storage = Literal["float32", "float16", "pq"]
-
-
-def fit_projection(sample: NDArray[np.floating[Any]], dim: int) -> NDArray[np.float32]:
-    """(D, dim) orthonormal columns: the top right singular vectors of the (uncentred) sample rows."""
-    data = np.asarray(sample, dtype=np.float64)
-    if data.ndim != 2 or not 0 < dim <= min(data.shape):
-        raise ValueError(f"need a 2-D sample with at least {dim} rows and columns, got {data.shape}")
-    _, _, vt = np.linalg.svd(data, full_matrices=False)
-    return np.ascontiguousarray(vt[:dim].T, dtype=np.float32)
 
 
 def project(embeddings: NDArray[np.floating[Any]], projection: NDArray[np.float32]) -> NDArray[np.float32]:

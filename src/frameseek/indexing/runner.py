@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -32,7 +33,7 @@ from frameseek.pipeline import Stage, timed
 from frameseek.progress import Progress
 from frameseek.settings import Limits
 from frameseek.video.decode import Frame, probe
-from frameseek.video.preview import PREVIEW_MIN_SECONDS, PREVIEW_SPACING, preview_frames
+from frameseek.video.preview import PREVIEW_MIN_SECONDS, PREVIEW_SPACING, iter_preview_frames
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource
 
@@ -142,15 +143,12 @@ class IndexRunner:
         info = probe(src.path)
         if info.duration is None or info.duration < PREVIEW_MIN_SECONDS:
             return None
-        frames = preview_frames(str(src.path), max_side=sampling.max_side, max_pixels=self.limits.max_pixels)
-        if not frames:
+        frames = iter_preview_frames(
+            str(src.path), max_side=sampling.max_side, max_pixels=self.limits.max_pixels
+        )
+        times, embeddings = self._encode_preview(frames)
+        if not times:
             return None
-        with self.encoder.threads_set():
-            pixels = self.model.preprocess([f.image for f in frames])
-            size = self.encoder.batch_size
-            embeddings = [
-                self.model.encode_pixels(pixels[i : i + size]).numpy() for i in range(0, len(frames), size)
-            ]
         return VideoIndex(
             folder=self.folder(src, sampling),  # where the full index will be; no thumbnails there yet
             video_path=str(src.path),
@@ -161,9 +159,37 @@ class IndexRunner:
             model_fingerprint=self.model.fingerprint,
             sampling=sampling.but(fps=1.0 / PREVIEW_SPACING, start=None, end=None, max_frames=None),
             duration=info.duration,
-            times=np.asarray([f.time for f in frames], dtype=np.float64),
-            embeddings=np.concatenate(embeddings).astype(np.float32),
+            times=np.asarray(times, dtype=np.float64),
+            embeddings=embeddings,
         )
+
+    def _encode_preview(self, frames: Iterator[Frame]) -> tuple[list[float], np.ndarray]:
+        """Decode (and preprocess) the looks in one thread while this one encodes those already decoded:
+        the preview costs about the larger of the two instead of their sum."""
+        import torch
+
+        stop = threading.Event()
+        stage = Stage(
+            frames,
+            lambda f: (f.time, self.model.preprocess([f.image])[0]),
+            stop=stop,
+            maxsize=64,
+            name="preview",
+        )
+        times: list[float] = []
+        embeddings: list[np.ndarray] = []
+        try:
+            with self.encoder.threads_set():
+                for batch in stage.batches(self.encoder.batch_size):
+                    times += [t for t, _ in batch]
+                    pixels = torch.stack([p for _, p in batch])
+                    embeddings.append(self.model.encode_pixels(pixels).numpy())
+        finally:
+            stage.close()
+        if not times:
+            return [], np.zeros((0, self.model.embed_dim), dtype=np.float32)
+        order = np.argsort(np.asarray(times), kind="stable")
+        return [times[i] for i in order], np.concatenate(embeddings).astype(np.float32)[order]
 
     # ---- building ----------------------------------------------------------------------------
     def build(

@@ -56,6 +56,9 @@ class HeadConfig:
     class_feature_dim: int = 1280  # the classifier reads the last this-many image features
     class_text_start: int = 0  # the channel's text space: text features [start, start + dim) (dim 0: all)
     class_text_dim: int = 0
+    # > 0: a fixed projection to this many dimensions after the heads (and the class channel), fitted on
+    # the model's training embeddings (see heads.ProjectedHead): the stored vectors' size.
+    project_dim: int = 0
 
 
 @dataclass
@@ -84,11 +87,15 @@ class DualEncoderConfig:
         head = self.head
         return int(head.class_text_dim or int(self.text_feature_dim) - head.class_text_start)
 
-    def output_dim(self) -> int:
-        """Size of the model's embeddings: each head's size × the ensembled heads, plus the class channel."""
+    def fused_dim(self) -> int:
+        """Size of the heads' fused output: each head's size × the ensembled heads, plus the class channel."""
         head = self.head
         channel = self.class_text_width() if head.class_weight > 0 else 0
         return channel + self.embed_dim * (head.ensemble if head.kind == "projection" else 1)
+
+    def output_dim(self) -> int:
+        """Size of the model's embeddings: the fused size, or the fixed projection's when there is one."""
+        return int(self.head.project_dim) or self.fused_dim()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -141,6 +148,10 @@ class DualEncoderConfig:
             )
         if self.head.class_weight < 0 or self.head.class_top_k < 1 or self.head.class_count < 1:
             raise ModelError("head.class_weight must be >= 0 and class_top_k / class_count positive")
+        if not isinstance(self.head.project_dim, int) or self.head.project_dim < 0:
+            raise ModelError(
+                f"head.project_dim must be a non-negative integer, got {self.head.project_dim!r}"
+            )
         if not isinstance(self.embed_dim, int) or self.embed_dim <= 0:
             raise ModelError(f"embed_dim must be a positive integer, got {self.embed_dim!r}")
 

@@ -208,9 +208,7 @@ def describe_presets(presets: Mapping[str, ModelSpec] | None = None) -> list[dic
             {
                 "name": name,
                 "description": spec.description,
-                "embed_dim": config.embed_dim
-                * (config.head.ensemble if config.head.kind == "projection" else 1)
-                + (config.head.class_text_dim if config.head.class_weight > 0 else 0),
+                "embed_dim": config.output_dim(),
                 "parameters": parameter_counts(config),
                 "weights": weights_status(spec),
                 "heads": heads_status(spec),

@@ -16,6 +16,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -38,11 +39,12 @@ from frameseek.models.backbones import (
 )
 from frameseek.models.checkpoint import load_weights_into, read_weights, save_checkpoint
 from frameseek.models.config import DualEncoderConfig, read_config
-from frameseek.models.heads import ClassChannelHead, build_head
+from frameseek.models.heads import ClassChannelHead, ProjectedHead, build_head
 from frameseek.models.inference import Engine, InferenceSettings, Precision
 from frameseek.models.onnx_engine import OnnxImageEngine
 from frameseek.models.preprocess import ImageLike, to_tensor
 from frameseek.models.text_engine import TextEngine, load_text_engine
+from frameseek.models.text_sources import concat_sources
 
 FEW_TEXTS = 4
 """Up to this many texts are embedded on one torch thread. A query is a few dozen tokens: splitting its
@@ -93,6 +95,8 @@ class DualEncoder(nn.Module):
         )
         if head.class_weight > 0:  # the fused zero-shot class channel (its tensors come with the weights)
             self.add_class_channel()
+        if head.project_dim > 0:  # the fixed compact projection (its matrix comes with the weights)
+            self.add_projection()
         inference = inference or InferenceSettings.resolve()  # a direct construction reads the defaults
         self.precision: Precision = inference.precision  # bf16: CPU autocast + channels-last images
         self.engine: Engine = inference.engine  # image inference: "torch" or "onnx"
@@ -104,6 +108,8 @@ class DualEncoder(nn.Module):
         self._text_engine: TextEngine | None = None  # answers text inference while text_backbone is deferred
         # the same network as the source's text backbone while its weights are the source's (for exports)
         self._source_text_engine: TextEngine | None = None
+        self._text_from_source = False  # the text backbone holds (or will build with) its source's weights
+        self._first_engine: TextEngine | bool | None = None  # hf-text-concat: its first encoder's engine
         self.register_state_dict_pre_hook(_build_before_state_dict)
         self.register_load_state_dict_pre_hook(_build_before_load)
 
@@ -127,6 +133,17 @@ class DualEncoder(nn.Module):
                 text_dim,
                 head.class_text_start,
             )
+            setattr(self, f"{side}_head", wrapped.to(device))
+
+    def add_projection(self) -> None:
+        """Wrap both heads in ``ProjectedHead`` to ``config.head.project_dim`` dimensions (a zero matrix:
+        ``projection.install`` fills it; a checkpoint's weights replace it)."""
+        device = self.device
+        for side in ("image", "text"):
+            inner = getattr(self, f"{side}_head")
+            if isinstance(inner, ProjectedHead):
+                continue
+            wrapped = ProjectedHead(inner, self.config.fused_dim(), self.config.head.project_dim)
             setattr(self, f"{side}_head", wrapped.to(device))
 
     @classmethod
@@ -161,14 +178,19 @@ class DualEncoder(nn.Module):
             image = DeferredImageBackbone(config.image, config.image_feature_dim)
         else:
             image = build_image_backbone(config.image)
-        engine = load_text_engine(config.text) if lazy and can_defer(config, weights, "text") else None
+        text_from_source = can_defer(config, weights, "text")
+        engine = load_text_engine(config.text) if lazy and text_from_source else None
         text: TextBackbone
         if engine is not None and engine.out_dim == config.text_feature_dim:
             text = DeferredTextBackbone(config.text, config.text_feature_dim)
+        elif lazy and text_from_source and config.text.backbone == "hf-text-concat":
+            # no engine runs it (mpnet is not BERT): built on the first text, so indexing never loads it
+            engine, text = None, DeferredTextBackbone(config.text, config.text_feature_dim)
         else:
             engine, text = None, build_text_backbone(config.text)
         model = cls(config, image, text, inference=inference)
         model._text_engine = model._source_text_engine = engine
+        model._text_from_source = text_from_source
         load_weights_into(model, weights, str(path))
         model.eval()
         model._source_key = key
@@ -212,6 +234,7 @@ class DualEncoder(nn.Module):
         self._onnx = None
         if self.text_backbone_built:  # a built text backbone may have trained (a deferred one cannot)
             self._source_text_engine = None
+            self._text_from_source = False
 
     # ---- device -------------------------------------------------------------------------------------
     @property
@@ -276,6 +299,12 @@ class DualEncoder(nn.Module):
         """A text engine computing this model's text features while its text backbone holds its source's
         weights (also once the backbone is built), else None; ``query_engine`` exports it."""
         return self._source_text_engine
+
+    @property
+    def text_from_source(self) -> bool:
+        """Whether the text backbone computes its source's features (no fine-tuned text weights, unchanged
+        since loading): what the query engine needs to export it."""
+        return self._text_from_source
 
     def load_image_backbone(self) -> ImageBackbone:
         """Build a deferred image backbone now (a no-op once built); returns it."""
@@ -489,16 +518,41 @@ class DualEncoder(nn.Module):
         """The text backbone's own sentence embeddings (before the head), L2-normalised: text-to-text
         similarity for matching a query against transcripts and on-screen text."""
         out = []
+        sentence = int(self.config.text.sentence_dim or 0)
         with _few_texts_on_one_thread(len(texts)):
             for start in range(0, len(texts), batch_size):
+                chunk = texts[start : start + batch_size]
                 with self._text_autocast():
-                    features = self.text_features(texts[start : start + batch_size])
-                sentence = int(self.config.text.sentence_dim or 0)
-            if sentence:
-                features = features[:, :sentence]
-            out.append(F.normalize(features.float(), dim=-1).cpu().numpy())
+                    features = self._sentence_features(chunk, sentence)
+                out.append(F.normalize(features.float(), dim=-1).cpu().numpy())
         width = int(self.config.text.sentence_dim or self.config.text_feature_dim or 0)
         return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
+
+    def _sentence_features(self, texts: Sequence[str], sentence: int) -> torch.Tensor:
+        """The first ``sentence`` text features (0: all). For a concatenating backbone whose first encoder
+        gives exactly those, only that encoder runs — through a text engine while the backbone is not
+        built — so matching transcripts never loads or runs the larger encoder."""
+        if not sentence:
+            return self.text_features(texts)
+        first = self._first_text_part(sentence)
+        if first is not None:
+            return first(texts).to(self.device)
+        return self.text_features(texts)[:, :sentence]
+
+    def _first_text_part(self, sentence: int) -> Callable[[Sequence[str]], torch.Tensor] | None:
+        side = self.config.text
+        if side.backbone != "hf-text-concat" or not self._text_from_source or self.training:
+            return None
+        if self.text_backbone_built:
+            parts = getattr(self.text_backbone, "parts", None)
+            if isinstance(parts, nn.ModuleList) and int(getattr(parts[0], "out_dim", 0)) == sentence:
+                return cast(Callable[[Sequence[str]], torch.Tensor], parts[0])
+            return None
+        if self._first_engine is None:
+            first = replace(side, backbone="hf-text", source=concat_sources(side.source)[0])
+            engine = load_text_engine(first)
+            self._first_engine = engine if engine is not None and engine.out_dim == sentence else False
+        return self._first_engine if isinstance(self._first_engine, TextEngine) else None
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per part: image/text backbone and head, and the total."""

@@ -21,7 +21,7 @@ import numpy as np
 from frameseek.models import fingerprint as fingerprints
 from frameseek.models import registry
 from frameseek.models.config import DualEncoderConfig, read_config
-from frameseek.models.query_engine import QueryEngine, engine_path, export_query_engine
+from frameseek.models.query_engine import GRAPH_FILE, QueryEngine, engine_path, export_query_engine
 from frameseek.models.registry import AUTO_MODEL, PRESETS
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class ModelHandle:
             return None
         try:
             path = engine_path(self._model.fingerprint)
-            return path if path.is_file() else export_query_engine(self._model)
+            return path if (path / GRAPH_FILE).is_file() else export_query_engine(self._model)
         except Exception as exc:
             log.warning("could not export the query engine (%s); later queries load the model", exc)
             return None

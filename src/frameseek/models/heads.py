@@ -114,6 +114,27 @@ class ClassChannelHead(nn.Module):
         return fused / (1.0 + self.weight) ** 0.5
 
 
+class ProjectedHead(nn.Module):
+    """A head followed by a fixed linear map to fewer dimensions, re-normalised (a compact embedding).
+
+    ``projection`` (in_dim × out_dim, orthonormal columns) holds the top singular directions of the model's
+    own training embeddings, images and captions together (``frameseek.models.projection``). Both sides go
+    through the same map, so scores stay cosine similarities in the smaller space. Nothing in it trains.
+    """
+
+    projection: torch.Tensor
+
+    def __init__(self, inner: nn.Module, in_dim: int, out_dim: int):
+        super().__init__()
+        self.inner = inner
+        self.in_dim = int(getattr(inner, "in_dim", 0))
+        self.out_dim = int(out_dim)
+        self.register_buffer("projection", torch.zeros(int(in_dim), int(out_dim)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(F.normalize(self.inner(features), dim=-1) @ self.projection, dim=-1)
+
+
 def build_head(
     kind: str, in_dim: int, out_dim: int, dropout: float, input_dropout: float, ensemble: int = 1
 ) -> nn.Module:

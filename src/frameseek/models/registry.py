@@ -33,10 +33,16 @@ PRESETS: dict[str, ModelSpec] = {
         config=DualEncoderConfig(
             name="lite",
             image=ImageSideConfig(backbone="efficientnet-lite0-multiscale", source="package", image_size=224),
-            text=TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean"),
+            text=TextSideConfig(
+                backbone="hf-text-concat",
+                source="package:all-MiniLM-L6-v2+package:all-mpnet-base-v2",
+                pooling="mean",
+                sentence_dim=384,  # transcript / on-screen text matching: MiniLM's sentence embedding
+            ),
             head=HeadConfig(kind="projection", dropout=0.1),
         ),
-        description="EfficientNet-Lite0 (multi-scale) + all-MiniLM-L6-v2, heads trained on Flickr8k (offline)",
+        description="EfficientNet-Lite0 (multi-scale) + all-MiniLM-L6-v2 & all-mpnet-base-v2, heads trained "
+        "on Flickr8k + ImageNet class channel, 512-d (offline)",
         weights_folder="lite",
     ),
     "resnet50-distilbert": ModelSpec(

@@ -7,6 +7,8 @@ Times are the key frames' exact PTS, like every other frame time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import av
 
 from frameseek.errors import DecodeError
@@ -32,24 +34,32 @@ def preview_times(
 
 def preview_frames(path: str, *, max_side: int, max_pixels: int, count: int | None = None) -> list[Frame]:
     """The key frame at or before each preview time (distinct frames only), upright RGB ≤ ``max_side``."""
+    frames = iter_preview_frames(path, max_side=max_side, max_pixels=max_pixels, count=count)
+    return sorted(frames, key=lambda f: f.time)
+
+
+def iter_preview_frames(
+    path: str, *, max_side: int, max_pixels: int, count: int | None = None
+) -> Iterator[Frame]:
+    """``preview_frames`` one at a time, as each is decoded (in time order: each look seeks forward), so
+    a consumer can encode the first looks while the later ones are still being decoded."""
     container, stream = _open(path, max_pixels)
     try:
         duration = _duration(container, stream)
         if not duration:
-            return []
+            return
         ctx = stream.codec_context
         ctx.skip_frame = "NONKEY"
         clock = _Clock(stream)
         sar = stream.sample_aspect_ratio
         seen: set[float] = set()
-        frames: list[Frame] = []
         times = preview_times(duration) if count is None else preview_times(duration, duration / count, count)
         for t in times:
             target = clock.origin + int(t / clock.time_base)
             try:
                 container.seek(target, stream=stream, backward=True, any_frame=False)
             except av.FFmpegError:
-                break  # not seekable: no preview, the full pass still runs
+                return  # not seekable: no preview, the full pass still runs
             ctx.flush_buffers()
             frame = _first_decoded(container, stream)
             if frame is None:
@@ -58,10 +68,9 @@ def preview_frames(path: str, *, max_side: int, max_pixels: int, count: int | No
             if time in seen:
                 continue
             seen.add(time)
-            frames.append(Frame(time=time, image=_to_image(frame, max_side, sar)))
-        return sorted(frames, key=lambda f: f.time)
+            yield Frame(time=time, image=_to_image(frame, max_side, sar))
     except DecodeError:
-        return []
+        return
     finally:
         container.close()
 
