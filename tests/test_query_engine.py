@@ -126,3 +126,21 @@ def test_a_handle_loads_the_model_only_when_asked(fs_home: Path) -> None:
     np.testing.assert_allclose(fresh.encode_texts([QUERY]), vectors, atol=2e-6)
     assert fresh.fingerprint == handle.fingerprint and not fresh.loaded
     assert ModelHandle(handle.model).loaded  # a loaded model is used as it is
+
+
+def test_a_bert_text_side_exports_through_its_text_engine(fs_home: Path, tmp_path: Path) -> None:
+    """One text encoder (MiniLM, run by the BERT text engine): one token input pair, the same numbers."""
+    from frameseek.models.config import TextSideConfig
+    from frameseek.models.dual_encoder import DualEncoder
+    from frameseek.models.factory import build_preset
+
+    config = build_preset("lite").config
+    config.text = TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean")
+    folder = DualEncoder.from_config(config).save_pretrained(tmp_path / "minilm")
+    model = create_model(str(folder), precision="fp32", device="cpu")
+    assert model.source_text_engine is not None and not model.text_backbone_built
+    assert export_query_engine(model) == engine_path(model.fingerprint)
+    engine = QueryEngine.open(model.fingerprint, model.config)
+    assert engine is not None
+    np.testing.assert_allclose(engine.encode_texts(TEXTS), model.encode_texts(TEXTS), atol=2e-6)
+    np.testing.assert_allclose(engine.encode_sentences(TEXTS), model.encode_sentences(TEXTS), atol=2e-6)

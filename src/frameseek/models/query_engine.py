@@ -4,13 +4,14 @@ A repeat query on an indexed video needs one thing from the model: the sentence'
 match transcripts, its sentence features). Importing torch for that costs about a second, most of such a
 query. So the first process that has the model loaded exports the text side — tokens → the text
 backbone's pooled features → the head → the unit-length embedding, plus the unit-length sentence
-features — as ``$FRAMESEEK_HOME/engines/<model fingerprint>-query-v<N>/`` (a folder, written atomically), and
-later processes run it with ONNX Runtime and the text model folder's ``tokenizer.json`` (``tokenizers``),
-importing neither torch nor ``transformers``. The graph is stored already optimised (ONNX Runtime's
-extended level, once, at export) with its weights in a separate file beside it, which ONNX Runtime maps
-rather than copies: ``lite``'s MiniLM + mpnet graph (526 MB) opens in ~0.4 s instead of ~0.9 s. The export runs the model's own modules (the text engine's network
-and the head), in fp32: its outputs equal ``DualEncoder.encode_texts`` / ``encode_sentences`` in fp32
-up to float rounding (tests/test_query_engine.py).
+features — as ``$FRAMESEEK_HOME/engines/<model fingerprint>-query-v<N>/`` (a folder, written atomically),
+and later processes run it with ONNX Runtime and each text model folder's ``tokenizer.json``
+(``tokenizers``), importing neither torch nor ``transformers``. The graph is stored already optimised
+(ONNX Runtime's extended level, once, at export, for the CPU provider) with its weights in a file beside
+it, which ONNX Runtime maps rather than copies: ``lite``'s MiniLM + mpnet graph (526 MB) opens in ~0.4 s
+instead of ~0.9 s. The export runs the model's own modules (the text networks, heads, class channel and
+projection), in fp32: its outputs equal ``DualEncoder.encode_texts`` / ``encode_sentences`` in fp32 up to
+float rounding (tests/test_query_engine.py).
 
 Supported: an ``hf-text`` side that the BERT text engine runs (BERT-family folders), and an
 ``hf-text-concat`` side of local ``transformers`` encoders (``lite``'s MiniLM + mpnet: one token input pair
