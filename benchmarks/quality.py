@@ -18,6 +18,7 @@ Skipped (and reported as such) when the ``lite`` weights are not installed in sr
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,35 @@ def chance(n_items: int) -> dict[str, float]:
     return {f"R@{k}": 100.0 * min(k, n_items) / n_items for k in (1, 5, 10)}
 
 
+def _headline(run: dict[str, Any]) -> dict[str, Any]:
+    """R@1 per row of a recorded run (what the table's previous-checkpoint column shows)."""
+    out: dict[str, Any] = {"weights": run.get("weights"), "date": run.get("machine", {}).get("date")}
+    f = run.get("flickr8k_dev")
+    if f:
+        out["flickr_t2i"] = f["standard"]["text_to_image"]["R@1"]
+        out["flickr_i2t"] = f["standard"]["image_to_text"]["R@1"]
+        out["flickr_original"] = f["original_protocol"]["text_to_image"]["R@1"]
+    if "standard" in run.get("msrvtt", {}):
+        out["msrvtt"] = run["msrvtt"]["standard"]["text_to_video"]["R@1"]
+    if "standard" in run.get("tuxpaint", {}):
+        out["tuxpaint"] = run["tuxpaint"]["standard"]["text_to_image"]["R@1"]
+    return out
+
+
+def previous_checkpoint(sha256: str) -> dict[str, Any] | None:
+    """The recorded run of the checkpoint installed before this one: the last ``results/quality.json`` if
+    it measured other weights, else the one that run carried forward."""
+    path = common.RESULTS_DIR / f"{NAME}.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if recorded.get("weights", {}).get("sha256") not in (None, sha256):
+        return _headline(recorded)
+    previous = recorded.get("previous")
+    return previous if isinstance(previous, dict) else None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__ or "")
     parser.add_argument("--no-msrvtt", action="store_true")
@@ -84,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()[:16],
         "modified": time.strftime("%Y-%m-%d %H:%M", time.gmtime(weights.stat().st_mtime)) + " UTC",
     }
+    result["previous"] = previous_checkpoint(result["weights"]["sha256"])
     flickr = common.SHARED_DATA / "flickr8k"
     msrvtt = common.SHARED_DATA / "msrvtt"
     # fresh feature cache and indexes (nothing reused)
@@ -122,14 +153,20 @@ def render(result: dict[str, Any]) -> str:
     if "skipped" in result:
         return f"Skipped: {result['skipped']}."
     rows = []
+    before = result.get("previous") or {}
+
+    def was(key: str) -> str:
+        return f"{before[key]:.2f}" if key in before else "–"
+
     f = result["flickr8k_dev"]
-    for name, metrics, published in (
-        ("standard: text → image", f["standard"]["text_to_image"], "–"),
-        ("standard: image → text", f["standard"]["image_to_text"], "–"),
+    for name, metrics, published, key in (
+        ("standard: text → image", f["standard"]["text_to_image"], "–", "flickr_t2i"),
+        ("standard: image → text", f["standard"]["image_to_text"], "–", "flickr_i2t"),
         (
             "original protocol: text → image (batches of 64)",
             f["original_protocol"]["text_to_image"],
             _published("flickr8k") + " (its training images)",
+            "flickr_original",
         ),
     ):
         rows.append(
@@ -140,6 +177,7 @@ def render(result: dict[str, Any]) -> str:
                 metrics["R@5"],
                 metrics["R@10"],
                 metrics.get("median_rank"),
+                was(key),
                 published,
             ]
         )
@@ -151,6 +189,7 @@ def render(result: dict[str, Any]) -> str:
             f["chance"]["R@5"],
             f["chance"]["R@10"],
             None,
+            "–",
             "–",
         ]
     )
@@ -165,11 +204,12 @@ def render(result: dict[str, Any]) -> str:
                 m["R@5"],
                 m["R@10"],
                 m.get("median_rank"),
+                was("msrvtt"),
                 _published("msrvtt") + " (its test set, unstated)",
             ]
         )
         rows.append(
-            ["MSR-VTT", "chance", v["chance"]["R@1"], v["chance"]["R@5"], v["chance"]["R@10"], None, "–"]
+            ["MSR-VTT", "chance", v["chance"]["R@1"], v["chance"]["R@5"], v["chance"]["R@10"], None, "–", "–"]
         )
     tux = result.get("tuxpaint", {})
     if "standard" in tux:
@@ -182,6 +222,7 @@ def render(result: dict[str, Any]) -> str:
                 m["R@5"],
                 m["R@10"],
                 m.get("median_rank"),
+                was("tuxpaint"),
                 "–",
             ]
         )
@@ -204,14 +245,24 @@ def render(result: dict[str, Any]) -> str:
             "R@5 %",
             "R@10 %",
             "median rank",
+            "previous checkpoint R@1",
             "original, published R@1 / R@5 / R@10",
         ],
         rows,
         digits=1,
     )
+    previous = ""
+    if before:
+        w = before.get("weights") or {}
+        previous = (
+            f" Previous checkpoint: the `lite` installed before it (sha256 {w.get('sha256', '?')}…), "
+            f"measured by this benchmark on {before.get('date', '?')}"
+            + ("" if "tuxpaint" in before else "; Tux Paint was not measured then")
+            + "."
+        )
     notes = [
         f"Model: the installed `lite` checkpoint (model.safetensors sha256 {result['weights']['sha256']}…, "
-        f"modified {result['weights']['modified']}); flip TTA on for images.",
+        f"modified {result['weights']['modified']}); flip TTA on for images." + previous,
         f"Original project's published numbers: from {ORIGINAL_PUBLISHED['source']} (it also reports "
         f"Flickr30k {_published('flickr30k')}).",
         "Why the protocols differ: the original measured text → image recall inside consecutive batches of "

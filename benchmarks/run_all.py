@@ -507,8 +507,10 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
         if r is None:
             lines += ["Not run.", ""]
             continue
-        load = f"; load average at its end {_load(r['machine'])}" if "machine" in r else ""
-        lines += [f"Command: `{r['command']}` ({r.get('run_seconds', 0) / 60:.1f} min{load})", ""]
+        load = f"load average at its end {_load(r['machine'])}" if "machine" in r else ""
+        took = f"{r['run_seconds'] / 60:.1f} min" if "run_seconds" in r else "run on its own"
+        context = "; ".join(part for part in (took, load) if part)
+        lines += [f"Command: `{r['command']}` ({context})", ""]
         if "error" in r:
             lines += [f"Failed: {r['error']}.", ""]
             continue
