@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -109,3 +110,20 @@ def test_default_encode_threads_give_heavy_image_encoders_every_core() -> None:
     assert default_encode_threads(light, cores=2, decode_threads=1) == 1  # type: ignore[arg-type]
     assert default_encode_threads(light, cores=1, decode_threads=1) == 1  # type: ignore[arg-type]
     assert default_encode_threads(light, cores=8, decode_threads=2) == 6  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_stage_can_run_at_a_lower_priority_than_its_caller() -> None:
+    """The prepare and encode stages yield the CPU to the decoder: their threads' nice value is raised,
+    the caller's is not."""
+    import os
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def priority(_: int) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    stop = threading.Event()
+    assert list(Stage([1, 2], priority, stop=stop, maxsize=2, name="low", nice=3)) == [min(mine + 3, 19)] * 2
+    assert list(Stage([1], priority, stop=stop, maxsize=2, name="same")) == [mine]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

@@ -8,7 +8,9 @@ A shared ``stop`` event ends every stage early (the consumer failed or was inter
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +31,20 @@ def put(items: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
             return
         except queue.Full:
             continue
+
+
+def lower_thread_priority(steps: int) -> bool:
+    """Raise the calling thread's nice value by ``steps`` (Linux schedules threads one by one; elsewhere,
+    or where it is refused, nothing changes). Only for threads that end with their stage: a lowered
+    priority cannot be raised again without privileges."""
+    if sys.platform != "linux":  # elsewhere a native thread id is not a scheduling id
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + steps)
+    except OSError:
+        return False
+    return True
 
 
 def timed(items: Iterable[T], record: Callable[[float], None]) -> Iterator[T]:
@@ -59,13 +75,17 @@ class Stage(Generic[U]):
         stop: threading.Event,
         maxsize: int,
         name: str,
+        nice: int = 0,
     ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self._stop = stop
+        self._nice = nice
         self._thread = threading.Thread(target=self._run, args=(items, work), name=name, daemon=True)
         self._thread.start()
 
     def _run(self, items: Iterable[T], work: Callable[[T], U]) -> None:
+        if self._nice > 0:
+            lower_thread_priority(self._nice)
         iterator = iter(items)
         try:
             for item in iterator:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from frameseek.models.dual_encoder import DualEncoder
 
 
+BACKGROUND_NICE = 5
+"""How much lower the prepare and encode threads run than the decoder (Linux nice steps)."""
+
+
 class IndexRunner:
     """Builds (or reuses) the visual track of one video for one model and sampling."""
 
@@ -269,17 +273,34 @@ class IndexRunner:
                 maxsize=size,
                 name="frameseek-decode",
             )
-            preparing = Stage(decoding, prepare, stop=stop, maxsize=2 * size, name="frameseek-prepare")
+            # the decoder bounds the pipeline: preparing and encoding yield the CPU to it when it is busy
+            preparing = Stage(
+                decoding, prepare, stop=stop, maxsize=2 * size, name="frameseek-prepare", nice=BACKGROUND_NICE
+            )
+
+            def encode(batch: list[PreparedFrame]) -> tuple[list[float], np.ndarray]:
+                with metrics.stage("encode"):
+                    vectors = self.encoder(batch)
+                metrics.frames_encoded += len(batch)
+                return [frame.time for frame in batch], vectors
+
+            # up to size frames a batch: what is ready, none waited for
+            encoding = Stage(
+                preparing.batches(size),
+                encode,
+                stop=stop,
+                maxsize=2,
+                name="frameseek-encode",
+                nice=BACKGROUND_NICE,
+            )
             try:
-                for batch in preparing.batches(size):  # up to size frames: what is ready, none waited for
-                    batch_times = [frame.time for frame in batch]
-                    with metrics.stage("encode"):
-                        embeddings.append(self.encoder(batch))
-                    metrics.frames_encoded += len(batch)
+                for batch_times, vectors in encoding:
+                    embeddings.append(vectors)
                     times.extend(batch_times)
                     if progress:
                         progress("index", batch_times[-1], duration)
             finally:
+                encoding.close()
                 preparing.close()
                 decoding.close()
         return times, embeddings
