@@ -247,7 +247,8 @@ class IndexRunner:
         metrics: PipelineMetrics,
         progress: Progress | None = None,
     ) -> tuple[list[float], list[np.ndarray]]:
-        """Three threads: decode ‖ prepare (thumbnail + preprocess) ‖ encode batches (this thread)."""
+        """Three threads: decode ‖ prepare (thumbnail + preprocess) ‖ encode batches; prepare and encode at
+        a lower priority (``BACKGROUND_NICE``), this thread collecting the results."""
         frames = reader(path)  # opens the file now: bad input fails before any thread starts
         preparer = FramePreparer(self.model.preprocess, thumbs)
 
