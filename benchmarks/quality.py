@@ -149,6 +149,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
+def _row(dataset: str, protocol: str, metrics: dict[str, Any], previous: str, published: str) -> list[Any]:
+    return [
+        dataset,
+        protocol,
+        metrics["R@1"],
+        metrics["R@5"],
+        metrics["R@10"],
+        metrics.get("median_rank"),
+        previous,
+        published,
+    ]
+
+
 def render(result: dict[str, Any]) -> str:
     if "skipped" in result:
         return f"Skipped: {result['skipped']}."
@@ -169,74 +182,30 @@ def render(result: dict[str, Any]) -> str:
             "flickr_original",
         ),
     ):
-        rows.append(
-            [
-                f"Flickr8k dev ({f['images']} images, {f['captions']} captions)",
-                name,
-                metrics["R@1"],
-                metrics["R@5"],
-                metrics["R@10"],
-                metrics.get("median_rank"),
-                was(key),
-                published,
-            ]
-        )
-    rows.append(
-        [
-            "Flickr8k dev",
-            "chance, standard text → image",
-            f["chance"]["R@1"],
-            f["chance"]["R@5"],
-            f["chance"]["R@10"],
-            None,
-            "–",
-            "–",
-        ]
-    )
+        dataset = f"Flickr8k dev ({f['images']} images, {f['captions']} captions)"
+        rows.append(_row(dataset, name, metrics, was(key), published))
+    rows.append(_row("Flickr8k dev", "chance, standard text → image", f["chance"], "–", "–"))
     if "msrvtt" in result:
         v = result["msrvtt"]
-        m = v["standard"]["text_to_video"]
+        dataset = f"MSR-VTT ({v['videos']} clips, {v['captions']} captions)"
+        published = _published("msrvtt") + " (its test set, unstated)"
         rows.append(
-            [
-                f"MSR-VTT ({v['videos']} clips, {v['captions']} captions)",
+            _row(
+                dataset,
                 "text → video (1 fps, mean-pooled)",
-                m["R@1"],
-                m["R@5"],
-                m["R@10"],
-                m.get("median_rank"),
+                v["standard"]["text_to_video"],
                 was("msrvtt"),
-                _published("msrvtt") + " (its test set, unstated)",
-            ]
+                published,
+            )
         )
-        rows.append(
-            ["MSR-VTT", "chance", v["chance"]["R@1"], v["chance"]["R@5"], v["chance"]["R@10"], None, "–", "–"]
-        )
+        rows.append(_row("MSR-VTT", "chance", v["chance"], "–", "–"))
     tux = result.get("tuxpaint", {})
     if "standard" in tux:
-        m = tux["standard"]["text_to_image"]
+        dataset = f"Tux Paint clip art ({tux['images']} stamps, out of domain)"
         rows.append(
-            [
-                f"Tux Paint clip art ({tux['images']} stamps, out of domain)",
-                "standard: text → image",
-                m["R@1"],
-                m["R@5"],
-                m["R@10"],
-                m.get("median_rank"),
-                was("tuxpaint"),
-                "–",
-            ]
+            _row(dataset, "standard: text → image", tux["standard"]["text_to_image"], was("tuxpaint"), "–")
         )
-        rows.append(
-            [
-                "Tux Paint",
-                "chance",
-                tux["chance"]["R@1"],
-                tux["chance"]["R@5"],
-                tux["chance"]["R@10"],
-                None,
-                "–",
-            ]
-        )
+        rows.append(_row("Tux Paint", "chance", tux["chance"], "–", "–"))
     table = common.markdown_table(
         [
             "dataset",
