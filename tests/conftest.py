@@ -45,6 +45,18 @@ class TinyHubModels:
         )
 
 
+def minilm_lite_config() -> DualEncoderConfig:
+    """lite's architecture with all-MiniLM-L6-v2 as its only text encoder: a BERT text side, which the
+    text engine runs without transformers (the installed lite concatenates MiniLM and mpnet)."""
+    import copy
+
+    from frameseek.models.registry import PRESETS
+
+    config = copy.deepcopy(PRESETS["lite"].config)
+    config.text = TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean")
+    return config
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_default_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No test writes to the user's real cache: FRAMESEEK_HOME defaults to a session folder."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TinyHubModels
+from conftest import TinyHubModels, minilm_lite_config
 from frameseek.models import fingerprint as fingerprints
 from frameseek.models.backbones import build_text_backbone
 from frameseek.models.config import TextSideConfig
@@ -164,12 +164,8 @@ def test_lazy_model_embeds_texts_like_the_fully_loaded_one(eager_lite: DualEncod
 
 def test_a_bert_text_side_embeds_through_its_engine_without_building(fs_home: Path, tmp_path: Path) -> None:
     """A BERT-family text side (here MiniLM alone) is answered by the text engine: nothing is built."""
-    from frameseek.models.factory import build_preset
-
-    model = build_preset("lite")
-    model.config.text = TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean")
     torch.manual_seed(0)
-    single = DualEncoder.from_config(model.config)
+    single = DualEncoder.from_config(minilm_lite_config())
     folder = single.save_pretrained(tmp_path / "minilm")
     lazy = DualEncoder.from_pretrained(folder)
     assert lazy.text_engine is not None

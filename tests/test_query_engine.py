@@ -130,13 +130,10 @@ def test_a_handle_loads_the_model_only_when_asked(fs_home: Path) -> None:
 
 def test_a_bert_text_side_exports_through_its_text_engine(fs_home: Path, tmp_path: Path) -> None:
     """One text encoder (MiniLM, run by the BERT text engine): one token input pair, the same numbers."""
-    from frameseek.models.config import TextSideConfig
+    from conftest import minilm_lite_config
     from frameseek.models.dual_encoder import DualEncoder
-    from frameseek.models.factory import build_preset
 
-    config = build_preset("lite").config
-    config.text = TextSideConfig(backbone="hf-text", source="package:all-MiniLM-L6-v2", pooling="mean")
-    folder = DualEncoder.from_config(config).save_pretrained(tmp_path / "minilm")
+    folder = DualEncoder.from_config(minilm_lite_config()).save_pretrained(tmp_path / "minilm")
     model = create_model(str(folder), precision="fp32", device="cpu")
     assert model.source_text_engine is not None and not model.text_backbone_built
     assert export_query_engine(model) == engine_path(model.fingerprint)

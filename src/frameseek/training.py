@@ -413,14 +413,17 @@ class Trainer:
 
     # ---- evaluation ---------------------------------------------------------------------------
     @torch.inference_mode()
-    def evaluate(self, split: SplitData) -> dict[str, Any]:
+    def embed(self, split: SplitData) -> tuple[np.ndarray, np.ndarray]:
+        """Unit embeddings of a split's images (mirror-averaged with ``flip``) and captions."""
         self.model.eval()
         if self.config.mode == "frozen":
-            images_np, texts_np = self._embed_frozen(split)
-        else:
-            pil = [load_image(p) for p in split.images]
-            images_np = self.model.encode_images(pil, flip_tta=self.config.flip)
-            texts_np = self.model.encode_texts(split.captions)
+            return self._embed_frozen(split)
+        pil = [load_image(p) for p in split.images]
+        images = self.model.encode_images(pil, flip_tta=self.config.flip)
+        return images, self.model.encode_texts(split.captions)
+
+    def evaluate(self, split: SplitData) -> dict[str, Any]:
+        images_np, texts_np = self.embed(split)
         return recall_report(images_np, texts_np, split.captions, split.caption_to_image)
 
     # ---- loop ---------------------------------------------------------------------------------
@@ -808,10 +811,7 @@ def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path
         text_start=config.class_text_start,
         text_dim=config.class_text_dim,
     )
-    model.save_pretrained(folder)
-    loaded = create_model(str(folder), device=str(model.device))
-    loaded.engine = "torch"
-    return loaded
+    return _saved_and_reloaded(model, folder)
 
 
 def _install_projection(trainer: Trainer, folder: Path, dim: int) -> DualEncoder:
@@ -820,16 +820,13 @@ def _install_projection(trainer: Trainer, folder: Path, dim: int) -> DualEncoder
     from frameseek.models.projection import install
     from frameseek.models.subspace import balanced_sample
 
-    model = trainer.model
-    with torch.inference_mode():
-        model.eval()
-        if trainer.config.mode == "frozen":
-            images, texts = trainer._embed_frozen(trainer.train_data)
-        else:
-            pil = [load_image(p) for p in trainer.train_data.images]
-            images = model.encode_images(pil, flip_tta=trainer.config.flip)
-            texts = model.encode_texts(trainer.train_data.captions)
-    install(model, balanced_sample(images, texts, seed=trainer.config.seed), dim)
+    images, texts = trainer.embed(trainer.train_data)
+    install(trainer.model, balanced_sample(images, texts, seed=trainer.config.seed), dim)
+    return _saved_and_reloaded(trainer.model, folder)
+
+
+def _saved_and_reloaded(model: DualEncoder, folder: Path) -> DualEncoder:
+    """``model`` saved to ``folder`` and loaded back from it (as the report's evaluation will see it)."""
     model.save_pretrained(folder)
     loaded = create_model(str(folder), device=str(model.device))
     loaded.engine = "torch"

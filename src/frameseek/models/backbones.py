@@ -243,10 +243,12 @@ class HFTextEncoder(TextBackbone):
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenize(texts)
-        hidden = self.net(**batch).last_hidden_state
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        return self.pool(hidden, batch["attention_mask"])
+        return self.features(batch["input_ids"], batch["attention_mask"])
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids (n, L) and their mask → pooled features (n, H)."""
+        hidden = self.net(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(hidden, attention_mask)
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """CLS or attention-masked mean pooling of token states (n, L, H) → (n, H)."""

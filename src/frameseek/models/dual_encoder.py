@@ -118,12 +118,9 @@ class DualEncoder(nn.Module):
         them; a checkpoint's weights replace them) as ``config.head`` says."""
         head = self.config.head
         text_dim = self.config.class_text_width()
-        device = self.device  # the channel's tensors go where the heads are
-        for side in ("image", "text"):
-            inner = getattr(self, f"{side}_head")
-            if isinstance(inner, ClassChannelHead):
-                continue
-            wrapped = ClassChannelHead(
+        self._wrap_heads(
+            ClassChannelHead,
+            lambda inner, side: ClassChannelHead(
                 inner,
                 side,
                 head.class_weight,
@@ -132,19 +129,22 @@ class DualEncoder(nn.Module):
                 head.class_feature_dim,
                 text_dim,
                 head.class_text_start,
-            )
-            setattr(self, f"{side}_head", wrapped.to(device))
+            ),
+        )
 
     def add_projection(self) -> None:
         """Wrap both heads in ``ProjectedHead`` to ``config.head.project_dim`` dimensions (a zero matrix:
         ``projection.install`` fills it; a checkpoint's weights replace it)."""
-        device = self.device
+        fused, dim = self.config.fused_dim(), self.config.head.project_dim
+        self._wrap_heads(ProjectedHead, lambda inner, side: ProjectedHead(inner, fused, dim))
+
+    def _wrap_heads(self, kind: type[nn.Module], wrap: Callable[[nn.Module, str], nn.Module]) -> None:
+        """Replace each side's head by ``wrap(head, side)``, on the heads' device, unless it is a ``kind``."""
+        device = self.device  # the wrapper's tensors go where the heads are
         for side in ("image", "text"):
             inner = getattr(self, f"{side}_head")
-            if isinstance(inner, ProjectedHead):
-                continue
-            wrapped = ProjectedHead(inner, self.config.fused_dim(), self.config.head.project_dim)
-            setattr(self, f"{side}_head", wrapped.to(device))
+            if not isinstance(inner, kind):
+                setattr(self, f"{side}_head", wrap(inner, side).to(device))
 
     @classmethod
     def from_config(

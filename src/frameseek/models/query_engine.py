@@ -200,13 +200,9 @@ def _text_encoders(model: DualEncoder) -> list[tuple[Tokenize, Features]] | None
         return None
     backbone = model.text_backbone  # built now if deferred (the export needs the real encoders)
     parts = list(getattr(backbone, "parts", []))
-    encoders: list[tuple[Tokenize, Features]] = []
-    for part in parts:
-
-        def features(ids: Any, mask: Any, part: Any = part) -> Any:
-            return part.pool(part.net(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
-
-        encoders.append((lambda texts, part=part: tuple(part.tokenize(texts).values()), features))
+    encoders: list[tuple[Tokenize, Features]] = [
+        (lambda texts, part=part: tuple(part.tokenize(texts).values()), part.features) for part in parts
+    ]
     return encoders or None
 
 
