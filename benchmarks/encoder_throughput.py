@@ -23,7 +23,7 @@ import torch
 import common
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.inference import default_precision
-from frameseek.models.onnx_engine import engine_setting, onnxruntime_available, resolve_engine
+from frameseek.models.onnx_engine import onnxruntime_available
 from frameseek.video.decode import iter_frames
 
 NAME = "encoder_throughput"
@@ -213,12 +213,12 @@ def render(result: dict[str, Any]) -> str:
         + ", ".join(f"{dt} {th} thread(s) {v:.0f}" for dt, per in peaks.items() for th, v in per.items())
         + ". It is PyTorch's dense matmul, not the machine's limit: ONNX Runtime's convolution kernels "
         "can pass it (above 100%).",
-        "`fp32` = PyTorch eager (the original's setting at batch 1); `bf16` = what frameseek runs on CPUs "
-        "with native bfloat16 (autocast + channels-last input); `bf16+cl` also stores the model's weights "
-        "channels-last, which src does not do; `onnx` = the same fp32 network through ONNX Runtime, what "
-        "frameseek runs elsewhere (`FRAMESEEK_ENGINE=auto`).",
+        "`fp32` = PyTorch eager (the original's setting at batch 1); `bf16` = what frameseek runs for heavy "
+        "image backbones on CPUs with native bfloat16 (autocast + channels-last input); `bf16+cl` also "
+        "stores the model's weights channels-last, which src does not do; `onnx` = the same fp32 network "
+        "through ONNX Runtime, what frameseek runs elsewhere (`FRAMESEEK_ENGINE=auto`).",
         f"This CPU: {result.get('cpu_bf16', 'unknown')} native bfloat16; frameseek's default image engine "
-        f"here: **{result.get('default_engine', 'unknown')}**"
+        f"here: {_engines(result.get('default_engine'))}"
         + (
             ""
             if result.get("cpu_bf16") == "has"
@@ -229,6 +229,13 @@ def render(result: dict[str, Any]) -> str:
     return (
         "\n\n".join(parts) + "\n\n" + "\n".join(f"- {n}" for n in notes) + f"\n\n![encoder]({result['plot']})"
     )
+
+
+def _engines(engines: Any) -> str:
+    """``{model: engine}`` (older results: one engine for every model) as Markdown."""
+    if isinstance(engines, dict):
+        return ", ".join(f"{model} **{engine}**" for model, engine in engines.items())
+    return f"**{engines or 'unknown'}**"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -261,7 +268,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": NAME,
         "command": common.command_line(),
         "cpu_bf16": "has" if precision == "bf16" else "has no",
-        "default_engine": resolve_engine(engine_setting(), precision),
+        # what FRAMESEEK_ENGINE=auto picks per model on this CPU (the image backbone decides where bf16 is)
+        "default_engine": {
+            row["model"]: "onnx" if row["precision"] == "onnx" else "torch"
+            for row in rows
+            if row["frameseek_default"]
+        },
         "repeats": repeats,
         "min_seconds": min_seconds,
         "matmul_peak_gflops": peaks,

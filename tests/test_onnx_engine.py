@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -13,9 +14,10 @@ import torch
 
 from conftest import TinyHubModels
 from frameseek.errors import InputError
-from frameseek.models import onnx_engine
+from frameseek.models import backbones, onnx_engine
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import build_preset
+from frameseek.models.inference import InferenceSettings
 from frameseek.models.onnx_engine import OnnxImageEngine, engine_setting, resolve_engine
 from frameseek.models.registry import PRESETS
 
@@ -140,11 +142,28 @@ def test_engine_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         engine_setting()
 
 
-def test_auto_keeps_pytorch_bf16_where_the_cpu_has_it() -> None:
-    assert resolve_engine("auto", "bf16") == "torch"
+def test_auto_keeps_pytorch_bf16_for_heavy_backbones_where_the_cpu_has_it() -> None:
+    assert resolve_engine("auto", "bf16", heavy_image_backbone=True) == "torch"
+    assert resolve_engine("auto", "bf16", heavy_image_backbone=False) == "onnx"
+    assert resolve_engine("auto", "bf16") == "auto"  # the backbone decides once it is built
     assert resolve_engine("auto", "fp32") == "onnx"
+    assert resolve_engine("auto", "fp32", heavy_image_backbone=True) == "onnx"
     assert resolve_engine("torch", "fp32") == "torch"
-    assert resolve_engine("onnx", "bf16") == "onnx"
+    assert resolve_engine("onnx", "bf16", heavy_image_backbone=True) == "onnx"
+
+
+def test_an_auto_engine_is_decided_by_the_image_backbone(tiny_hub_models: TinyHubModels) -> None:
+    """On a bf16 CPU, ``auto`` waits for the image backbone: light (the tiny test backbone) → ONNX
+    Runtime; heavy → PyTorch bf16."""
+    settings = InferenceSettings(precision="bf16", engine="auto")
+    model = DualEncoder.from_config(tiny_hub_models.dual_config(), inference=settings)
+    assert not model.image_backbone.heavy
+    assert model.engine == "onnx"
+    assert model.image_inference == "onnxruntime fp32"
+    heavy = DualEncoder.from_config(tiny_hub_models.dual_config(), inference=settings)
+    with patch.object(backbones, "HEAVY_IMAGE_PARAMETERS", 1):
+        assert heavy.engine == "torch"
+    assert heavy.image_inference == "torch bf16"
 
 
 def test_training_mode_never_uses_the_engine(tiny_hub_models: TinyHubModels, fs_home: Path) -> None:

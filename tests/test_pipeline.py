@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -103,13 +104,22 @@ def test_default_encode_threads_give_heavy_image_encoders_every_core() -> None:
     import torch
 
     from frameseek.indexing import default_encode_threads
+    from frameseek.models.backbones import ImageBackbone
 
-    heavy = SimpleNamespace(image_backbone=torch.nn.Linear(4000, 2600))  # 10.4M parameters
-    light = SimpleNamespace(image_backbone=torch.nn.Linear(1000, 1000))  # 1M parameters
-    assert default_encode_threads(heavy, cores=2, decode_threads=1) == 2  # type: ignore[arg-type]
-    assert default_encode_threads(light, cores=2, decode_threads=1) == 1  # type: ignore[arg-type]
-    assert default_encode_threads(light, cores=1, decode_threads=1) == 1  # type: ignore[arg-type]
-    assert default_encode_threads(light, cores=8, decode_threads=2) == 6  # type: ignore[arg-type]
+    class Backbone(ImageBackbone):
+        def __init__(self, inputs: int, outputs: int) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(inputs, outputs)
+
+    def model(backbone: ImageBackbone) -> Any:
+        return SimpleNamespace(load_image_backbone=lambda: backbone)
+
+    heavy, light = Backbone(4000, 2600), Backbone(1000, 1000)  # 10.4M and 1M parameters
+    assert heavy.heavy and not light.heavy
+    assert default_encode_threads(model(heavy), cores=2, decode_threads=1) == 2
+    assert default_encode_threads(model(light), cores=2, decode_threads=1) == 1
+    assert default_encode_threads(model(light), cores=1, decode_threads=1) == 1
+    assert default_encode_threads(model(light), cores=8, decode_threads=2) == 6
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")

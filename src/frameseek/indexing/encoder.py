@@ -19,20 +19,13 @@ DEFAULT_BATCH_SIZE = 8
 """Frames per encoder call: faster per frame than 16 or 32 on 1-2 CPU threads and less memory
 (``benchmarks/encoder_throughput.py``, ``benchmarks/memory_vs_length.py``)."""
 
-HEAVY_IMAGE_ENCODER_PARAMETERS = 10_000_000
-"""Above this many image-backbone parameters indexing is limited by the encoder, not by decoding."""
-
 
 def default_encode_threads(model: DualEncoder, cores: int, decode_threads: int) -> int:
     """Torch threads for encoding while indexing: every core for a heavy image encoder, else the cores the
     decoder leaves. Measured on 2 cores at 720p (BENCHMARKS.md, breakdown): resnet50-distilbert (23.5M
     image parameters) indexes 1.35× faster with 2 torch threads than with 1; lite (3.4M) is
     decode-limited and gains nothing from a second thread competing with the decoder."""
-    import torch
-
-    backbone = getattr(model, "image_backbone", None)
-    size = sum(p.numel() for p in backbone.parameters()) if isinstance(backbone, torch.nn.Module) else 0
-    if size >= HEAVY_IMAGE_ENCODER_PARAMETERS:
+    if model.load_image_backbone().heavy:
         return max(1, cores)
     return max(1, cores - decode_threads)
 

@@ -23,6 +23,13 @@ TF_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on inputs scaled to [
 TF_STD = (0.5, 0.5, 0.5)
 
 
+HEAVY_IMAGE_PARAMETERS = 10_000_000
+"""Image backbones from this many parameters are heavy: dense convolutions that PyTorch's native bf16
+runs fastest and that bound indexing by the encoder, not by decoding (ResNet-50: 23.5M). Light ones
+(EfficientNet-Lite0: 3.4M, depthwise) run fastest on ONNX Runtime fp32 and leave indexing decode-bound
+(BENCHMARKS.md, encoder throughput and where the time goes)."""
+
+
 class ImageBackbone(nn.Module):
     """Pixels (n, 3, H, W), normalised with ``mean``/``std`` → pooled features (n, out_dim)."""
 
@@ -30,6 +37,11 @@ class ImageBackbone(nn.Module):
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+
+    @property
+    def heavy(self) -> bool:
+        """At least ``HEAVY_IMAGE_PARAMETERS`` parameters (a dense network such as ResNet-50)."""
+        return sum(p.numel() for p in self.parameters()) >= HEAVY_IMAGE_PARAMETERS
 
 
 class TextBackbone(nn.Module):

@@ -40,8 +40,8 @@ from frameseek.models.backbones import (
 from frameseek.models.checkpoint import load_weights_into, read_weights, save_checkpoint
 from frameseek.models.config import DualEncoderConfig, read_config
 from frameseek.models.heads import ClassChannelHead, ProjectedHead, build_head
-from frameseek.models.inference import Engine, InferenceSettings, Precision
-from frameseek.models.onnx_engine import OnnxImageEngine
+from frameseek.models.inference import Engine, EngineSetting, InferenceSettings, Precision
+from frameseek.models.onnx_engine import OnnxImageEngine, resolve_engine
 from frameseek.models.preprocess import ImageLike, to_tensor
 from frameseek.models.text_engine import TextEngine, load_text_engine
 from frameseek.models.text_sources import concat_sources
@@ -99,7 +99,8 @@ class DualEncoder(nn.Module):
             self.add_projection()
         inference = inference or InferenceSettings.resolve()  # a direct construction reads the defaults
         self.precision: Precision = inference.precision  # bf16: CPU autocast + channels-last images
-        self.engine: Engine = inference.engine  # image inference: "torch" or "onnx"
+        # image inference: "torch", "onnx", or "auto" (the image backbone decides: ``engine``)
+        self._engine: EngineSetting = inference.engine
         self._target = torch.device(inference.device)  # where place() puts the model (create_model calls it)
         self._onnx: OnnxImageEngine | None = None
         self._fingerprint: str | None = None
@@ -438,6 +439,19 @@ class DualEncoder(nn.Module):
         if self.precision == "bf16":
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
+
+    @property
+    def engine(self) -> Engine:
+        """The image engine, ``torch`` or ``onnx``; ``auto`` is decided by the image backbone (built now if
+        deferred) the first time it is asked (``onnx_engine.resolve_engine``)."""
+        if self._engine == "auto":
+            heavy = self.load_image_backbone().heavy
+            self._engine = cast(EngineSetting, resolve_engine("auto", self.precision, heavy))
+        return cast(Engine, self._engine)
+
+    @engine.setter
+    def engine(self, value: Engine) -> None:
+        self._engine = value
 
     @property
     def image_inference(self) -> str:

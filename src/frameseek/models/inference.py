@@ -37,7 +37,7 @@ class InferenceSettings:
     half-precision autocast (bf16 where the GPU has it, else fp16) whatever ``precision`` says."""
 
     precision: Precision = "fp32"
-    engine: Engine = "torch"
+    engine: EngineSetting = "torch"  # "auto": the image backbone decides (resolve_engine) when it is built
     device: str = "cpu"
 
     @classmethod
@@ -60,4 +60,4 @@ class InferenceSettings:
         requested = engine or cast(EngineSetting, engine_setting())
         if where.is_gpu and requested == "auto":
             requested = "torch"
-        return cls(chosen, cast(Engine, resolve_engine(requested, chosen)), where.name)
+        return cls(chosen, cast(EngineSetting, resolve_engine(requested, chosen)), where.name)

@@ -4,7 +4,7 @@ On CPUs without native bfloat16 (most laptops: AVX2 only) PyTorch's eager fp32 c
 lot of speed behind; ONNX Runtime runs the identical graph faster (measured 2.5× for EfficientNet-Lite0,
 1.4× for ResNet-50: BENCHMARKS.md, encoder throughput) with outputs equal to fp32 PyTorch's up to
 rounding (~1e-5). Where the CPU has native bfloat16 (AVX512-BF16 / AMX), PyTorch's bf16 autocast is the
-faster path and ``auto`` keeps it.
+faster path for heavy dense backbones (ResNet-50) and ``auto`` keeps it for them (``resolve_engine``).
 
 The exported graph is cached as ``$FRAMESEEK_HOME/engines/<model fingerprint>-<size>.onnx`` (written
 atomically), so a new process only loads it (~30 ms). A backbone that cannot be exported falls back to
@@ -33,7 +33,8 @@ from frameseek.errors import InputError
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "torch", "onnx")
-"""``FRAMESEEK_ENGINE`` values: ``auto`` (onnx unless the CPU runs bf16 natively), ``torch``, ``onnx``."""
+"""``FRAMESEEK_ENGINE`` values: ``auto`` (onnx unless the CPU runs bf16 natively and the image backbone is
+heavy), ``torch``, ``onnx``."""
 
 OPSET = 17
 
@@ -56,13 +57,26 @@ def onnxruntime_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
-def resolve_engine(requested: str, precision: str) -> str:
-    """The engine that runs image inference: ``auto`` → ``torch`` for bf16 CPUs, else ``onnx`` if installed."""
+def resolve_engine(requested: str, precision: str, heavy_image_backbone: bool | None = None) -> str:
+    """The engine that runs image inference, ``torch`` or ``onnx`` (if installed); ``auto`` → ``onnx``,
+    except on a CPU with native bf16 for a heavy image backbone (``ImageBackbone.heavy``), which PyTorch's
+    bf16 autocast runs faster. Measured on such a CPU (BENCHMARKS.md, encoder throughput, 1 thread):
+    ResNet-50 16.1 img/s in bf16 vs 11.3 on ONNX Runtime; EfficientNet-Lite0's depthwise network 74 vs 69
+    at batch 8 and 74 vs 44 at batch 1 (indexing encodes what is ready, often a frame or two).
+
+    ``heavy_image_backbone=None`` (not known yet): ``auto`` where the backbone decides, else the engine.
+    """
     if requested == "torch":
         return "torch"
     if requested == "onnx":
         return "onnx" if onnxruntime_available() else "torch"
-    return "torch" if precision == "bf16" or not onnxruntime_available() else "onnx"
+    if not onnxruntime_available():
+        return "torch"
+    if precision != "bf16":
+        return "onnx"
+    if heavy_image_backbone is None:
+        return "auto"
+    return "torch" if heavy_image_backbone else "onnx"
 
 
 def engines_dir() -> Path:
