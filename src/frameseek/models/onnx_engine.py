@@ -61,8 +61,9 @@ def resolve_engine(requested: str, precision: str, heavy_image_backbone: bool | 
     """The engine that runs image inference, ``torch`` or ``onnx`` (if installed); ``auto`` → ``onnx``,
     except on a CPU with native bf16 for a heavy image backbone (``ImageBackbone.heavy``), which PyTorch's
     bf16 autocast runs faster. Measured on such a CPU (BENCHMARKS.md, encoder throughput, 1 thread):
-    ResNet-50 16.1 img/s in bf16 vs 11.3 on ONNX Runtime; EfficientNet-Lite0's depthwise network 74 vs 69
-    at batch 8 and 74 vs 44 at batch 1 (indexing encodes what is ready, often a frame or two).
+    ResNet-50 17.9 img/s in bf16 vs 11.9 on ONNX Runtime at batch 8; EfficientNet-Lite0's depthwise
+    network 52 vs 88 at batch 1 and 57 vs 74 at batch 32 (85 vs 78 at batch 8), and indexing, which
+    encodes the frame or two that are ready, reaches the decode limit only on ONNX Runtime.
 
     ``heavy_image_backbone=None`` (not known yet): ``auto`` where the backbone decides, else the engine.
     """
