@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 
 import common
+from frameseek.errors import FrameseekError
 from frameseek.indexing import (
     DEFAULT_BATCH_SIZE,
     FrameReader,
@@ -335,7 +336,7 @@ def download_stage(clip: Path) -> dict[str, Any]:
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
     try:
-        wall, metrics = index_once(common.build_model("lite"), url, Searcher, 1, 1, DEFAULT_BATCH_SIZE)
+        wall, metrics = index_once(common.build_model("lite"), url, IndexRunner, 1, 1, DEFAULT_BATCH_SIZE)
         d = metrics.as_dict()
         return {
             "url": "http://127.0.0.1:<port>/" + clip.name,
@@ -345,7 +346,7 @@ def download_stage(clip: Path) -> dict[str, Any]:
             "download_mb_per_s": d["download_mb_per_s"],
             "stages_s": metrics.stages,
         }
-    except Exception as exc:  # report, do not fail the whole benchmark (sources.py may be in flux)
+    except FrameseekError as exc:  # a source the library refuses: report it, keep the other numbers
         return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         server.shutdown()

@@ -439,6 +439,34 @@ def history_table() -> str | None:
     )
 
 
+def _measured_apart(results: dict[str, dict[str, Any]], run: dict[str, Any] | None) -> list[list[str]]:
+    """A Machine-table row naming the sections re-run on their own outside the full run, if any."""
+    if not run:
+        return []
+    start, end = run["start"]["date"], run["end"]["date"]
+    apart = [
+        f"{name} ({r['machine']['date']}, {', '.join(r['machine']['isa'])})"
+        for name, r in results.items()
+        if "machine" in r and not start <= r["machine"]["date"] <= end
+    ]
+    if not apart:
+        return []
+    return [
+        [
+            "measured on their own, not in this run",
+            "; ".join(apart) + " — each section gives its date and CPU",
+        ]
+    ]
+
+
+def _section_context(result: dict[str, Any]) -> list[str]:
+    """When, on which CPU features and under which load a section was measured."""
+    machine = result.get("machine")
+    if not machine:
+        return []
+    return [f"{machine['date']}, {', '.join(machine['isa'])}", f"load average at its end {_load(machine)}"]
+
+
 def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | None) -> str:
     machines = [r["machine"] for r in results.values() if "machine" in r]
     machine = run["start"] if run else (machines[0] if machines else common.machine_info())
@@ -479,6 +507,7 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
                 ["versions", ", ".join(f"{k} {v}" for k, v in machine["versions"].items())],
                 ["date", when],
                 ["run time", duration],
+                *_measured_apart(results, run),
             ],
         ),
         "",
@@ -519,9 +548,8 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
         if r is None:
             lines += ["Not run.", ""]
             continue
-        load = f"load average at its end {_load(r['machine'])}" if "machine" in r else ""
         took = f"{r['run_seconds'] / 60:.1f} min" if "run_seconds" in r else "run on its own"
-        context = "; ".join(part for part in (took, load) if part)
+        context = "; ".join(part for part in (took, *_section_context(r)) if part)
         lines += [f"Command: `{r['command']}` ({context})", ""]
         if "error" in r:
             lines += [f"Failed: {r['error']}.", ""]
