@@ -439,13 +439,18 @@ def history_table() -> str | None:
     )
 
 
+def _measured_on(machine: dict[str, Any]) -> str:
+    """When and on which CPU features a benchmark ran: ``2026-12-02 08:44 UTC, avx2, avx512f``."""
+    return f"{machine['date']}, {', '.join(machine['isa'])}"
+
+
 def _measured_apart(results: dict[str, dict[str, Any]], run: dict[str, Any] | None) -> list[list[str]]:
     """A Machine-table row naming the sections re-run on their own outside the full run, if any."""
     if not run:
         return []
     start, end = run["start"]["date"], run["end"]["date"]
     apart = [
-        f"{name} ({r['machine']['date']}, {', '.join(r['machine']['isa'])})"
+        f"{name} ({_measured_on(r['machine'])})"
         for name, r in results.items()
         if "machine" in r and not start <= r["machine"]["date"] <= end
     ]
@@ -464,7 +469,7 @@ def _section_context(result: dict[str, Any]) -> list[str]:
     machine = result.get("machine")
     if not machine:
         return []
-    return [f"{machine['date']}, {', '.join(machine['isa'])}", f"load average at its end {_load(machine)}"]
+    return [_measured_on(machine), f"load average at its end {_load(machine)}"]
 
 
 def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | None) -> str:
