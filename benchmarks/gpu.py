@@ -27,11 +27,11 @@ from typing import Any
 import torch
 
 import common
-from frameseek.devices import resolve_device
+from frameseek.lab.losses import build_loss
 from frameseek.models.factory import create_model
-from frameseek.models.losses import build_loss
 from frameseek.models.registry import packaged_weights
 from frameseek.search import Searcher
+from frameseek.system.devices import resolve_device
 from frameseek.video.decode import iter_frames
 from frameseek.video.sampling import Sampling
 
@@ -79,8 +79,8 @@ def evaluation(device: str, quick: bool) -> dict[str, Any] | None:
     data = common.SHARED_DATA / "flickr8k"
     if not data.is_dir():
         return None
-    from frameseek.data.captions import load_dataset
-    from frameseek.retrieval_eval import evaluate_samples
+    from frameseek.lab.data.captions import load_dataset
+    from frameseek.lab.retrieval_eval import evaluate_samples
 
     samples = load_dataset("flickr8k", data, "dev")
     if quick:

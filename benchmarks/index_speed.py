@@ -20,10 +20,10 @@ import torch
 
 import common
 from baseline_original import BaselineRun, index_original
-from frameseek.index import VideoIndex
 from frameseek.metrics import PipelineMetrics
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.search import Searcher
+from frameseek.storage import VideoIndex
 
 NAME = "index_speed"
 

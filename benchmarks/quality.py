@@ -3,7 +3,7 @@
 * Flickr8k DEV split (1,000 images, 5,000 captions; ``../shared/data/flickr8k``): the standard protocol
   (every caption ranks all 1,000 images; every image ranks all 5,000 captions) and the original
   project's protocol (consecutive batches of 64 images, one caption per image; see
-  ``frameseek.evaluation.original_protocol``). Mirror averaging (flip TTA) on, as ``frameseek eval``.
+  ``frameseek.lab.evaluation.original_protocol``). Mirror averaging (flip TTA) on, as ``frameseek eval``.
 * MSR-VTT: the 21 clips in ``../shared/data/msrvtt`` (20 captions each), frames sampled at 1 fps and
   mean-pooled per clip, every caption ranks the 21 clips.
 * Out of domain, never trained on: Tux Paint's clip-art stamps (Debian ``tuxpaint-stamps-default``, each
@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import common
-from frameseek.data.captions import TUXPAINT_STAMPS, load_flickr8k, load_tuxpaint
-from frameseek.data.msrvtt import load_msrvtt
+from frameseek.lab.data.captions import TUXPAINT_STAMPS, load_flickr8k, load_tuxpaint
+from frameseek.lab.data.msrvtt import load_msrvtt
+from frameseek.lab.retrieval_eval import evaluate_samples
+from frameseek.lab.video_eval import evaluate_msrvtt
 from frameseek.models.factory import create_model
 from frameseek.models.registry import packaged_weights
-from frameseek.retrieval_eval import evaluate_samples
 from frameseek.search import Searcher
-from frameseek.video_eval import evaluate_msrvtt
 
 NAME = "quality"
 # The original project's published retrieval numbers, as its README states them (found with the search

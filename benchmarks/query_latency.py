@@ -10,7 +10,7 @@ unit-variance noise (a vaguer description) with as much isotropic noise as conte
 near, not on, the frames they describe). Sizes are prefixes of one library.
 
 Measured per size, interleaved query by query: ``LibraryMatrix.search(query, k=10)`` exact (matrix
-product + partial sort) and with the FAISS index from ``frameseek.index.build_ann`` — its default
+product + partial sort) and with the FAISS index from ``frameseek.storage.build_ann`` — its default
 ``nlist``/``nprobe`` and a sweep of ``nprobe`` on ``nlist = √n``; recall@10 against the exact top 10.
 
     python benchmarks/query_latency.py [--json] [--quick]
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 import common
-from frameseek.index.library import ANN_MIN_FRAMES, LibraryMatrix, build_ann, exact_top_k
+from frameseek.storage.library import ANN_MIN_FRAMES, LibraryMatrix, build_ann, exact_top_k
 
 NAME = "query_latency"
 DIM = 512
@@ -229,9 +229,9 @@ def end_to_end(lib: SyntheticLibrary, n: int, ann: Any, n_queries: int, model_na
     top 5) over the synthetic library cut into 300-frame videos. The search uses the synthetic query of
     the same round (the model's vector would not live in the synthetic space); both run inside one timer.
     """
-    from frameseek.index import VideoIndex
-    from frameseek.ranking import rank_library
+    from frameseek.moments.ranking import rank_library
     from frameseek.search import Searcher
+    from frameseek.storage import VideoIndex
 
     emb = lib.embeddings[:n]
     videos = []

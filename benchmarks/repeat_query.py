@@ -42,13 +42,13 @@ PHASES_SCRIPT = r"""
 import contextlib, json, sys, time
 t0 = time.perf_counter()
 import frameseek.cli  # typer, rich, option checks: what `frameseek --help` costs
-from frameseek.startup import heavy_imports
+from frameseek.system.startup import heavy_imports
 t1 = time.perf_counter()
 video, query, model_name, eager = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 with contextlib.nullcontext() if eager else heavy_imports():  # as `frameseek search` imports them
     if eager:  # torch and the model code first, as every query paid before the query engine
         import torch  # noqa: F401
-        from frameseek.features import load_image  # noqa: F401
+        from frameseek.lab.features import load_image  # noqa: F401
         from frameseek.models.dual_encoder import DualEncoder
         from frameseek.models.factory import create_model
         from frameseek.models.registry import packaged_weights

@@ -35,7 +35,7 @@ import numpy as np
 import psutil
 
 import common
-from frameseek.index.vectors import VectorStore, default_nlist, train_size
+from frameseek.storage.vectors import VectorStore, default_nlist, train_size
 
 NAME = "scale"
 FRAMES_PER_VIDEO = 300

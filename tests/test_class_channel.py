@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from frameseek.errors import ModelError
-from frameseek.models.class_channel import class_names, install
+from frameseek.lab.class_channel import class_names, install
 from frameseek.models.factory import build_preset, create_model
 from frameseek.models.heads import ClassChannelHead
 

@@ -23,12 +23,12 @@ from typer.testing import CliRunner
 
 from frameseek import cli
 from frameseek.app import logic
+from frameseek.editing import clips
+from frameseek.editing.clips import AudioReader, export_clip, export_supercut, padded_window
+from frameseek.editing.export import export_for_editing, export_hits
+from frameseek.editing.markers import edl, frame_rate, otio_json, otio_timeline, reel_names, timecode
 from frameseek.errors import InputError
 from frameseek.results import SearchResponse, SearchResult
-from frameseek.video import clips
-from frameseek.video.clips import AudioReader, export_clip, export_supercut, padded_window
-from frameseek.video.export import export_for_editing, export_hits
-from frameseek.video.markers import edl, frame_rate, otio_json, otio_timeline, reel_names, timecode
 from videos import make_video  # tests/ is on sys.path (like conftest)
 
 SYNC = 0.02

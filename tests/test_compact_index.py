@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frameseek.index.compact import Codec, project
-from frameseek.models.subspace import fit_projection
+from frameseek.lab.compact import Codec, project
+from frameseek.lab.subspace import fit_projection
 
 BASIS = np.random.default_rng(7).standard_normal((12, 96))
 

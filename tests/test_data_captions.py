@@ -1,4 +1,4 @@
-"""Tests for frameseek.data.captions: Flickr8k (both formats, real data), Flickr30k, COCO, CSV/JSONL pairs."""
+"""Tests for frameseek.lab.data.captions: Flickr8k (both formats, real data), Flickr30k, COCO, CSV/JSONL pairs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from frameseek.data.captions import (
+from frameseek.errors import InputError
+from frameseek.lab.data.captions import (
     CaptionSample,
     group_by_image,
     load_coco,
@@ -16,7 +17,6 @@ from frameseek.data.captions import (
     load_flickr30k,
     load_pairs,
 )
-from frameseek.errors import InputError
 
 REAL_FLICKR8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k"
 if not REAL_FLICKR8K.is_dir():
@@ -313,7 +313,7 @@ def test_tuxpaint_stamps(tmp_path: Path) -> None:
     a description is skipped, a repeated description keeps its first image, and RGBA loads on white."""
     from PIL import Image
 
-    from frameseek.features import load_image
+    from frameseek.lab.features import load_image
 
     (tmp_path / "animals" / "frogs").mkdir(parents=True)
     (tmp_path / "vehicles").mkdir()

@@ -1,4 +1,4 @@
-"""Tests for frameseek.data.msrvtt: the official annotation JSON (real and tiny) and the JSFUSION CSV."""
+"""Tests for frameseek.lab.data.msrvtt: the official annotation JSON (real and tiny) and the JSFUSION CSV."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from frameseek.data.msrvtt import VideoCaptions, load_msrvtt, load_msrvtt_jsfusion
 from frameseek.errors import InputError
+from frameseek.lab.data.msrvtt import VideoCaptions, load_msrvtt, load_msrvtt_jsfusion
 
 REAL_MSRVTT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "msrvtt"
 if not REAL_MSRVTT.is_dir():

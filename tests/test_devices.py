@@ -16,12 +16,12 @@ import pytest
 import torch
 from av.codec.hwaccel import HWAccel
 
-from frameseek.devices import GPU_BATCH_SIZE, Device, check_device_spec, resolve_device
 from frameseek.errors import InputError
 from frameseek.indexing.reader import FrameReader
+from frameseek.lab.training import training_device
 from frameseek.models.factory import create_model
 from frameseek.models.registry import packaged_weights
-from frameseek.training import training_device
+from frameseek.system.devices import GPU_BATCH_SIZE, Device, check_device_spec, resolve_device
 from frameseek.video.sampling import Sampling
 from videos import require_bikes
 

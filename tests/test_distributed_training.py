@@ -24,12 +24,12 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import WORDS, TinyHubModels
-from frameseek import distributed
 from frameseek.cli import main
 from frameseek.errors import InputError
+from frameseek.lab import distributed
+from frameseek.lab.losses import build_loss
+from frameseek.lab.training import TrainConfig, Trainer
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.losses import build_loss
-from frameseek.training import TrainConfig, Trainer
 
 N_TRAIN, N_DEV, HOLDOUT, CAPTIONS = 36, 8, 6, 2
 TOLERANCE = 1e-4  # float32 weights after a few Adam steps at lr 1e-2 (differences are rounding only)
@@ -222,7 +222,7 @@ def test_worker_errors_come_back_as_one_line(tmp_path: Path, tiny_hub_models: Ti
     model = DualEncoder.from_config(tiny_hub_models.dual_config(embed_dim=16)).save_pretrained(
         tmp_path / "tiny-start"
     )
-    from frameseek.training import launch_training
+    from frameseek.lab.training import launch_training
 
     config = TrainConfig(**{**_options(data, model, tmp_path / "out", epochs=1), "holdout_images": 10_000})
     with pytest.raises(distributed.WorkerError, match="holdout_images must be between") as failed:

@@ -1,4 +1,4 @@
-"""Tests for frameseek.evaluation: hand-worked Recall@K / rank examples, ties, protocols and properties."""
+"""Tests for frameseek.lab.evaluation: hand-worked Recall@K / rank examples, ties, protocols and properties."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frameseek.evaluation import (
+from frameseek.lab.evaluation import (
     RecallResult,
     format_table,
     image_to_text,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from frameseek import settings as fs_settings
 from frameseek.errors import IndexError_, InputError
-from frameseek.index import (
+from frameseek.storage import (
     INDEX_FORMAT,
     LibraryMatrix,
     VideoIndex,
@@ -27,8 +27,8 @@ from frameseek.index import (
     save_index,
     try_load,
 )
-from frameseek.index import library as library_mod
-from frameseek.index.store import legacy_index_folder, migrate_legacy
+from frameseek.storage import library as library_mod
+from frameseek.storage.store import legacy_index_folder, migrate_legacy
 from frameseek.video.sampling import Sampling
 
 DIM = 16

@@ -25,7 +25,7 @@ from frameseek.models.factory import create_model
 from frameseek.models.registry import packaged_weights
 from frameseek.models.text_engine import load_text_engine
 from frameseek.search import Searcher
-from frameseek.startup import heavy_imports
+from frameseek.system.startup import heavy_imports
 from frameseek.video.sampling import Sampling
 from videos import require_bikes
 

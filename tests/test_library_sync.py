@@ -14,9 +14,9 @@ import pytest
 
 from frameseek import cli
 from frameseek.errors import InputError
-from frameseek.index.library import library_entries, load_library
-from frameseek.index.maintenance import prune, remove_video, scan, watch
 from frameseek.search import Searcher
+from frameseek.storage.library import library_entries, load_library
+from frameseek.storage.maintenance import prune, remove_video, scan, watch
 from frameseek.video.sampling import Sampling
 from reliability_support import cli_command, cli_env, leftovers, lite_model_ref
 from test_search import shared_model  # tests/ is on sys.path (like conftest)

@@ -1,4 +1,4 @@
-"""Tests for frameseek.models.losses against values worked out by hand on 2 images × 2 texts in 2-d."""
+"""Tests for frameseek.lab.losses against values worked out by hand on 2 images × 2 texts in 2-d."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from frameseek.models.losses import InfoNCELoss, SoftTargetLoss, build_loss
+from frameseek.lab.losses import InfoNCELoss, SoftTargetLoss, build_loss
 
 
 def lse(*xs: float) -> float:

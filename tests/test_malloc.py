@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from frameseek import malloc
+from frameseek.system import malloc
 
-PROBE = "import frameseek, frameseek.malloc as m; print(m._done)"
+PROBE = "import frameseek, frameseek.system.malloc as m; print(m._done)"
 
 
 def _run(env_extra: dict[str, str]) -> str:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from frameseek.errors import ModelError
+from frameseek.lab.ensemble import merge_heads
 from frameseek.models.backbones import EfficientNetLiteImage, EfficientNetLiteMultiScale
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.ensemble import merge_heads
 from frameseek.models.factory import create_model
 from frameseek.models.heads import EnsembleHead, ProjectionHead, build_head
 from frameseek.models.registry import PRESETS

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from frameseek.pipeline import Stage, batched, timed
+from frameseek.indexing.stage import Stage, batched, timed
 
 
 def test_two_stages_keep_order_and_batch() -> None:

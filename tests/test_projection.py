@@ -13,11 +13,11 @@ from PIL import Image
 
 from conftest import TinyHubModels
 from frameseek.errors import ModelError
+from frameseek.lab.projection import install
+from frameseek.lab.subspace import balanced_sample, fit_projection
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import create_model
 from frameseek.models.heads import ProjectedHead
-from frameseek.models.projection import install
-from frameseek.models.subspace import balanced_sample, fit_projection
 
 TEXTS = ["a dog runs on the grass", "a red car in the street", "two people on the beach", "a white cat"]
 

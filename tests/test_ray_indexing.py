@@ -20,11 +20,11 @@ import pytest
 
 from frameseek import cli
 from frameseek.errors import InputError
-from frameseek.index.library import library_entries
-from frameseek.index.visual import VideoIndex
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import create_model
 from frameseek.search import Searcher
+from frameseek.storage.library import library_entries
+from frameseek.storage.visual import VideoIndex
 from frameseek.video.sampling import Sampling
 from videos import MSRVTT_DIR, make_video  # tests/ is on sys.path (like conftest)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frameseek.index import VideoIndex
 from frameseek.search import Searcher, SearchResponse
+from frameseek.storage import VideoIndex
 from frameseek.video.sampling import Sampling
 
 try:  # tests/ is not a package: pytest puts it on sys.path

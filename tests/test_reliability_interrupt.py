@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from frameseek.index import VideoIndex
+from frameseek.storage import VideoIndex
 
 try:  # tests/ is not a package: pytest puts it on sys.path
     from reliability_support import (
@@ -151,7 +151,7 @@ def test_discard_stale_temporaries_removes_only_what_a_writer_of_that_target_lea
     """The clean-up the next build runs under the index lock: its own leftovers, nothing of a neighbour."""
     import tempfile
 
-    from frameseek.atomic import atomic_dir, discard_stale_temporaries
+    from frameseek.system.atomic import atomic_dir, discard_stale_temporaries
 
     target = tmp_path / "abc123-def456"
     stale = [

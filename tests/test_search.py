@@ -22,15 +22,15 @@ from PIL import Image
 
 from frameseek import search as search_module
 from frameseek import settings as fs_settings
+from frameseek.editing.export import export_clip, export_frame
 from frameseek.errors import FrameseekError, IndexError_, InputError, SourceError
-from frameseek.index import library_entries
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import build_preset, create_model
 from frameseek.models.registry import packaged_weights
 from frameseek.search import Searcher, SearchResponse, SearchResult
+from frameseek.storage import library_entries
 from frameseek.timecode import format_timecode
 from frameseek.video.decode import frame_at, probe
-from frameseek.video.export import export_clip, export_frame
 from frameseek.video.sampling import Sampling
 from videos import MSRVTT_DIR, require_bikes, require_ffmpeg
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frameseek.temporal import segment_bounds, segment_times, temporal_nms
+from frameseek.moments.temporal import segment_bounds, segment_times, temporal_nms
 
 SCORES = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, allow_infinity=False, width=32)
 GAPS = st.floats(min_value=0.0, max_value=5.0, allow_nan=False, allow_infinity=False)

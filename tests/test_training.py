@@ -1,4 +1,4 @@
-"""Tests for frameseek.training: short real runs on a Flickr8k subset, resume, fine-tuning, batching."""
+"""Tests for frameseek.lab.training: short real runs on a Flickr8k subset, resume, fine-tuning, batching."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 
 from conftest import TinyHubModels
+from frameseek.lab.training import TrainConfig, Trainer, epoch_batches
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import create_model
-from frameseek.training import TrainConfig, Trainer, epoch_batches
 
 N_TRAIN, N_DEV, HOLDOUT = 120, 40, 20
 CAPTIONS_PER_IMAGE = 3
@@ -260,7 +260,7 @@ def test_an_ensemble_gets_the_class_channel_then_the_projection(
     """The recipe of the installed lite in small: two seeds' heads merged, the class channel fused in
     mpnet's text space, then a projection fitted on the training split's embeddings (the per-seed runs
     get neither)."""
-    from frameseek.training import train_ensemble
+    from frameseek.lab.training import train_ensemble
 
     out = tmp_path / "ensemble"
     config = _frozen_config(

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from frameseek.errors import IndexError_
-from frameseek.index import VideoIndex, add_to_library, index_folder, load_library, save_index
-from frameseek.index import library as library_mod
-from frameseek.index import vectors as vectors_mod
-from frameseek.index.vectors import VectorStore
-from frameseek.ranking import rank_library
+from frameseek.moments.ranking import rank_library
+from frameseek.storage import VideoIndex, add_to_library, index_folder, load_library, save_index
+from frameseek.storage import library as library_mod
+from frameseek.storage import vectors as vectors_mod
+from frameseek.storage.vectors import VectorStore
 from frameseek.video.sampling import Sampling
 
 DIM = 64

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from frameseek.editing import clips, export
+from frameseek.editing.export import export_clip, export_frame
 from frameseek.errors import InputError
-from frameseek.video import clips, export
 from frameseek.video.decode import frame_at, frame_times, iter_frames, probe
-from frameseek.video.export import export_clip, export_frame
 from videos import make_video, require_bikes  # tests/ is on sys.path (like conftest)
 
 

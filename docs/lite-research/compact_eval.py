@@ -1,11 +1,11 @@
 import json, sys
 from pathlib import Path
 import numpy as np, torch
-from frameseek.data.captions import load_dataset
-from frameseek.training import SplitData, split_holdout
+from frameseek.lab.data.captions import load_dataset
+from frameseek.lab.training import SplitData, split_holdout
 from frameseek.models.factory import create_model
-from frameseek.retrieval_eval import embed_split, recall_report
-from frameseek.index.compact import Codec
+from frameseek.lab.retrieval_eval import embed_split, recall_report
+from frameseek.lab.compact import Codec
 torch.set_num_threads(1)
 model = create_model(sys.argv[1] if len(sys.argv) > 1 else "lite")
 data = Path("../shared/data/flickr8k")
@@ -21,7 +21,7 @@ def r(i, t):
     return round(rep["standard"]["text_to_image"]["R@1"], 2), round(rep["original_protocol"]["text_to_image"]["R@1"], 2)
 full = r(di, dt)
 rows = [("full float32", di.shape[1], 4 * di.shape[1], *full), ("full float16", di.shape[1], 2 * di.shape[1], *r(di.astype(np.float16).astype(np.float32), dt))]
-from frameseek.index.compact import fit_projection
+from frameseek.lab.compact import fit_projection
 import faiss
 P = fit_projection(sample, 1024)
 print("svd done", flush=True)

@@ -6,15 +6,15 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from frameseek.data.captions import load_dataset
-from frameseek.training import SplitData, split_holdout, epoch_batches
-from frameseek import features as FE
+from frameseek.lab.data.captions import load_dataset
+from frameseek.lab.training import SplitData, split_holdout, epoch_batches
+from frameseek.lab import features as FE
 from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig, HeadConfig
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.heads import ProjectionHead
-from frameseek.models.losses import build_loss
-from frameseek.retrieval_eval import recall_report
-from frameseek import evaluation
+from frameseek.lab.losses import build_loss
+from frameseek.lab.retrieval_eval import recall_report
+from frameseek.lab import evaluation
 
 torch.set_num_threads(1)
 DATA = Path("../shared/data/flickr8k")

@@ -2,9 +2,9 @@
 import os, sys, time
 from pathlib import Path
 import torch
-from frameseek.data.captions import load_dataset
-from frameseek.training import SplitData, split_holdout
-from frameseek.features import cached_image_features, cached_text_features
+from frameseek.lab.data.captions import load_dataset
+from frameseek.lab.training import SplitData, split_holdout
+from frameseek.lab.features import cached_image_features, cached_text_features
 from frameseek.models.factory import build_preset
 
 torch.set_num_threads(1)

@@ -3,9 +3,10 @@ import hashlib, json, types
 from pathlib import Path
 import torch
 from safetensors.torch import load_file
-from frameseek.data.captions import load_dataset
-from frameseek.training import SplitData, split_holdout
-from frameseek import features as FE, settings
+from frameseek.lab.data.captions import load_dataset
+from frameseek.lab.training import SplitData, split_holdout
+from frameseek.lab import features as FE
+from frameseek import settings
 from frameseek.models.registry import PRESETS
 
 def old_key(source, texts):

@@ -3,9 +3,9 @@ import sys, time
 from pathlib import Path
 import torch
 from tqdm import tqdm
-from frameseek.data.captions import load_dataset
-from frameseek.training import SplitData, split_holdout
-from frameseek import features as F
+from frameseek.lab.data.captions import load_dataset
+from frameseek.lab.training import SplitData, split_holdout
+from frameseek.lab import features as F
 from frameseek.models.config import DualEncoderConfig, ImageSideConfig, TextSideConfig, HeadConfig
 from frameseek.models.dual_encoder import DualEncoder
 

@@ -2,7 +2,7 @@ import sys
 sys.path.insert(0, "/tmp/q")
 from exp import *
 from PIL import Image
-from frameseek.features import load_image
+from frameseek.lab.features import load_image
 m = probe()
 xs = img_feats("tux")
 print("tux squash", xs[0].shape, flush=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from frameseek.malloc import limit_malloc_arenas
+from frameseek.system.malloc import limit_malloc_arenas
+from frameseek.version import __version__
 
-limit_malloc_arenas()  # now, before torch, FFmpeg or our own threads allocate (see frameseek.malloc)
+limit_malloc_arenas()  # now, before torch, FFmpeg or our own threads allocate (see frameseek.system.malloc)
 
-__version__ = "0.1.0"
 __all__ = ["Query", "Sampling", "SearchResponse", "SearchResult", "Searcher", "__version__", "create_model"]
 
 

@@ -2,7 +2,7 @@
 
 One ``Searcher`` holds one loaded model and serves every query: the sampling, the query and the
 progress callback are per call. Indexing runs through ``frameseek.indexing`` (reader → preparer →
-encoder → writer, placed by a distributor), ranking through ``frameseek.ranking``. It is one module
+encoder → writer, placed by a distributor), ranking through ``frameseek.moments.ranking``. It is one module
 because it is the one public door: every method is a few lines of wiring over those packages.
 """
 
@@ -19,10 +19,6 @@ import numpy as np
 
 from frameseek import settings
 from frameseek.errors import FrameseekError, InputError
-from frameseek.fusion import merge_moments
-from frameseek.index.library import LibraryMatrix, add_to_library, library_version, load_library
-from frameseek.index.store import stored_text_tracks
-from frameseek.index.visual import VideoIndex
 from frameseek.indexing.distributor import Distributor, IndexJob, InProcessDistributor, JobOutcome
 from frameseek.indexing.encoder import FrameEncoder
 from frameseek.indexing.runner import IndexRunner
@@ -31,11 +27,15 @@ from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.handle import ModelHandle
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import DEFAULT_MODEL
+from frameseek.moments.fusion import merge_moments
+from frameseek.moments.ranking import check_ranking, rank_library, rank_videos
+from frameseek.moments.refine import refine_hit
 from frameseek.progress import Progress
 from frameseek.query import Query
-from frameseek.ranking import check_ranking, rank_library, rank_videos
-from frameseek.refine import refine_hit
 from frameseek.results import SearchResponse, SearchResult, Timeline
+from frameseek.storage.library import LibraryMatrix, add_to_library, library_version, load_library
+from frameseek.storage.store import stored_text_tracks
+from frameseek.storage.visual import VideoIndex
 from frameseek.text.matching import SpanMatcher
 from frameseek.text.spans import SpanKind, TextTrack
 from frameseek.timecode import format_timecode
@@ -239,10 +239,10 @@ class Searcher:
         """Index ``source`` if needed (file, link or folder), then return its best-matching moments.
 
         ``tracks`` (default: subtitles when a video has them) adds what is said and written on screen;
-        results are fused with the picture (``frameseek.fusion``) and say what matched. ``on_partial``
+        results are fused with the picture (``frameseek.moments.fusion``) and say what matched. ``on_partial``
         receives first results (``partial=True``) from a quick look at the key frames of each long video
         that is not indexed yet, seconds before its full index is done. ``refine`` looks at every frame
-        around each visual hit for the best one and sharper segment edges (``frameseek.refine``).
+        around each visual hit for the best one and sharper segment edges (``frameseek.moments.refine``).
         """
         check_ranking(top_k, min_gap)
         q = query if isinstance(query, Query) else self.query(query, image, text_weight)  # before any work

@@ -25,7 +25,6 @@ from PIL import Image
 
 from frameseek import settings
 from frameseek.errors import FrameseekError, InputError
-from frameseek.index import library_entries
 from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import DEFAULT_MODEL
@@ -33,6 +32,7 @@ from frameseek.progress import Progress
 from frameseek.query import Query
 from frameseek.results import SearchResponse, SearchResult
 from frameseek.search import Searcher
+from frameseek.storage import library_entries
 from frameseek.text.matching import highlight
 from frameseek.timecode import format_timecode
 from frameseek.video.sampling import Sampling
@@ -651,7 +651,7 @@ def clip_window(hit: SearchResult) -> tuple[float, float]:
 
 def frame_jpeg(hit: SearchResult) -> bytes:
     """The hit's frame at full resolution as JPEG bytes."""
-    from frameseek.video.export import export_frame
+    from frameseek.editing.export import export_frame
 
     with tempfile.TemporaryDirectory(prefix="frameseek-frame-") as tmp:
         out = export_frame(Path(hit.video), hit.time, Path(tmp) / "frame.jpg")
@@ -660,7 +660,7 @@ def frame_jpeg(hit: SearchResult) -> bytes:
 
 def clip_mp4(hit: SearchResult, pad_before: float = 0.0, pad_after: float = 0.0) -> bytes:
     """The hit's segment (with ``pad_before`` / ``pad_after`` seconds of handles) as MP4 bytes with sound."""
-    from frameseek.video.export import export_clip
+    from frameseek.editing.export import export_clip
 
     start, end = clip_window(hit)
     with tempfile.TemporaryDirectory(prefix="frameseek-clip-") as tmp:
@@ -676,7 +676,7 @@ PAD_MAX_SECONDS = 10.0
 """The pad sliders' range: handles of up to this many seconds before and after each segment."""
 PAD_KEYS = ("pad_before", "pad_after")
 MARKER_CHOICES = {"EDL (CMX 3600)": "edl", "OTIO (OpenTimelineIO)": "otio"}
-"""The markers format picker: label → ``frameseek.video.markers`` format."""
+"""The markers format picker: label → ``frameseek.editing.markers`` format."""
 _MARKER_FILES = {"edl": (".edl", "text/plain"), "otio": (".otio", "application/json")}
 
 
@@ -716,7 +716,7 @@ def _widened(hits: list[SearchResult]) -> list[SearchResult]:
 
 def supercut_mp4(hits: list[SearchResult], pad_before: float = 0.0, pad_after: float = 0.0) -> bytes:
     """The hits' segments (with handles) one after another in one MP4 with sound."""
-    from frameseek.video.clips import export_supercut
+    from frameseek.editing.clips import export_supercut
 
     if not hits:
         raise InputError("select at least one moment for the supercut")
@@ -732,7 +732,7 @@ def markers_file(
 ) -> bytes:
     """The hits as edit markers: ``edl`` (CMX 3600) or ``otio`` (OpenTimelineIO), UTF-8 bytes; the same cut
     as ``supercut_mp4``."""
-    from frameseek.video.markers import markers_text
+    from frameseek.editing.markers import markers_text
 
     return markers_text(_widened(hits), kind, query=query, pad_before=pad_before, pad_after=pad_after).encode(
         "utf-8"

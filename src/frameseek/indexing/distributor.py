@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from frameseek.errors import FrameseekError
-from frameseek.index.visual import VideoIndex
 from frameseek.indexing.runner import IndexRunner
 from frameseek.indexing.text_tracks import TextTracks, TrackOptions
 from frameseek.metrics import PipelineMetrics
 from frameseek.progress import Progress
+from frameseek.storage.visual import VideoIndex
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from frameseek.devices import resolve_device
 from frameseek.models.handle import ModelHandle
+from frameseek.system.devices import resolve_device
 
 if TYPE_CHECKING:  # torch is imported when frames are first encoded, not when the stage is built
     from frameseek.indexing.preparer import PreparedFrame

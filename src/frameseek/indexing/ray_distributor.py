@@ -48,15 +48,15 @@ from types import TracebackType
 from typing import Any
 
 from frameseek import settings
-from frameseek.devices import check_device_spec
 from frameseek.errors import FrameseekError, IndexError_, InputError, ModelError, SourceError
-from frameseek.index.store import try_load
 from frameseek.indexing.distributor import IndexJob, JobOutcome
 from frameseek.indexing.runner import IndexRunner
 from frameseek.indexing.text_tracks import TextTracks
 from frameseek.metrics import PipelineMetrics
 from frameseek.models.registry import AUTO_MODEL, PRESETS
 from frameseek.progress import Progress
+from frameseek.storage.store import try_load
+from frameseek.system.devices import check_device_spec
 
 START_TIMEOUT_S = 600.0
 """How long the driver waits for new workers to load their model (a cluster without free CPUs waits)."""

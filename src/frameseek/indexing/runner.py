@@ -21,17 +21,17 @@ import numpy as np
 from av.codec.hwaccel import HWAccel
 
 from frameseek.errors import InputError
-from frameseek.index.store import index_folder, lock_for, migrate_legacy, try_load
-from frameseek.index.visual import VideoIndex
 from frameseek.indexing.encoder import FrameEncoder
 from frameseek.indexing.preparer import FramePreparer, PreparedFrame
 from frameseek.indexing.reader import FrameReader
+from frameseek.indexing.stage import Stage, timed
 from frameseek.indexing.text_tracks import TextTrackBuilder, TextTracks, TrackOptions
 from frameseek.indexing.writer import IndexWriter
 from frameseek.metrics import PipelineMetrics
-from frameseek.pipeline import Stage, timed
 from frameseek.progress import Progress
 from frameseek.settings import Limits
+from frameseek.storage.store import index_folder, lock_for, migrate_legacy, try_load
+from frameseek.storage.visual import VideoIndex
 from frameseek.video.decode import Frame, probe
 from frameseek.video.preview import PREVIEW_MIN_SECONDS, PREVIEW_SPACING, iter_preview_frames
 from frameseek.video.sampling import Sampling
@@ -93,7 +93,7 @@ class IndexRunner:
     def _hwaccel(self) -> HWAccel | None:
         if self.hwaccel != "auto":
             return self.hwaccel
-        from frameseek.devices import resolve_device
+        from frameseek.system.devices import resolve_device
 
         return resolve_device(str(self.model.device)).decoder_hwaccel()
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from frameseek.errors import FrameseekError, InputError
-from frameseek.index.store import load_text_track, lock_for, save_text_track, text_track_path
 from frameseek.indexing.reader import FrameReader
 from frameseek.metrics import PipelineMetrics
 from frameseek.progress import Progress
+from frameseek.storage.store import load_text_track, lock_for, save_text_track, text_track_path
 from frameseek.text.spans import TextTrack
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource

@@ -8,9 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from frameseek.atomic import discard_stale_temporaries
-from frameseek.index.store import save_index
-from frameseek.index.visual import VideoIndex
+from frameseek.storage.store import save_index
+from frameseek.storage.visual import VideoIndex
+from frameseek.system.atomic import discard_stale_temporaries
 
 
 class IndexWriter:

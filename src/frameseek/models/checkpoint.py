@@ -9,9 +9,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from frameseek.atomic import atomic_dir
 from frameseek.errors import ModelError
 from frameseek.models.config import CONFIG_NAME, WEIGHTS_NAME, DualEncoderConfig
+from frameseek.system.atomic import atomic_dir
 
 HEAD_PREFIXES = ("image_head.", "text_head.")
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from frameseek import settings
-from frameseek.atomic import write_text_atomic
+from frameseek.system.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -162,7 +162,7 @@ def source_key(config: DualEncoderConfig, checkpoint: Path) -> str | None:
         }
     except OSError:
         return None
-    from frameseek import __version__
+    from frameseek.version import __version__
 
     payload = {
         "scheme": SCHEME,

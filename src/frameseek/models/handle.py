@@ -79,7 +79,7 @@ class ModelHandle:
         """The DualEncoder, created now if it was not yet (imports torch)."""
         with self._lock:
             if self._model is None:
-                from frameseek.startup import heavy_imports
+                from frameseek.system.startup import heavy_imports
 
                 with heavy_imports():  # torch and the model code, without cycle-collector passes over them
                     from frameseek.models.factory import create_model

@@ -118,7 +118,7 @@ class ProjectedHead(nn.Module):
     """A head followed by a fixed linear map to fewer dimensions, re-normalised (a compact embedding).
 
     ``projection`` (in_dim × out_dim, orthonormal columns) holds the top singular directions of the model's
-    own training embeddings, images and captions together (``frameseek.models.projection``). Both sides go
+    own training embeddings, images and captions together (``frameseek.lab.projection``). Both sides go
     through the same map, so scores stay cosine similarities in the smaller space. Nothing in it trains.
     """
 

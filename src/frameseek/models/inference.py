@@ -53,7 +53,7 @@ class InferenceSettings:
         one that is not there is an InputError. On a GPU, ``auto`` engine means PyTorch (autocast on the
         GPU beats ONNX Runtime's CPU provider); ``onnx`` asks for ONNX Runtime's CUDA provider.
         """
-        from frameseek.devices import resolve_device
+        from frameseek.system.devices import resolve_device
 
         where = resolve_device(device)
         chosen = precision or default_precision()

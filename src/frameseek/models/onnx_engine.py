@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from frameseek import settings
-from frameseek.atomic import atomic_path
 from frameseek.errors import InputError
+from frameseek.system.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import zipfile
 from pathlib import Path
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, prepare_model_files
 from frameseek.errors import ModelError
+from frameseek.system.atomic import atomic_dir, prepare_model_files
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir
 from frameseek.models.config import DualEncoderConfig
 from frameseek.models.tokenizer import TOKENIZER_FILE, load_tokenizer
+from frameseek.system.atomic import atomic_dir
 
 if TYPE_CHECKING:
     from frameseek.models.dual_encoder import DualEncoder

@@ -16,7 +16,6 @@ from fastapi.security import HTTPBearer
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frameseek import __version__
 from frameseek.service import errors
 from frameseek.service.auth import BearerAuth
 from frameseek.service.backend import Backend
@@ -34,6 +33,7 @@ from frameseek.service.schemas import (
     SearchAnswer,
     SearchRequest,
 )
+from frameseek.version import __version__
 
 _bearer = HTTPBearer(auto_error=False, description="The server's token (FRAMESEEK_TOKEN or --token-file).")
 _AUTH = [Security(_bearer)]  # documents the scheme in /docs; BearerAuth enforces it on every path

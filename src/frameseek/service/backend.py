@@ -24,10 +24,9 @@ from typing import Any
 
 from PIL import Image
 
+from frameseek.editing.clips import export_supercut
+from frameseek.editing.markers import markers_text
 from frameseek.errors import FrameseekError, InputError, ModelError
-from frameseek.index.library import add_to_library, check_library_name, library_entries
-from frameseek.index.maintenance import remove_video
-from frameseek.index.store import stored_text_tracks
 from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.search import Searcher, frame_limit_notices
@@ -39,8 +38,9 @@ from frameseek.service.links import ConnectionGuard
 from frameseek.service.media import check_source, is_link, local_videos
 from frameseek.service.schemas import EditRequest, IndexRequest, SamplingOptions, SearchRequest, TrackFlags
 from frameseek.service.tokens import Signer, load_key
-from frameseek.video.clips import export_supercut
-from frameseek.video.markers import markers_text
+from frameseek.storage.library import add_to_library, check_library_name, library_entries
+from frameseek.storage.maintenance import remove_video
+from frameseek.storage.store import stored_text_tracks
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource, resolve
 

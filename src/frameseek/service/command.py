@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from frameseek.devices import check_device_spec, resolve_device
 from frameseek.errors import InputError
 from frameseek.service.config import ServiceSettings, is_loopback_host, media_roots, read_token
+from frameseek.system.devices import check_device_spec, resolve_device
 
 _MB = 1024 * 1024
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from frameseek import settings
+from frameseek.editing.export import export_clip
 from frameseek.errors import InputError
 from frameseek.service.errors import NotFound
 from frameseek.service.tokens import Signer, well_formed
-from frameseek.video.export import export_clip
 
 MAX_CLIP_SECONDS = 120.0
 CLIP_MAX_SIDE = 720

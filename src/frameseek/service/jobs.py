@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from frameseek.atomic import write_text_atomic
 from frameseek.errors import FrameseekError
 from frameseek.service.errors import Conflict, NotFound, one_line
 from frameseek.service.schemas import IndexRequest, Job
+from frameseek.system.atomic import write_text_atomic
 
 log = logging.getLogger("frameseek.service")
 

@@ -23,8 +23,8 @@ import av.audio.resampler
 import numpy as np
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, prepare_model_files
 from frameseek.errors import DecodeError, InputError, ModelError
+from frameseek.system.atomic import atomic_dir, prepare_model_files
 from frameseek.text.spans import TextSpan, TextTrack
 from frameseek.text.subtitles import open_media, video_start
 

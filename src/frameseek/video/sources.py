@@ -29,8 +29,13 @@ from urllib.parse import urlsplit
 import filelock
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, discard_stale_temporaries, write_bytes_atomic, write_text_atomic
 from frameseek.errors import DecodeError, InputError, SourceError
+from frameseek.system.atomic import (
+    atomic_dir,
+    discard_stale_temporaries,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from frameseek.video.decode import VideoInfo, probe
 
 log = logging.getLogger(__name__)

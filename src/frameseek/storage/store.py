@@ -22,9 +22,9 @@ from pathlib import Path
 from filelock import FileLock
 
 from frameseek import settings
-from frameseek.atomic import atomic_dir, write_text_atomic
 from frameseek.errors import IndexError_
-from frameseek.index.visual import INDEX_FORMAT, VideoIndex
+from frameseek.storage.visual import INDEX_FORMAT, VideoIndex
+from frameseek.system.atomic import atomic_dir, write_text_atomic
 from frameseek.text.spans import SpanKind, TextTrack
 from frameseek.video.sampling import Sampling
 

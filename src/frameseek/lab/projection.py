@@ -19,9 +19,9 @@ import torch
 from numpy.typing import NDArray
 
 from frameseek.errors import ModelError
+from frameseek.lab.subspace import fit_projection
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.heads import ProjectedHead
-from frameseek.models.subspace import fit_projection
 
 
 def install(model: DualEncoder, sample: NDArray[np.floating[Any]], dim: int) -> DualEncoder:

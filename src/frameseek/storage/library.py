@@ -15,16 +15,16 @@ import numpy as np
 from filelock import FileLock
 
 from frameseek import settings
-from frameseek.atomic import atomic_path, write_text_atomic
 from frameseek.errors import IndexError_, InputError
-from frameseek.index.store import try_load, video_folder
-from frameseek.index.visual import VideoIndex
+from frameseek.storage.store import try_load, video_folder
+from frameseek.storage.visual import VideoIndex
+from frameseek.system.atomic import atomic_path, write_text_atomic
 
 ANN_MIN_FRAMES = 50_000  # below this a matrix product is faster than any ANN index
 DEFAULT_NPROBE = 16
 STORE_MIN_FRAMES = 2_000_000
 """From this many frames of one model (1536-d: 12 GB as float32) the library's vectors live in a
-``frameseek.index.vectors.VectorStore`` beside it: IVF-PQ codes + float16 originals on disk."""
+``frameseek.storage.vectors.VectorStore`` beside it: IVF-PQ codes + float16 originals on disk."""
 
 
 def _library_file(name: str) -> Path:
@@ -241,7 +241,7 @@ def _store_folder(name: str, model_fingerprint: str) -> Path:
 def _add_to_store(name: str, index: VideoIndex) -> None:
     """Add a video's vectors to the library's store for its model, if it has one (under the library's lock;
     removals reach the store at the next ``load_library``, which brings it in step with the list)."""
-    from frameseek.index.vectors import VectorStore
+    from frameseek.storage.vectors import VectorStore
 
     folder = _store_folder(name, index.model_fingerprint)
     if not VectorStore.exists(folder) or not len(index):
@@ -311,7 +311,7 @@ def _store_library(name: str, model_fingerprint: str, entries: list[dict[str, An
 
 def _open_or_create_store(folder: Path, entries: list[dict[str, Any]]) -> Any:
     """The store in ``folder``, or a new one trained on frames sampled across the library's videos."""
-    from frameseek.index.vectors import VectorStore, default_nlist, train_size
+    from frameseek.storage.vectors import VectorStore, default_nlist, train_size
 
     if VectorStore.exists(folder):
         try:

@@ -13,9 +13,9 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from frameseek import settings
-from frameseek.atomic import atomic_path
 from frameseek.errors import InputError
 from frameseek.models.dual_encoder import DualEncoder
+from frameseek.system.atomic import atomic_path
 
 
 def load_image(path: Path) -> Image.Image:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from frameseek.models.subspace import fit_projection
+from frameseek.lab.subspace import fit_projection
 
 Storage = Literal["float32", "float16", "pq"]
 

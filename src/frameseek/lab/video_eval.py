@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from frameseek import evaluation
-from frameseek.data.msrvtt import VideoCaptions
 from frameseek.errors import InputError
+from frameseek.lab import evaluation
+from frameseek.lab.data.msrvtt import VideoCaptions
 from frameseek.search import Searcher
 
 

@@ -1,7 +1,7 @@
 """A video's index as tracks (visual now; speech and screen text next), stored under its content hash,
 and libraries of indexed videos."""
 
-from frameseek.index.library import (
+from frameseek.storage.library import (
     LibraryMatrix,
     add_to_library,
     build_ann,
@@ -11,7 +11,7 @@ from frameseek.index.library import (
     library_version,
     load_library,
 )
-from frameseek.index.store import (
+from frameseek.storage.store import (
     index_folder,
     load_text_track,
     lock_for,
@@ -21,8 +21,8 @@ from frameseek.index.store import (
     try_load,
     video_folder,
 )
-from frameseek.index.vectors import VectorStore
-from frameseek.index.visual import INDEX_FORMAT, VideoIndex
+from frameseek.storage.vectors import VectorStore
+from frameseek.storage.visual import INDEX_FORMAT, VideoIndex
 
 __all__ = [
     "INDEX_FORMAT",

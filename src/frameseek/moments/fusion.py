@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from frameseek.index.visual import VideoIndex
 from frameseek.results import SearchResult
+from frameseek.storage.visual import VideoIndex
 from frameseek.text.matching import SpanMatcher
 from frameseek.text.spans import SpanKind, TextSpan
 from frameseek.timecode import format_timecode

@@ -1,6 +1,6 @@
 """Contrastive losses for aligning image and text embeddings.
 
-Both losses take an optional ``gather`` for data-parallel training (``frameseek.distributed.RowGather``):
+Both losses take an optional ``gather`` for data-parallel training (``frameseek.lab.distributed.RowGather``):
 then ``image_emb`` / ``text_emb`` are this process's rows of the global batch, the negatives come from
 every process's rows, and each process computes the loss of its own rows only (rows local, columns
 global, labels offset by the rows of the ranks before it), as open_clip's ``ClipLoss(local_loss=True,
@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 
 class Gather(Protocol):
-    """Rows from every process of a data-parallel group (``frameseek.distributed.RowGather``)."""
+    """Rows from every process of a data-parallel group (``frameseek.lab.distributed.RowGather``)."""
 
     world_size: int
 

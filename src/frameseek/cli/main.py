@@ -23,12 +23,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from frameseek.devices import check_device_spec
+from frameseek.cli.library import library_app
 from frameseek.errors import FrameseekError, InputError
-from frameseek.library_cli import library_app
 from frameseek.models.registry import DEFAULT_MODEL
 from frameseek.query import check_text
 from frameseek.service.command import serve
+from frameseek.system.devices import check_device_spec
 from frameseek.video.sampling import Sampling
 
 app = typer.Typer(
@@ -253,7 +253,7 @@ def search(
     tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
     if source is not None:
         _precheck_sources([source])
-    from frameseek.startup import heavy_imports
+    from frameseek.system.startup import heavy_imports
 
     with heavy_imports():  # after the cheap checks, without GC passes over what they create
         from frameseek.search import Searcher  # no torch: a repeat text query may not need it
@@ -261,7 +261,7 @@ def search(
     query_image = None
     if image is not None:
         with heavy_imports():
-            from frameseek.features import load_image
+            from frameseek.lab.features import load_image
         query_image = load_image(image)
     with _ProgressPrinter(not json_out) as progress:
         searcher = Searcher(model, sampling=sampling, progress=progress, device=device)
@@ -281,7 +281,7 @@ def search(
             )
     data = response.as_dict()
     if export is not None:
-        from frameseek.video.export import export_for_editing, export_hits
+        from frameseek.editing.export import export_for_editing, export_hits
 
         data["exports"] = export_hits(response.results, export, pad_before=pad_before, pad_after=pad_after)
         edits = export_for_editing(
@@ -414,7 +414,7 @@ def index(
     land: the exit code is 0 when at least one video landed, 1 when every one failed."""
     if home is not None:
         os.environ["FRAMESEEK_HOME"] = str(home.expanduser().resolve())  # the workers write here too
-    from frameseek.index import library_entries
+    from frameseek.storage import library_entries
 
     sampling = _sampling(fps, scene, scene_gap, None, None, None, exact_frames)
     tracks = _tracks(speech, ocr, subtitles, sub_lang, asr_model)
@@ -628,8 +628,8 @@ def train(
     """
     import shutil
 
-    from frameseek import distributed
-    from frameseek.training import TrainConfig, launch_training, run_training
+    from frameseek.lab import distributed
+    from frameseek.lab.training import TrainConfig, launch_training, run_training
 
     config = TrainConfig(
         data=str(data), out=str(out_dir), model=model, dataset=dataset, mode=mode, epochs=epochs,
@@ -663,7 +663,7 @@ def train(
     if not distributed.is_main():
         return  # under torchrun, rank 0 alone installs the checkpoint and prints
     if install_as is not None:
-        from frameseek.atomic import atomic_dir
+        from frameseek.system.atomic import atomic_dir
 
         with atomic_dir(install_as) as tmp:
             shutil.copytree(out_dir / "best", tmp, dirs_exist_ok=True)
@@ -672,7 +672,7 @@ def train(
     if json_out:
         typer.echo(json.dumps(report))
         return
-    from frameseek.evaluation import format_table
+    from frameseek.lab.evaluation import format_table
 
     out.print(f"best epoch {report['best_epoch']} of {report['epochs_run']}; checkpoint {out_dir / 'best'}")
     out.print(format_table({**report["selection"], "dataset": dataset, "model": model}))
@@ -692,15 +692,15 @@ def eval_(
 ) -> None:
     """Recall@1/5/10 and ranks: standard and original protocols (images), or text→video (MSR-VTT)."""
     if device is not None:
-        from frameseek.devices import resolve_device
+        from frameseek.system.devices import resolve_device
 
         resolve_device(device)  # a GPU that is not there fails before the data are read
     if dataset.lower() == "msrvtt":
         report = _eval_msrvtt(data, split, model, fps, json_out, device)
     else:
-        from frameseek.data.captions import load_dataset
+        from frameseek.lab.data.captions import load_dataset
+        from frameseek.lab.retrieval_eval import evaluate_samples
         from frameseek.models.factory import create_model
-        from frameseek.retrieval_eval import evaluate_samples
 
         encoder = create_model(model, device=device)
         report = evaluate_samples(
@@ -709,7 +709,7 @@ def eval_(
     if json_out:
         typer.echo(json.dumps(report))
     else:
-        from frameseek.evaluation import format_table
+        from frameseek.lab.evaluation import format_table
 
         out.print(format_table(report))
 
@@ -717,9 +717,9 @@ def eval_(
 def _eval_msrvtt(
     data: Path, split: str, model: str, fps: float, quiet: bool, device: str | None
 ) -> dict[str, Any]:
-    from frameseek.data.msrvtt import discover_msrvtt
+    from frameseek.lab.data.msrvtt import discover_msrvtt
+    from frameseek.lab.video_eval import evaluate_msrvtt
     from frameseek.search import Searcher
-    from frameseek.video_eval import evaluate_msrvtt
 
     clips = discover_msrvtt(data, split)
     searcher = Searcher(model, sampling=_sampling(fps, False, 10.0, None, None, None), device=device)
@@ -733,7 +733,7 @@ def run_app(ctx: typer.Context, device: DeviceOpt = None) -> None:
 
     env = dict(os.environ)
     if device is not None:
-        from frameseek.devices import resolve_device
+        from frameseek.system.devices import resolve_device
 
         resolve_device(device)  # a GPU that is not there: one line now, not an error inside the page
         env["FRAMESEEK_DEVICE"] = device  # the app's models are created there
@@ -762,7 +762,7 @@ app.command(name="serve")(serve)
 @app.command()
 def version() -> None:
     """Print the version."""
-    from frameseek import __version__
+    from frameseek.version import __version__
 
     typer.echo(__version__)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from frameseek.atomic import atomic_path, write_text_atomic
+from frameseek.editing.clips import check_pads, clip_encoder, export_clip, export_supercut
+from frameseek.editing.markers import MARKER_FORMATS, MARKER_SUFFIXES, MarkedHit, markers_text
 from frameseek.errors import InputError
-from frameseek.video.clips import check_pads, clip_encoder, export_clip, export_supercut
+from frameseek.system.atomic import atomic_path, write_text_atomic
 from frameseek.video.decode import frame_at
-from frameseek.video.markers import MARKER_FORMATS, MARKER_SUFFIXES, MarkedHit, markers_text
 
 __all__ = ["clip_encoder", "export_clip", "export_for_editing", "export_frame", "export_hits", "hit_stem"]
 

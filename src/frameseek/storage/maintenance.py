@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from frameseek.errors import FrameseekError, InputError
-from frameseek.index.library import Entries, file_stamp, library_entries, update_library
+from frameseek.storage.library import Entries, file_stamp, library_entries, update_library
 from frameseek.video.sources import file_sha256, list_videos
 
 MIN_ID_CHARS = 8

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from frameseek.console import note, out
+from frameseek.cli.console import note, out
 
 library_app = typer.Typer(help="List, prune and watch a library.", no_args_is_help=True)
 
@@ -22,7 +22,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout inst
 @library_app.command("list")
 def list_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None:
     """The library's videos: id (sha256 prefix), title, frames, and whether the file is still there."""
-    from frameseek.index.library import file_stamp, library_entries
+    from frameseek.storage.library import file_stamp, library_entries
 
     rows = [
         {
@@ -52,7 +52,7 @@ def remove(
     library_name: NameOpt = "default",
 ) -> None:
     """Drop a video from the library (its stored index stays in the cache for other libraries)."""
-    from frameseek.index.maintenance import remove_video
+    from frameseek.storage.maintenance import remove_video
 
     removed = remove_video(library_name, video)
     out.print(f"removed {len(removed)} index(es) of {removed[0].get('title')!r} from {library_name!r}")
@@ -61,7 +61,7 @@ def remove(
 @library_app.command("prune")
 def prune_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None:
     """Drop videos whose file was deleted or changed since they were indexed."""
-    from frameseek.index.maintenance import prune
+    from frameseek.storage.maintenance import prune
 
     report = prune(library_name)
     removed = [{"path": e.get("path"), "why": why} for e, why in report.removed]
@@ -87,11 +87,11 @@ def watch(
 ) -> None:
     """Index new and changed videos under FOLDER and drop deleted ones, until Ctrl-C (which pauses: the
     next run resumes — what was indexed stays, a half-built index is rebuilt)."""
-    from frameseek.index.library import check_library_name
-    from frameseek.index.maintenance import scan
-    from frameseek.index.maintenance import watch as watch_folder
     from frameseek.indexing.text_tracks import TrackOptions
     from frameseek.search import Searcher
+    from frameseek.storage.library import check_library_name
+    from frameseek.storage.maintenance import scan
+    from frameseek.storage.maintenance import watch as watch_folder
     from frameseek.video.sampling import Sampling
 
     check_library_name(library_name)

@@ -93,7 +93,7 @@ class VideoIndex:
         """Read an index folder (this format or a legacy one); incomplete or inconsistent: IndexError_.
 
         ``embeddings``: this index's vectors, kept elsewhere (a large library's vector store, see
-        ``frameseek.index.vectors``); then only the times are read from the folder."""
+        ``frameseek.storage.vectors``); then only the times are read from the folder."""
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             if embeddings is None:

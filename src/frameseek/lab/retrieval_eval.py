@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from frameseek import evaluation
-from frameseek.data.captions import CaptionSample, group_by_image
 from frameseek.errors import InputError
-from frameseek.features import cached_image_features, cached_text_features
+from frameseek.lab import evaluation
+from frameseek.lab.data.captions import CaptionSample, group_by_image
+from frameseek.lab.features import cached_image_features, cached_text_features
 from frameseek.models.dual_encoder import DualEncoder
 
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from frameseek.index.visual import VideoIndex
+from frameseek.moments.temporal import segment_band
 from frameseek.results import SearchResult
-from frameseek.temporal import segment_band
+from frameseek.storage.visual import VideoIndex
 from frameseek.timecode import format_timecode
 from frameseek.video.decode import iter_frames
 

@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from frameseek.atomic import atomic_dir, atomic_path, write_text_atomic
 from frameseek.errors import IndexError_
+from frameseek.system.atomic import atomic_dir, atomic_path, write_text_atomic
 
 STORE_FORMAT = 1
 DEFAULT_PCA_DIM = 256

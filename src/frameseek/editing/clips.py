@@ -27,8 +27,8 @@ import numpy as np
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
-from frameseek.atomic import atomic_path
 from frameseek.errors import DecodeError, InputError
+from frameseek.system.atomic import atomic_path
 from frameseek.video.decode import Frame, _open, iter_all_frames, probe
 
 _X264_OPTIONS = {"preset": "veryfast", "crf": "23"}

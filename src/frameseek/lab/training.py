@@ -7,7 +7,7 @@ global batch and DDP averages the gradients, which makes a step that of one proc
 
 One file because the Trainer's pieces (parameter groups, tails, frozen features, resume state, the
 epoch loop, rank-0 writing) share one state and one lifetime; the process-group helpers live in
-``frameseek.distributed`` and the losses in ``frameseek.models.losses``.
+``frameseek.lab.distributed`` and the losses in ``frameseek.lab.losses``.
 Rank 0 alone caches features first (the others wait, then read them), evaluates, and writes checkpoints,
 logs, curves and the report; its selection numbers are broadcast so every process steps the LR schedule
 and stops early in lock-step.
@@ -34,23 +34,23 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from frameseek import distributed
-from frameseek.atomic import atomic_path, write_text_atomic
-from frameseek.data.captions import CaptionSample, group_by_image, load_dataset
-from frameseek.devices import resolve_device
 from frameseek.errors import InputError
-from frameseek.features import (
+from frameseek.lab import distributed
+from frameseek.lab.data.captions import CaptionSample, group_by_image, load_dataset
+from frameseek.lab.features import (
     cached_image_features,
     cached_image_trunk,
     cached_text_features,
     cached_text_trunk,
     load_image,
 )
+from frameseek.lab.losses import build_loss
+from frameseek.lab.retrieval_eval import recall_report
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import build_preset, create_model
-from frameseek.models.losses import build_loss
 from frameseek.models.registry import PRESETS
-from frameseek.retrieval_eval import recall_report
+from frameseek.system.atomic import atomic_path, write_text_atomic
+from frameseek.system.devices import resolve_device
 
 
 @dataclass
@@ -770,7 +770,7 @@ def train_ensemble(
 def _ensemble_report(
     config: TrainConfig, seeds: Sequence[int], runs: list[dict[str, Any]], trainer: Trainer
 ) -> dict[str, Any]:
-    from frameseek.models.ensemble import merge_heads
+    from frameseek.lab.ensemble import merge_heads
 
     out = Path(config.out)
     device = str(trainer.device)
@@ -802,7 +802,7 @@ def _ensemble_report(
 
 def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path) -> DualEncoder:
     """The checkpoint in ``folder`` with the class channel fused in, saved there and loaded back."""
-    from frameseek.models.class_channel import install
+    from frameseek.lab.class_channel import install
 
     install(
         model,
@@ -817,8 +817,8 @@ def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path
 def _install_projection(trainer: Trainer, folder: Path, dim: int) -> DualEncoder:
     """The checkpoint in ``folder`` with the compact projection fitted on the training split's embeddings
     (as many captions as images), saved there and loaded back."""
-    from frameseek.models.projection import install
-    from frameseek.models.subspace import balanced_sample
+    from frameseek.lab.projection import install
+    from frameseek.lab.subspace import balanced_sample
 
     images, texts = trainer.embed(trainer.train_data)
     install(trainer.model, balanced_sample(images, texts, seed=trainer.config.seed), dim)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from frameseek.errors import InputError
-from frameseek.fusion import merge_moments, text_candidates
-from frameseek.index.library import LibraryMatrix
-from frameseek.index.visual import VideoIndex
+from frameseek.moments.fusion import merge_moments, text_candidates
+from frameseek.moments.temporal import segment_bounds, segment_times, temporal_nms
 from frameseek.results import SearchResult, Timeline
-from frameseek.temporal import segment_bounds, segment_times, temporal_nms
+from frameseek.storage.library import LibraryMatrix
+from frameseek.storage.visual import VideoIndex
 from frameseek.text.matching import SpanMatcher
 from frameseek.text.spans import SpanKind
 from frameseek.timecode import format_timecode
@@ -58,7 +58,7 @@ def rank_videos(
     matchers: Sequence[Matchers] | None = None,
 ) -> tuple[list[SearchResult], list[Timeline]]:
     """Exact scores for every frame of every video; NMS within each video; fused with the videos' text
-    tracks (``matchers[i]`` for ``indexes[i]``, see ``frameseek.fusion``); best ``top_k`` overall."""
+    tracks (``matchers[i]`` for ``indexes[i]``, see ``frameseek.moments.fusion``); best ``top_k`` overall."""
     results: list[SearchResult] = []
     timelines: list[Timeline] = []
     for i, index in enumerate(indexes):

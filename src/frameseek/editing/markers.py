@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol
 
 import opentimelineio as otio
 
+from frameseek.editing.clips import check_pads, has_audio, padded_window
 from frameseek.errors import FrameseekError, InputError
-from frameseek.video.clips import check_pads, has_audio, padded_window
 from frameseek.video.decode import VideoInfo, probe
 
 MarkerFormat = Literal["edl", "otio"]

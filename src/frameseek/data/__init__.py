@@ -1,1 +1,0 @@
-"""frameseek.data."""

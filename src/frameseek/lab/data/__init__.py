@@ -1,0 +1,1 @@
+"""frameseek.lab.data."""
