@@ -34,7 +34,7 @@ def run_frameseek(model: DualEncoder, clip: Path) -> tuple[float, VideoIndex, Pi
         searcher = Searcher(model)
         metrics = PipelineMetrics()
         started = time.perf_counter()
-        (index,) = searcher.index(str(clip), metrics)
+        (index,) = [o.index for o in searcher.index(str(clip), metrics)]
         wall = time.perf_counter() - started
     return wall, index, metrics, searcher
 

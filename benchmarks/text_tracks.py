@@ -85,7 +85,7 @@ def index_once(searcher: Searcher, video: Path, tracks: TrackOptions) -> tuple[f
     with common.scratch_home("text-tracks"):
         metrics = PipelineMetrics()
         started = time.perf_counter()
-        searcher.index_videos(str(video), metrics, tracks=tracks)
+        searcher.index(str(video), metrics, tracks=tracks)
         return time.perf_counter() - started, metrics
 
 

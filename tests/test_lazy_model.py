@@ -223,7 +223,7 @@ def test_indexing_after_a_lazy_start(
     searcher = Searcher(model, sampling=SAMPLING)
     searcher.encode_query(QUERY)  # a text query first: nothing built
     assert not model.image_backbone_built
-    (index,) = searcher.index(bikes)
+    (index,) = [o.index for o in searcher.index(bikes)]
     assert model.image_backbone_built and len(index) == 4
     assert index.model_fingerprint == by_definition(eager_lite)
 

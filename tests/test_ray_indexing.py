@@ -92,7 +92,7 @@ def test_a_local_cluster_builds_the_same_library_as_one_process(
     monkeypatch.setenv("FRAMESEEK_HOME", str(ray_home))  # the cluster was started with another home
     calls: list[tuple[str, float, float | None]] = []
     started = time.perf_counter()
-    outcomes, metrics = Searcher(model, distributor=distributor).add_videos(  # type: ignore[arg-type]
+    outcomes, metrics = Searcher(model, distributor=distributor).add(  # type: ignore[arg-type]
         [str(videos)], "trio", progress=lambda *call: calls.append(call)
     )
     print(f"3 videos on the cluster in {time.perf_counter() - started:.1f} s: {metrics.stages}")
@@ -128,13 +128,13 @@ def test_a_dead_worker_is_replaced_and_its_video_retried(
     distributor.start(searcher.runner)
     monkeypatch.setattr(distributor, "retries", 0)
     ray.kill(distributor._slots[0].actor)  # the worker the next job goes to is dead
-    outcomes, _ = searcher.add_videos([str(video)], "crash", keep_going=True)
+    outcomes, _ = searcher.add([str(video)], "crash", keep_going=True)
     assert outcomes[0].index is None
     assert outcomes[0].error is not None and "the Ray worker indexing it died (1 try" in outcomes[0].error
 
     monkeypatch.setattr(distributor, "retries", 1)
     ray.kill(distributor._slots[0].actor)  # its replacement, too
-    outcomes, _ = searcher.add_videos([str(video)], "crash", keep_going=True)
+    outcomes, _ = searcher.add([str(video)], "crash", keep_going=True)
     assert outcomes[0].error is None and outcomes[0].index is not None and len(outcomes[0].index) == 4
     assert [e["title"] for e in library_entries("crash")] == ["crash"]
 
@@ -172,7 +172,7 @@ def test_in_process_indexing_keeps_going_past_a_bad_video(
     folder.mkdir()
     make_video(folder / "good.mp4", seconds=2.0, size=(96, 64))
     (folder / "bad.mp4").write_bytes(b"\x00not a video" * 100)
-    outcomes, _ = Searcher(model).add_videos([str(folder)], "kept", keep_going=True)
+    outcomes, _ = Searcher(model).add([str(folder)], "kept", keep_going=True)
     assert [(o.job.source.title, o.index is not None, o.error is not None) for o in outcomes] == [
         ("bad", False, True),
         ("good", True, False),

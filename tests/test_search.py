@@ -223,7 +223,7 @@ def test_times_are_the_decoders_pts(searcher: Searcher, first: SearchResponse, b
     first decoded frame at most a few frames after each second; with exact frames, exactly the first."""
     probed = ffprobe_times(bikes)
     assert len(probed) == 250
-    (index,) = searcher.index(bikes)
+    (index,) = [o.index for o in searcher.index(bikes)]
     kept = [round(float(t), 6) for t in index.times]
     assert set(kept) <= {round(t, 6) for t in probed}
     grid = grid_times(probed, fps=1.0)
@@ -308,7 +308,7 @@ def test_text_and_image_query(
     t = model.encode_texts([text])[0]
     i = model.encode_images([image])[0]
     expected = (0.5 * t + 0.5 * i) / np.linalg.norm(0.5 * t + 0.5 * i)
-    (index,) = searcher.index(bikes)
+    (index,) = [o.index for o in searcher.index(bikes)]
     scores = index.embeddings @ expected
     for hit in response.results:
         frame = int(np.argmin(np.abs(index.times - hit.time)))
@@ -474,7 +474,7 @@ def test_damaged_index_is_rebuilt(model: DualEncoder, fs_home: Path) -> None:
     clip = small_clips()[0]
     searcher = Searcher(model, sampling=Sampling(max_frames=3))
     built = searcher.search(clip, "a man talking")
-    (index,) = searcher.index(clip)
+    (index,) = [o.index for o in searcher.index(clip)]
     data = (index.folder / "embeddings.safetensors").read_bytes()
     (index.folder / "embeddings.safetensors").write_bytes(data[: len(data) // 3])
 
@@ -515,7 +515,7 @@ def test_folder_source(clip_searcher: Searcher, clip_folder: Path) -> None:
 
     # an image query with a (sampled) frame of the second clip finds that clip at that time
     target = clips[1]
-    (index,) = searcher.index(target)
+    (index,) = [o.index for o in searcher.index(target)]
     frame = frame_at(target, float(index.times[len(index) // 2]))
     by_image = searcher.search(clip_folder, image=frame.image)
     assert by_image.metrics["index_reused"] is True
@@ -526,7 +526,8 @@ def test_folder_source(clip_searcher: Searcher, clip_folder: Path) -> None:
 def test_library_search(clip_searcher: Searcher, clip_folder: Path) -> None:
     searcher = clip_searcher
     clips = [c.resolve() for c in small_clips()]
-    indexes, metrics = searcher.add([str(c) for c in clips], library="trio")
+    outcomes, metrics = searcher.add([str(c) for c in clips], library="trio")
+    indexes = [o.index for o in outcomes if o.index is not None]
     assert [Path(i.video_path) for i in indexes] == clips
     assert sorted(e["title"] for e in library_entries("trio")) == sorted(c.stem for c in clips)
     assert metrics.as_dict()["frames_processed"] >= 0

@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,9 +135,16 @@ class Searcher:
 
     # ---- indexing -----------------------------------------------------------------------------
     def resolve(
-        self, source: SourceLike, metrics: PipelineMetrics, progress: Progress | None = None
+        self,
+        source: SourceLike,
+        metrics: PipelineMetrics | None = None,
+        progress: Progress | None = None,
+        *,
+        guard: AbstractContextManager[object] | None = None,
     ) -> list[VideoSource]:
-        """A file, link or folder as local video files (links are downloaded, timed as ``download``)."""
+        """A file, link or folder as local video files (links are downloaded, timed as ``download``, in
+        the stream the model needs; ``guard`` is entered around a download, see ``video.sources``)."""
+        metrics = metrics if metrics is not None else PipelineMetrics()
         if isinstance(source, VideoSource):
             return [source]
         report = progress or self.progress
@@ -147,7 +155,10 @@ class Searcher:
 
         with metrics.stage("download"):
             sources = resolve(
-                source, progress=downloaded, min_short_side=2 * self.handle.config.image.image_size
+                source,
+                progress=downloaded,
+                min_short_side=2 * self.handle.config.image.image_size,
+                guard=guard,
             )
         for src in sources:
             if src.download is not None:
@@ -165,24 +176,10 @@ class Searcher:
         sampling: Sampling | None = None,
         tracks: TrackOptions | None = None,
         progress: Progress | None = None,
-    ) -> list[VideoIndex]:
-        """Index a file, link or folder (reusing stored indexes); returns one visual index per video.
-
-        ``tracks`` also builds (or reuses) the text tracks it asks for (speech, screen text).
-        """
-        outcomes = self.index_videos(source, metrics, sampling=sampling, tracks=tracks, progress=progress)
-        return [outcome.index for outcome in outcomes if outcome.index is not None]
-
-    def index_videos(
-        self,
-        source: SourceLike,
-        metrics: PipelineMetrics | None = None,
-        *,
-        sampling: Sampling | None = None,
-        tracks: TrackOptions | None = None,
-        progress: Progress | None = None,
     ) -> list[JobOutcome]:
-        """Every video of a file, link or folder with its visual index and text tracks."""
+        """Index a file, link or folder (reusing what is stored): one outcome per video, with its visual
+        index and the text tracks ``tracks`` asks for (speech, screen text). ``add`` also lists them in a
+        library."""
         metrics = metrics or PipelineMetrics()
         sources = self.resolve(source, metrics, progress)
         return self._run_jobs(sources, metrics, sampling or self.sampling, tracks, progress)
@@ -205,18 +202,26 @@ class Searcher:
         job_tracks = tracks or TrackOptions(subtitles=False)
         return [IndexJob(src, sampling or self.sampling, job_tracks) for src in sources]
 
-    def index_source(
-        self,
-        src: VideoSource,
-        metrics: PipelineMetrics | None = None,
-        *,
-        sampling: Sampling | None = None,
-        progress: Progress | None = None,
-    ) -> VideoIndex:
-        """The index of one resolved video: loaded if stored, else built under an inter-process lock."""
-        return self.runner.get(
-            src, sampling or self.sampling, metrics or PipelineMetrics(), progress or self.progress
-        )
+    def needs_indexing(
+        self, source: VideoSource, sampling: Sampling | None = None, tracks: TrackOptions | None = None
+    ) -> bool:
+        """True if searching ``source`` would build something heavy first (a visual index, speech, OCR)."""
+        if self.runner.stored(source, sampling or self.sampling) is None:
+            return True
+        if tracks is not None and (tracks.speech or tracks.ocr):
+            kinds = {t.kind for t in stored_text_tracks(source.sha256)}
+            return (tracks.speech and "speech" not in kinds) or (tracks.ocr and "screen" not in kinds)
+        return False
+
+    @property
+    def model_name(self) -> str:
+        """The model's name (a preset or a checkpoint folder), without loading it."""
+        return self.handle.name
+
+    def prepare_query_engine(self) -> None:
+        """Export the query engine once the model is loaded, so later processes answer text queries
+        without it (nothing happens if the model was never loaded or the engine exists)."""
+        self.handle.prepare_query_engine()
 
     # ---- search -------------------------------------------------------------------------------
     def search(
@@ -345,29 +350,14 @@ class Searcher:
         sampling: Sampling | None = None,
         tracks: TrackOptions | None = None,
         progress: Progress | None = None,
-    ) -> tuple[list[VideoIndex], PipelineMetrics]:
-        """Index files, links or folders into a library (with the text tracks ``tracks`` asks for); the
-        first video that fails stops it (``add_videos(keep_going=True)`` reports it and goes on)."""
-        outcomes, metrics = self.add_videos(
-            sources, library, sampling=sampling, tracks=tracks, progress=progress
-        )
-        return [o.index for o in outcomes if o.index is not None], metrics
-
-    def add_videos(
-        self,
-        sources: Sequence[SourceLike],
-        library: str = "default",
-        *,
-        sampling: Sampling | None = None,
-        tracks: TrackOptions | None = None,
-        progress: Progress | None = None,
         keep_going: bool = False,
     ) -> tuple[list[JobOutcome], PipelineMetrics]:
         """Index files, links or folders into a library; one outcome per video, in the sources' order.
 
         Every source is resolved first, then all its videos go to the distributor as one batch (a cluster
-        indexes them side by side); each lands in the library as soon as it is done. ``keep_going``: a
-        video that fails (``FrameseekError``) comes back with its one-line ``error``, the rest still land.
+        indexes them side by side); each lands in the library as soon as it is done. The first video that
+        fails stops it; ``keep_going``: a video that fails (``FrameseekError``) comes back with its
+        one-line ``error``, the rest still land.
         """
         metrics = PipelineMetrics()
         outcomes: list[JobOutcome] = []

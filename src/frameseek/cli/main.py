@@ -432,7 +432,7 @@ def index(
         searcher = Searcher(
             model, sampling=sampling, progress=progress, distributor=distributor, device=device
         )
-        outcomes, metrics = searcher.add_videos(sources, library_name, tracks=tracks, keep_going=True)
+        outcomes, metrics = searcher.add(sources, library_name, tracks=tracks, keep_going=True)
     searcher.handle.prepare_query_engine()  # the model is loaded now: later text queries need not load it
     indexes = [o.index for o in outcomes if o.index is not None]
     data: dict[str, Any] = {

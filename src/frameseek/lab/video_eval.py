@@ -22,7 +22,9 @@ def evaluate_msrvtt(
         raise InputError("no MSR-VTT clips found (check the annotation JSON and the videos folder)")
     frame_emb, groups, captions, c2v = [], [], [], []
     for i, clip in enumerate(tqdm(clips, desc="clips", unit="clip", disable=not progress, leave=False)):
-        (index,) = searcher.index(clip.path)
+        (outcome,) = searcher.index(clip.path)
+        index = outcome.index
+        assert index is not None
         frame_emb.append(index.embeddings)
         groups.extend([i] * len(index))
         captions.extend(clip.captions)

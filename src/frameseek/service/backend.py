@@ -225,7 +225,7 @@ class Backend:
                     videos += local_videos(source, self.settings.media)
             control.videos(0, len(videos))
             for done, src in enumerate(videos, 1):
-                outcomes = searcher.index_videos(
+                outcomes = searcher.index(
                     src, metrics, sampling=sampling, tracks=tracks, progress=control.progress
                 )
                 for outcome in outcomes:

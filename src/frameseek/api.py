@@ -1,0 +1,138 @@
+"""The public API: everything the doors (command line, app, HTTP service, MCP server) call, and nothing below.
+
+A door imports this module (and its own package); it never reaches into ``storage``, ``indexing``,
+``video`` or ``models``. ``tests/test_architecture.py`` keeps that rule. ``Searcher`` is the one object
+that indexes and searches; the functions beside it are what a door needs without a model (libraries,
+transcripts, editors' exports, sources, devices, presets).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from frameseek.editing.clips import export_supercut
+from frameseek.editing.export import export_clip, export_for_editing, export_frame, export_hits
+from frameseek.editing.markers import markers_text
+from frameseek.errors import (
+    DecodeError,
+    FrameseekError,
+    IndexError_,
+    InputError,
+    ModelError,
+    SourceError,
+)
+from frameseek.indexing.distributor import JobOutcome
+from frameseek.indexing.text_tracks import TrackOptions
+from frameseek.metrics import PipelineMetrics, ResourceMonitor
+from frameseek.models.download import download_preset
+from frameseek.models.preprocess import ImageLike
+from frameseek.models.registry import AUTO_MODEL, DEFAULT_MODEL, PRESETS
+from frameseek.progress import Progress
+from frameseek.query import Query, check_text
+from frameseek.results import SearchResponse, SearchResult, Timeline
+from frameseek.search import Searcher, frame_limit_notices
+from frameseek.storage.library import add_to_library, check_library_name, file_stamp, library_entries
+from frameseek.storage.maintenance import prune, remove_video, scan, watch
+from frameseek.storage.store import stored_text_tracks
+from frameseek.system.atomic import atomic_dir, atomic_path, write_text_atomic
+from frameseek.system.devices import check_device_spec, resolve_device
+from frameseek.system.startup import heavy_imports
+from frameseek.text.formats import to_json, to_srt, to_vtt
+from frameseek.text.matching import highlight
+from frameseek.timecode import format_timecode
+from frameseek.transcripts import VideoText, read_text
+from frameseek.version import __version__
+from frameseek.video.decode import probe
+from frameseek.video.sampling import Sampling
+from frameseek.video.sources import VideoSource, check_url, from_upload, resolve
+
+if TYPE_CHECKING:
+    from frameseek.models.dual_encoder import DualEncoder
+
+
+def create_model(
+    name_or_path: str = DEFAULT_MODEL, *, precision: Any = None, engine: Any = None, device: str | None = None
+) -> DualEncoder:
+    """A preset by name, ``auto`` or a checkpoint folder, ready to encode (imports torch when called)."""
+    from frameseek.models.factory import create_model as create
+
+    return create(name_or_path, precision=precision, engine=engine, device=device)
+
+
+def describe_presets() -> list[dict[str, Any]]:
+    """One row per preset: name, description, embed_dim, parameter counts, weights and heads."""
+    from frameseek.models.describe import describe_presets as describe
+
+    return describe()
+
+
+def format_presets(rows: list[dict[str, Any]]) -> str:
+    """A readable plain-text table of ``describe_presets()`` rows."""
+    from frameseek.models.describe import format_presets as format_rows
+
+    return format_rows(rows)
+
+
+__all__ = [
+    "AUTO_MODEL",
+    "DEFAULT_MODEL",
+    "PRESETS",
+    "DecodeError",
+    "FrameseekError",
+    "ImageLike",
+    "IndexError_",
+    "InputError",
+    "JobOutcome",
+    "ModelError",
+    "PipelineMetrics",
+    "Progress",
+    "Query",
+    "ResourceMonitor",
+    "Sampling",
+    "SearchResponse",
+    "SearchResult",
+    "Searcher",
+    "SourceError",
+    "Timeline",
+    "TrackOptions",
+    "VideoSource",
+    "VideoText",
+    "__version__",
+    "add_to_library",
+    "atomic_dir",
+    "atomic_path",
+    "check_device_spec",
+    "check_library_name",
+    "check_text",
+    "check_url",
+    "create_model",
+    "describe_presets",
+    "download_preset",
+    "export_clip",
+    "export_for_editing",
+    "export_frame",
+    "export_hits",
+    "export_supercut",
+    "file_stamp",
+    "format_presets",
+    "format_timecode",
+    "frame_limit_notices",
+    "from_upload",
+    "heavy_imports",
+    "highlight",
+    "library_entries",
+    "markers_text",
+    "probe",
+    "prune",
+    "read_text",
+    "remove_video",
+    "resolve",
+    "resolve_device",
+    "scan",
+    "stored_text_tracks",
+    "to_json",
+    "to_srt",
+    "to_vtt",
+    "watch",
+    "write_text_atomic",
+]
