@@ -20,6 +20,7 @@ from frameseek.errors import (
     InputError,
     ModelError,
     SourceError,
+    one_line,
 )
 from frameseek.indexing.distributor import JobOutcome
 from frameseek.indexing.text_tracks import TrackOptions
@@ -122,6 +123,7 @@ __all__ = [
     "highlight",
     "library_entries",
     "markers_text",
+    "one_line",
     "probe",
     "prune",
     "read_text",

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 
+def one_line(text: object, limit: int | None = None) -> str:
+    """``text`` (a message or an exception) as one clean line: whitespace runs become one space, and a
+    line longer than ``limit`` characters ends in "...". Every door's messages go through it."""
+    line = " ".join((str(text) or type(text).__name__).split())
+    if limit is not None and len(line) > limit:
+        return line[: max(0, limit - 3)] + "..."
+    return line
+
+
 class FrameseekError(Exception):
     """Base class for every error frameseek reports to a user (one line, no traceback)."""
 
     exit_code: int = 1
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return " ".join(text.split())  # always a single line
+        return one_line(super().__str__())  # always a single line
 
 
 class InputError(FrameseekError):
