@@ -6,7 +6,8 @@ from __future__ import annotations
 def one_line(text: object, limit: int | None = None) -> str:
     """``text`` (a message or an exception) as one clean line: whitespace runs become one space, and a
     line longer than ``limit`` characters ends in "...". Every door's messages go through it."""
-    line = " ".join((str(text) or type(text).__name__).split())
+    words = str(text) or (type(text).__name__ if isinstance(text, BaseException) else "")
+    line = " ".join(words.split())
     if limit is not None and len(line) > limit:
         return line[: max(0, limit - 3)] + "..."
     return line
