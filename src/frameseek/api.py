@@ -29,7 +29,7 @@ from frameseek.models.download import download_preset
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import AUTO_MODEL, DEFAULT_MODEL, PRESETS
 from frameseek.progress import Progress
-from frameseek.query import Query, check_text
+from frameseek.query import Query, check_text, load_query_image
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.search import Searcher, frame_limit_notices
 from frameseek.storage.library import add_to_library, check_library_name, file_stamp, library_entries
@@ -122,6 +122,7 @@ __all__ = [
     "heavy_imports",
     "highlight",
     "library_entries",
+    "load_query_image",
     "markers_text",
     "one_line",
     "probe",
