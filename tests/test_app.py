@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from frameseek import settings
+from frameseek.api import clip_bounds
 from frameseek.app import APP_SCRIPT, logic
 from frameseek.errors import InputError, SourceError
 from frameseek.indexing.text_tracks import TrackOptions
@@ -337,13 +338,14 @@ def test_check_query_and_source() -> None:
         logic.check_source(None, "Upload")
 
 
-def test_query_image() -> None:
+def test_an_uploaded_query_image_is_read_by_the_one_loader_and_named_as_given() -> None:
     buffer = io.BytesIO()
-    Image.new("L", (8, 6), 128).save(buffer, format="PNG")
-    image = logic.load_query_image(buffer.getvalue())
+    Image.new("LA", (8, 6), (128, 0)).save(buffer, format="PNG")  # fully transparent grey
+    image = logic.query_image(logic.Upload(buffer.getvalue(), "my sketch.png"))
     assert image.mode == "RGB" and image.size == (8, 6)
-    with pytest.raises(InputError, match="cannot read the query image"):
-        logic.load_query_image(b"not an image")
+    assert image.getpixel((0, 0)) == (255, 255, 255)  # transparency on white, as at every door
+    with pytest.raises(InputError, match=r"cannot read my sketch\.png: not a readable image"):
+        logic.query_image(logic.Upload(b"not an image", "my sketch.png"))
 
 
 def test_progress_tracker_eta_and_throttle() -> None:
@@ -489,7 +491,7 @@ def test_formatting_helpers() -> None:
     assert logic.format_duration(3780) == "1 h 03 min"
     hit = SearchResult("/v/a.mp4", "My video: take/2", 9.0, "00:00:09.000", 0.5, 8.5, 8.6, None)
     assert logic.download_name(hit, ".jpg") == "My-video-take-2-000009.jpg"
-    assert logic.clip_window(hit) == (8.5, 9.5)
+    assert clip_bounds(hit) == (8.5, 9.5)  # the one clip rule: widened around the hit to 1 s
     assert logic.segment_label(hit) == "00:00:08–00:00:08"
     assert logic.video_mime("x.WEBM") == "video/webm" and logic.video_mime("x.avi") == "video/mp4"
 
@@ -556,7 +558,7 @@ def test_cli_app_binds_localhost_and_passes_streamlit_options(monkeypatch: pytes
         calls.append(command)
         return 0
 
-    monkeypatch.setattr(cli.subprocess, "call", fake_call)
+    monkeypatch.setattr("frameseek.cli.launcher.subprocess.call", fake_call)
     monkeypatch.setenv("FRAMESEEK_MAX_UPLOAD_MB", "64")
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["app", "--server.port", "8599"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -15,7 +16,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from frameseek import cli
+from frameseek import api, cli
+from frameseek.cli import options
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import create_model
 from frameseek.models.registry import packaged_weights
@@ -28,6 +30,7 @@ METRIC_KEYS = {
     "download_bytes", "download_mb_per_s", "extraction_frames_per_s", "encoding_frames_per_s",
     "search_latency_ms", "cpu_percent", "peak_rss_mb", "frames_processed", "index_reused",
 }  # fmt: skip
+CLI_SOURCE = Path(cli.__file__).parent
 TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d\.\d{3}\b")
 SUBPROCESS_TIMEOUT = 300
 
@@ -171,6 +174,18 @@ def test_search_with_an_image(bikes: Path, model_arg: str, tmp_path: Path) -> No
     assert json.loads(out)["query"] == "a cyclist"
 
 
+def test_an_image_query_over_the_pixel_limit_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], bikes: Path, model_arg: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    picture = tmp_path / "big.png"
+    Image.new("RGB", (500, 400), "white").save(picture)
+    monkeypatch.setenv("FRAMESEEK_MAX_PIXELS", "180000")  # bikes.mp4 is 640×272: the video still passes
+    code, out, err = run_main(capsys, "search", str(bikes), "--image", str(picture), "--model", model_arg)
+    line = assert_one_line_error(code, out, err)
+    assert "big.png is too large (500×400; the limit is 180000 pixels)" in line and code == 2
+
+
 def test_search_export(bikes: Path, model_arg: str, tmp_path: Path) -> None:
     folder = tmp_path / "hits"
     out, _ = invoke("search", str(bikes), "a cyclist wearing a helmet", "--top-k", "2", "--json",
@@ -269,7 +284,7 @@ def test_models_lists_the_presets() -> None:
         (["search", "{bikes}", "a dog", "--top-k", "0"], "top-k"),
         (["search", "{bikes}", "a dog", "--model", "no-such-model"], "unknown model"),
         (["search", "{bikes}", "a dog", "--fps", "0"], "fps"),
-        (["search", "{bikes}", "--image", "{missing}"], "cannot read image"),
+        (["search", "{bikes}", "--image", "{missing}"], "missing.mp4: no such file"),
         (["search", "{bikes}"], "give a text QUERY"),
         (["search", "--library", "a dog", "--library-name", "nothing-here"], "no videos"),
         (["search", "--library", "a dog", "--library-name", "../up"], "library name"),
@@ -301,6 +316,82 @@ def test_errors_in_a_subprocess(bikes: Path, tmp_path: Path) -> None:
     assert "missing.mp4" in line
 
 
+def test_an_unexpected_error_is_one_line_naming_its_type(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> list[dict[str, Any]]:
+        raise RuntimeError("the preset table\nis broken")
+
+    monkeypatch.setattr(api, "describe_presets", broken)
+    code, out, err = run_main(capsys, "models")
+    line = assert_one_line_error(code, out, err)
+    assert (
+        line
+        == "error: unexpected RuntimeError: the preset table is broken (set FRAMESEEK_DEBUG=1 for the traceback)"
+    )
+    assert code == 1
+
+
 def test_main_exits_zero_on_success(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "version")
     assert code == 0 and out.strip() and "error" not in err
+
+
+# ------------------------------------------------------------------------------------------ shape
+
+
+def test_help_imports_no_torch() -> None:
+    script = (
+        "import sys\n"
+        "from frameseek.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "search" in done.stdout and done.stdout.strip().splitlines()[-1] == "False"
+
+
+def imports_of(path: Path) -> set[str]:
+    """The project modules (and ``module.name`` pairs) a file imports, at the top or inside functions."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("frameseek")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("frameseek"):
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_the_command_line_imports_only_the_public_api() -> None:
+    """Each command module uses ``frameseek.api``, its own package and the other doors' launchers; only
+    ``cli/lab.py`` (train, eval) reaches into the lab."""
+    allowed = ("frameseek.api", "frameseek.cli.", "frameseek.service.command.", "frameseek.app.")
+    paths = sorted(CLI_SOURCE.glob("*.py"))
+    assert {p.stem for p in paths} >= {"main", "options", "output", "search", "index", "lab", "library"}
+    bad = {
+        p.name: sorted(
+            name
+            for name in imports_of(p)
+            if not name.startswith(allowed) and not (p.stem == "lab" and name.startswith("frameseek.lab."))
+        )
+        for p in paths
+    }
+    assert not {name: found for name, found in bad.items() if found}, bad
+    assert imports_of(CLI_SOURCE / "search.py") >= {"frameseek.api"}  # the rule above really saw imports
+
+
+def test_every_command_module_is_short_and_says_its_job() -> None:
+    for path in CLI_SOURCE.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert text.count("\n") < 300, path.name
+        assert ast.get_docstring(ast.parse(text)), path.name
+
+
+def test_the_options_default_model_is_the_apis() -> None:
+    assert options.DEFAULT_MODEL == api.DEFAULT_MODEL

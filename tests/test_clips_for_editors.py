@@ -422,6 +422,9 @@ class _FakeSearcher:
     def query(self, text: str | None, *args: Any) -> str | None:
         return text
 
+    def prepare_query_engine(self) -> None:
+        pass
+
     def search(self, source: Any, query: str | None, **kwargs: Any) -> SearchResponse:
         hits = [hit(self.video, 1.8, 2.4, time=2.0), hit(self.video, 0.5, 1.0, time=0.7)]
         return SearchResponse(str(source), "fake", query, hits, {})
@@ -431,7 +434,7 @@ def test_cli_export_with_pads_supercut_and_markers(
     media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_FakeSearcher, "video", media["wide"], raising=False)
-    monkeypatch.setattr("frameseek.search.Searcher", _FakeSearcher)
+    monkeypatch.setattr("frameseek.api.Searcher", _FakeSearcher)  # the command line's Searcher
     folder = tmp_path / "out"
     args = ["search", str(media["wide"]), "a white flash", "--json", "--export", str(folder),
             "--pad-before", "0.2", "--pad-after", "0.4", "--supercut", "--markers", "edl"]  # fmt: skip
@@ -439,14 +442,17 @@ def test_cli_export_with_pads_supercut_and_markers(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["supercut"] == str(folder / "supercut.mp4") and data["markers"] == str(folder / "markers.edl")
-    first = streams(Path(data["exports"][0]["clip"]))  # [1.6, 2.8)
-    assert set(first) == {"video", "audio"} and first["audio"]["duration"] == pytest.approx(1.2, abs=0.025)
-    assert streams(folder / "supercut.mp4")["video"]["duration"] == pytest.approx(1.2 + 1.1, abs=0.05)
+    # both segments are shorter than 1 s: widened around their hits (the one clip rule), then padded
+    first = streams(Path(data["exports"][0]["clip"]))  # [1.5, 2.5) padded: [1.3, 2.9)
+    assert set(first) == {"video", "audio"} and first["audio"]["duration"] == pytest.approx(1.6, abs=0.025)
+    second = streams(Path(data["exports"][1]["clip"]))  # [0.2, 1.2) padded: [0.0, 1.6)
+    assert second["audio"]["duration"] == pytest.approx(1.6, abs=0.025)
+    assert streams(folder / "supercut.mp4")["video"]["duration"] == pytest.approx(1.6 + 1.6, abs=0.05)
     text = (folder / "markers.edl").read_text()
     assert "FCM: NON-DROP FRAME" in text and "a white flash" in text
     assert [e[3:] for e in events(text)] == [
-        ("00:00:01:15", "00:00:02:20", "00:00:00:00", "00:00:01:05"),
-        ("00:00:00:08", "00:00:01:10", "00:00:01:05", "00:00:02:07"),
+        ("00:00:01:08", "00:00:02:23", "00:00:00:00", "00:00:01:15"),
+        ("00:00:00:00", "00:00:01:15", "00:00:01:15", "00:00:03:05"),
     ]
     bad = CliRunner().invoke(cli.app, [*args[:-1], "aaf"])
     assert bad.exit_code == 2 and "aaf" in bad.output

@@ -229,7 +229,8 @@ def test_indexing_after_a_lazy_start(
 
     reference_home = tmp_path / "eager-home"
     monkeypatch.setenv("FRAMESEEK_HOME", str(reference_home))
-    (reference,) = Searcher(eager_lite, sampling=SAMPLING).index(bikes)
+    (reference,) = [o.index for o in Searcher(eager_lite, sampling=SAMPLING).index(bikes)]
+    assert reference is not None and index is not None
     assert reference.folder.relative_to(reference_home) == index.folder.relative_to(fs_home)
     np.testing.assert_array_equal(reference.times, index.times)
     np.testing.assert_allclose(reference.embeddings, index.embeddings, rtol=0, atol=1e-5)

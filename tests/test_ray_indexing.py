@@ -125,7 +125,7 @@ def test_a_dead_worker_is_replaced_and_its_video_retried(
     video = tmp_path / "crash.mp4"
     make_video(video, seconds=2.0, size=(96, 64))
     searcher = Searcher(model, sampling=Sampling(fps=2.0), distributor=distributor)
-    distributor.start(searcher.runner)
+    distributor.start(searcher.spec, local=searcher.runner)
     monkeypatch.setattr(distributor, "retries", 0)
     ray.kill(distributor._slots[0].actor)  # the worker the next job goes to is dead
     outcomes, _ = searcher.add([str(video)], "crash", keep_going=True)

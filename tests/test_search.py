@@ -230,7 +230,7 @@ def test_times_are_the_decoders_pts(searcher: Searcher, first: SearchResponse, b
     assert len(kept) == len(grid)
     assert all(g - 1e-6 <= t <= g + 4 / 25 + 1e-6 for g, t in zip(grid, kept, strict=True))
     exact = Searcher(searcher.model, sampling=Sampling(fast_decode=False))
-    (exact_index,) = exact.index(bikes)
+    (exact_index,) = [o.index for o in exact.index(bikes)]
     assert [round(float(t), 6) for t in exact_index.times] == [round(t, 6) for t in grid]
     assert {hit.time for hit in first.results} <= set(kept)
     timeline = first.timelines[0]
@@ -417,8 +417,8 @@ def test_scene_sampling(model: DualEncoder, first: SearchResponse, bikes: Path) 
     scene = Searcher(model, sampling=Sampling(scene=True))
     response = scene.search(bikes, "a cyclist wearing a helmet")
     check_response(response)
-    (index,) = scene.index(bikes)
-    (grid,) = Searcher(model).index(bikes)
+    (index,) = [o.index for o in scene.index(bikes)]
+    (grid,) = [o.index for o in Searcher(model).index(bikes)]
     assert index.folder != grid.folder  # another index, same video
     assert index.sampling.scene is True
     probed = {round(t, 6) for t in ffprobe_times(bikes)}
@@ -439,7 +439,7 @@ def test_time_window(model: DualEncoder, bikes: Path) -> None:
     window = Searcher(model, sampling=Sampling(start=2.5, end=5.5, fast_decode=False))
     response = window.search(bikes, "a cyclist wearing a helmet", min_gap=0.0)
     check_response(response, min_gap=0.0)
-    (index,) = window.index(bikes)
+    (index,) = [o.index for o in window.index(bikes)]
     probed = ffprobe_times(bikes)
     assert [round(float(t), 6) for t in index.times] == [
         round(t, 6) for t in grid_times(probed, fps=1.0, start=2.5, end=5.5)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import pytest
 
 from frameseek.errors import InputError, SourceError
@@ -28,7 +29,7 @@ from frameseek.text.subtitles import (
     parse_subtitles,
     read_embedded_subtitles,
 )
-from videos import BIKES, require_ffmpeg  # tests/ is on sys.path (like conftest)
+from videos import BIKES, make_video, require_ffmpeg  # tests/ is on sys.path (like conftest)
 
 SRT = (
     "1\n00:00:01,000 --> 00:00:03,500\n<i>Hello</i> there,\nsecond line\n\n"
@@ -281,6 +282,30 @@ def test_embedded_ass_and_load_order(subtitled: dict[str, Path], tmp_path: Path)
     (tmp_path / "both.srt").write_text("1\n00:00:00,500 --> 00:00:01,000\nfrom the sidecar\n")
     track, _ = load_subtitles(video)
     assert track is not None and track.origin == "subtitles:sidecar both.srt" and track.language is None
+
+
+def test_an_embedded_stream_muxed_by_pyav_is_read_without_the_ffmpeg_command(tmp_path: Path) -> None:
+    """The embedded reader on an MKV whose SRT stream is copied in by PyAV (runs where ffmpeg is absent)."""
+    video, srt, both = tmp_path / "video.mkv", tmp_path / "cues.srt", tmp_path / "both.mkv"
+    make_video(video, seconds=8.0, fps=5)
+    srt.write_text(SRT, encoding="utf-8")
+    with av.open(str(video)) as vin, av.open(str(srt)) as sin, av.open(str(both), "w") as out:
+        pairs = [
+            (vin, vin.streams.video[0], out.add_stream_from_template(vin.streams.video[0])),
+            (sin, sin.streams.subtitles[0], out.add_stream_from_template(sin.streams.subtitles[0])),
+        ]
+        pairs[1][2].metadata["language"] = "eng"
+        for container, source, target in pairs:
+            for packet in container.demux(source):
+                if packet.dts is not None:
+                    packet.stream = target
+                    out.mux(packet)
+    found = read_embedded_subtitles(both, "en", duration=8.0)
+    assert found is not None
+    spans, origin = found
+    assert origin == "subtitles:embedded stream 1 (srt, eng)"
+    assert [s.text for s in spans] == SRT_TEXTS
+    assert [round(s.end - s.start, 3) for s in spans] == [2.5, 2.25]  # each cue's own duration
 
 
 def test_no_subtitles_at_all(footage: Path) -> None:

@@ -11,6 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from frameseek.editing.clips import export_supercut
+from frameseek.editing.edits import (
+    MAX_CLIP_SECONDS,
+    MIN_CLIP_SECONDS,
+    EditFile,
+    Moment,
+    clip_bounds,
+    clip_window,
+    edit_file,
+    edit_markers,
+    edit_moments,
+    hit_clip,
+    supercut_file,
+)
 from frameseek.editing.export import export_clip, export_for_editing, export_frame, export_hits
 from frameseek.editing.markers import markers_text
 from frameseek.errors import (
@@ -32,6 +45,7 @@ from frameseek.progress import Progress
 from frameseek.query import Query, check_text, load_query_image
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.search import Searcher, frame_limit_notices
+from frameseek.settings import Limits, home, indexes_dir, limits
 from frameseek.storage.library import add_to_library, check_library_name, file_stamp, library_entries
 from frameseek.storage.maintenance import prune, remove_video, scan, watch
 from frameseek.storage.store import stored_text_tracks
@@ -45,9 +59,10 @@ from frameseek.transcripts import VideoText, read_text
 from frameseek.version import __version__
 from frameseek.video.decode import probe
 from frameseek.video.sampling import Sampling
-from frameseek.video.sources import VideoSource, check_url, from_upload, resolve
+from frameseek.video.sources import VideoSource, check_url, from_upload, is_link, resolve
 
 if TYPE_CHECKING:
+    from frameseek.indexing.ray_distributor import RayDistributor
     from frameseek.models.dual_encoder import DualEncoder
 
 
@@ -58,6 +73,16 @@ def create_model(
     from frameseek.models.factory import create_model as create
 
     return create(name_or_path, precision=precision, engine=engine, device=device)
+
+
+def create_ray_distributor(
+    address: str | None = None, *, model: str | None = None, device: str | None = None
+) -> RayDistributor:
+    """A distributor that indexes on a Ray cluster (``address``: host:port, ray://host:port or auto; None: a
+    local one on every core). Ray is imported here, not with this module: InputError when it is missing."""
+    from frameseek.indexing.ray_distributor import RayDistributor as Distributor
+
+    return Distributor(address, model=model, device=device)
 
 
 def describe_presets() -> list[dict[str, Any]]:
@@ -77,14 +102,19 @@ def format_presets(rows: list[dict[str, Any]]) -> str:
 __all__ = [
     "AUTO_MODEL",
     "DEFAULT_MODEL",
+    "MAX_CLIP_SECONDS",
+    "MIN_CLIP_SECONDS",
     "PRESETS",
     "DecodeError",
+    "EditFile",
     "FrameseekError",
     "ImageLike",
     "IndexError_",
     "InputError",
     "JobOutcome",
+    "Limits",
     "ModelError",
+    "Moment",
     "PipelineMetrics",
     "Progress",
     "Query",
@@ -106,9 +136,15 @@ __all__ = [
     "check_library_name",
     "check_text",
     "check_url",
+    "clip_bounds",
+    "clip_window",
     "create_model",
+    "create_ray_distributor",
     "describe_presets",
     "download_preset",
+    "edit_file",
+    "edit_markers",
+    "edit_moments",
     "export_clip",
     "export_for_editing",
     "export_frame",
@@ -121,7 +157,12 @@ __all__ = [
     "from_upload",
     "heavy_imports",
     "highlight",
+    "hit_clip",
+    "home",
+    "indexes_dir",
+    "is_link",
     "library_entries",
+    "limits",
     "load_query_image",
     "markers_text",
     "one_line",
@@ -133,6 +174,7 @@ __all__ = [
     "resolve_device",
     "scan",
     "stored_text_tracks",
+    "supercut_file",
     "to_json",
     "to_srt",
     "to_vtt",

@@ -10,7 +10,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One matching moment: where, when (seconds and HH:MM:SS.mmm), how well, and its segment."""
+    """One matching moment: where, when (seconds and HH:MM:SS.mmm), how well, and its segment.
+
+    The one result type: ``as_dict`` is a hit of ``frameseek search --json`` and of the app, and the HTTP
+    service's response schema is this dataclass, extended by the ids of its files (``service.schemas.Hit``).
+    """
 
     video: str
     title: str

@@ -23,7 +23,9 @@ from frameseek.errors import FrameseekError, InputError
 from frameseek.indexing.distributor import Distributor, IndexJob, InProcessDistributor, JobOutcome
 from frameseek.indexing.encoder import FrameEncoder
 from frameseek.indexing.runner import IndexRunner
+from frameseek.indexing.spec import RunnerSpec
 from frameseek.indexing.text_tracks import TrackOptions
+from frameseek.indexing.tracks import TrackQuery, registered, track_candidates
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.handle import ModelHandle
 from frameseek.models.preprocess import ImageLike
@@ -79,11 +81,18 @@ class Searcher:
         self.sampling = sampling or Sampling()  # the default for calls that pass none
         self.progress = progress  # the default for calls that pass none
         self.limits = limits or settings.limits()  # read once, here at the edge
-        # encode threads: as given, else decided when frames are first encoded (FrameEncoder.threads)
-        self.encoder = FrameEncoder(
-            self.handle, threads=encode_threads or None, batch_size=batch_size, decode_threads=decode_threads
+        # what every distributor builds its runners from; this process's runner reuses the handle's model
+        # (encode threads: as given, else decided when frames are first encoded, FrameEncoder.threads)
+        self.spec = RunnerSpec(
+            _model_reference(model, self.handle),
+            device=device,
+            limits=self.limits,
+            sampling=self.sampling,
+            batch_size=batch_size,
+            encode_threads=encode_threads or None,
+            decode_threads=decode_threads,
         )
-        self.runner = IndexRunner(self.encoder, self.limits, decode_threads=decode_threads)
+        self.runner: IndexRunner = self.spec.build(self.handle)
         self.distributor: Distributor = distributor or InProcessDistributor()
         self._lock = threading.Lock()
         self._libraries: dict[tuple[str, bool | None], tuple[object, LibraryMatrix]] = {}
@@ -95,6 +104,11 @@ class Searcher:
     def model(self) -> DualEncoder:
         """The loaded model (created now if it was not yet)."""
         return self.handle.model
+
+    @property
+    def encoder(self) -> FrameEncoder:
+        """This process's frame encoder (its runner's)."""
+        return self.runner.encoder
 
     def warm_up(self) -> None:
         """Pay the first-call costs now, before a first query is timed (a long-running process): one text
@@ -193,14 +207,21 @@ class Searcher:
         progress: Progress | None,
     ) -> list[JobOutcome]:
         jobs = self._jobs(sources, sampling, tracks)
-        return list(self.distributor.run(self.runner, jobs, metrics, progress or self.progress))
+        report = progress or self.progress
+        return list(self.distributor.run(self._spec_now(), jobs, metrics, report, local=self.runner))
 
     def _jobs(
         self, sources: Sequence[VideoSource], sampling: Sampling | None, tracks: TrackOptions | None
     ) -> list[IndexJob]:
         """One job per video: this call's sampling (else the Searcher's), text tracks (else none)."""
-        job_tracks = tracks or TrackOptions(subtitles=False)
-        return [IndexJob(src, sampling or self.sampling, job_tracks) for src in sources]
+        spec = self._spec_now()
+        return [IndexJob(src, sampling or spec.sampling, tracks or spec.tracks) for src in sources]
+
+    def _spec_now(self) -> RunnerSpec:
+        """The spec with this Searcher's current default sampling (``sampling`` may be set after start)."""
+        if self.spec.sampling != self.sampling:
+            self.spec = self.spec.but(sampling=self.sampling)
+        return self.spec
 
     def needs_indexing(
         self, source: VideoSource, sampling: Sampling | None = None, tracks: TrackOptions | None = None
@@ -243,9 +264,10 @@ class Searcher:
     ) -> SearchResponse:
         """Index ``source`` if needed (file, link or folder), then return its best-matching moments.
 
-        ``tracks`` (default: subtitles when a video has them) adds what is said and written on screen;
-        results are fused with the picture (``frameseek.moments.fusion``) and say what matched. ``on_partial``
-        receives first results (``partial=True``) from a quick look at the key frames of each long video
+        ``tracks`` (default: subtitles when a video has them) adds what is said and written on screen
+        (and any registered track it names, ``frameseek.indexing.tracks``); each track scores the query
+        into timed candidates, fused with the picture's (``frameseek.moments.fusion``), saying what
+        matched. ``on_partial`` receives first results (``partial=True``) from a quick look at the key frames of each long video
         that is not indexed yet, seconds before its full index is done. ``refine`` looks at every frame
         around each visual hit for the best one and sharper segment edges (``frameseek.moments.refine``).
         """
@@ -268,9 +290,15 @@ class Searcher:
             with metrics.stage("search"):
                 started = time.perf_counter()
                 vector = self.encode_query(q)
-                matchers = [self.matchers(o.text.present()) for o in outcomes if o.index is not None]
+                asked = TrackQuery(q.text, vector, self._matcher)
+                scorers = [self.runner.text.track(name) for name in registered()]
+                extra = [
+                    track_candidates(o.index, o.text.values(), asked, scorers)
+                    for o in outcomes
+                    if o.index is not None
+                ]
                 results, timelines = rank_videos(
-                    indexes, vector, top_k, min_gap, segment_keep, text=q.text, matchers=matchers
+                    indexes, vector, top_k, min_gap, segment_keep, candidates=extra
                 )
                 metrics.search_seconds = time.perf_counter() - started
             if refine:
@@ -326,6 +354,9 @@ class Searcher:
             )
         )
 
+    def _matcher(self, track: TextTrack) -> SpanMatcher:
+        return self.matchers([track])[0][1]
+
     def matchers(self, tracks: Sequence[TextTrack]) -> list[tuple[SpanKind, SpanMatcher]]:
         """A ``SpanMatcher`` per text track (spans embedded once by the text backbone, kept in memory)."""
         found = []
@@ -365,7 +396,10 @@ class Searcher:
             found = [src for source in sources for src in self.resolve(source, metrics, progress)]
             jobs = self._jobs(found, sampling, tracks)
             report = progress or self.progress
-            for outcome in self.distributor.run(self.runner, jobs, metrics, report, keep_going=keep_going):
+            runs = self.distributor.run(
+                self._spec_now(), jobs, metrics, report, keep_going=keep_going, local=self.runner
+            )
+            for outcome in runs:
                 if outcome.index is not None:
                     add_to_library(outcome.index, library)
                 outcomes.append(outcome)
@@ -420,6 +454,13 @@ class Searcher:
             metrics=metrics.as_dict(),
             notices=list(q.notices),
         )
+
+
+def _model_reference(model: str | DualEncoder | ModelHandle, handle: ModelHandle) -> str:
+    """What a worker loads to get this model: the name or folder given (``auto`` as is: a distributor
+    resolves it to the preset this process chose, see ``RayDistributor.start``), else a loaded model's
+    name (a preset; a distributor can be told a folder instead). Never loads the model."""
+    return model if isinstance(model, str) else handle.name
 
 
 def frame_limit_notices(indexes: Sequence[VideoIndex]) -> list[str]:

@@ -12,7 +12,7 @@ import platformdirs
 from frameseek.errors import InputError
 
 
-def _env_int(name: str, default: int, minimum: int = 1) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
     """An integer from the environment; unset or blank gives ``default``, anything invalid is an error.
 
     A typo in a limit must not silently fall back to the default (or, negative, refuse every input).
@@ -81,13 +81,13 @@ class Limits:
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
-            max_download_bytes=_env_int("FRAMESEEK_MAX_DOWNLOAD_MB", 2048, minimum=0) * 1024 * 1024,
+            max_download_bytes=env_int("FRAMESEEK_MAX_DOWNLOAD_MB", 2048, minimum=0) * 1024 * 1024,
             connect_timeout_s=_env_float("FRAMESEEK_CONNECT_TIMEOUT", 15.0),
             download_timeout_s=_env_float("FRAMESEEK_DOWNLOAD_TIMEOUT", 3600.0),
-            max_upload_bytes=_env_int("FRAMESEEK_MAX_UPLOAD_MB", 1024, minimum=0) * 1024 * 1024,
-            max_query_chars=_env_int("FRAMESEEK_MAX_QUERY_CHARS", 500),
-            max_frames=_env_int("FRAMESEEK_MAX_FRAMES", 200_000),
-            max_pixels=_env_int("FRAMESEEK_MAX_PIXELS", 8192 * 8192),
+            max_upload_bytes=env_int("FRAMESEEK_MAX_UPLOAD_MB", 1024, minimum=0) * 1024 * 1024,
+            max_query_chars=env_int("FRAMESEEK_MAX_QUERY_CHARS", 500),
+            max_frames=env_int("FRAMESEEK_MAX_FRAMES", 200_000),
+            max_pixels=env_int("FRAMESEEK_MAX_PIXELS", 8192 * 8192),
         )
 
 

@@ -7,9 +7,7 @@ section small, and the drawing side imports exactly one module; the sections bel
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import io
 import math
 import os
 import re
@@ -23,20 +21,30 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from frameseek import settings
-from frameseek.errors import FrameseekError, InputError
-from frameseek.indexing.text_tracks import TrackOptions
-from frameseek.models.preprocess import ImageLike
-from frameseek.models.registry import DEFAULT_MODEL
-from frameseek.progress import Progress
-from frameseek.query import Query
-from frameseek.results import SearchResponse, SearchResult
-from frameseek.search import Searcher
-from frameseek.storage import library_entries
-from frameseek.text.matching import highlight
-from frameseek.timecode import format_timecode
-from frameseek.video.sampling import Sampling
-from frameseek.video.sources import VideoSource, from_upload
+from frameseek.api import (
+    DEFAULT_MODEL,
+    FrameseekError,
+    ImageLike,
+    InputError,
+    Progress,
+    Query,
+    Sampling,
+    Searcher,
+    SearchResponse,
+    SearchResult,
+    TrackOptions,
+    VideoSource,
+    edit_file,
+    edit_markers,
+    export_frame,
+    format_timecode,
+    from_upload,
+    highlight,
+    hit_clip,
+    library_entries,
+    limits,
+    load_query_image,
+)
 
 SOURCE_KINDS = ("Link", "Upload", "Library", "Local file")
 UPLOAD_TYPES = ("mp4", "mkv", "webm", "mov", "avi", "m4v")
@@ -47,7 +55,6 @@ LOCAL_FILES_ENV = "FRAMESEEK_APP_LOCAL_FILES"
 """Environment variable: ``1`` shows the "Local file" input even when the server is not on localhost."""
 LOCAL_ADDRESSES = frozenset({"127.0.0.1", "localhost", "::1"})
 """Server addresses that only this machine can reach (Streamlit's default, no address, means all)."""
-MIN_CLIP_SECONDS = 1.0
 
 _VIDEO_MIME = {
     ".mp4": "video/mp4",
@@ -128,7 +135,7 @@ def make_query(text: str | None, image: ImageLike | None, text_weight: float = 0
         "" if text is None else text,
         image,
         text_weight=text_weight,
-        max_chars=settings.limits().max_query_chars,
+        max_chars=limits().max_query_chars,
         image_only_if_blank=True,
     )
 
@@ -155,18 +162,10 @@ def to_source(source: SourceInput) -> str | VideoSource:
     return source
 
 
-def load_query_image(data: bytes) -> Image.Image:
-    """An uploaded query image as RGB, within the pixel limit; anything unreadable is an InputError."""
-    max_pixels = settings.limits().max_pixels
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > max_pixels:
-                raise InputError(
-                    f"the query image is too large ({image.width}×{image.height}; limit {max_pixels} pixels)"
-                )
-            return image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"cannot read the query image: {' '.join(str(exc).split())}") from None
+def query_image(upload: Upload) -> Image.Image:
+    """An uploaded query image as RGB (``frameseek.api.load_query_image``: transparency on white, within the
+    pixel limit); anything unreadable is an InputError that names the file as the user gave it."""
+    return load_query_image(upload.data, limits().max_pixels, name=upload.name)
 
 
 def run_query(
@@ -640,33 +639,18 @@ def download_name(hit: SearchResult, suffix: str) -> str:
     return f"{stem}-{hms(hit.time).replace(':', '')}{suffix}"
 
 
-def clip_window(hit: SearchResult) -> tuple[float, float]:
-    """The hit's segment, widened around the hit to at least MIN_CLIP_SECONDS."""
-    start, end = max(0.0, hit.start), hit.end
-    if end - start < MIN_CLIP_SECONDS:
-        start = max(0.0, hit.time - MIN_CLIP_SECONDS / 2)
-        end = start + MIN_CLIP_SECONDS
-    return start, end
-
-
 def frame_jpeg(hit: SearchResult) -> bytes:
     """The hit's frame at full resolution as JPEG bytes."""
-    from frameseek.editing.export import export_frame
-
     with tempfile.TemporaryDirectory(prefix="frameseek-frame-") as tmp:
         out = export_frame(Path(hit.video), hit.time, Path(tmp) / "frame.jpg")
         return out.read_bytes()
 
 
 def clip_mp4(hit: SearchResult, pad_before: float = 0.0, pad_after: float = 0.0) -> bytes:
-    """The hit's segment (with ``pad_before`` / ``pad_after`` seconds of handles) as MP4 bytes with sound."""
-    from frameseek.editing.export import export_clip
-
-    start, end = clip_window(hit)
+    """The hit's clip (the one clip rule, ``frameseek.api.clip_window``, with ``pad_before`` / ``pad_after``
+    seconds of handles) as MP4 bytes with sound."""
     with tempfile.TemporaryDirectory(prefix="frameseek-clip-") as tmp:
-        out = export_clip(
-            Path(hit.video), start, end, Path(tmp) / "clip.mp4", pad_before=pad_before, pad_after=pad_after
-        )
+        out = hit_clip(hit, Path(tmp) / "clip.mp4", pad_before=pad_before, pad_after=pad_after)
         return out.read_bytes()
 
 
@@ -705,26 +689,12 @@ def pads(state: Any) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def _widened(hits: list[SearchResult]) -> list[SearchResult]:
-    """The hits with their segments as the Clip buttons cut them (``clip_window``)."""
-    out = []
-    for hit in hits:
-        start, end = clip_window(hit)
-        out.append(dataclasses.replace(hit, start=start, end=end))
-    return out
-
-
 def supercut_mp4(hits: list[SearchResult], pad_before: float = 0.0, pad_after: float = 0.0) -> bytes:
-    """The hits' segments (with handles) one after another in one MP4 with sound."""
-    from frameseek.editing.clips import export_supercut
-
+    """The hits' clips (with handles) one after another in one MP4 with sound (``frameseek.api.edit_file``,
+    the same cut as the Clip buttons, the command line and the service)."""
     if not hits:
         raise InputError("select at least one moment for the supercut")
-    with tempfile.TemporaryDirectory(prefix="frameseek-supercut-") as tmp:
-        out = export_supercut(
-            _widened(hits), Path(tmp) / "supercut.mp4", pad_before=pad_before, pad_after=pad_after
-        )
-        return out.read_bytes()
+    return edit_file(hits, "mp4", pad_before=pad_before, pad_after=pad_after).data
 
 
 def markers_file(
@@ -732,11 +702,7 @@ def markers_file(
 ) -> bytes:
     """The hits as edit markers: ``edl`` (CMX 3600) or ``otio`` (OpenTimelineIO), UTF-8 bytes; the same cut
     as ``supercut_mp4``."""
-    from frameseek.editing.markers import markers_text
-
-    return markers_text(_widened(hits), kind, query=query, pad_before=pad_before, pad_after=pad_after).encode(
-        "utf-8"
-    )
+    return edit_markers(hits, kind, query=query, pad_before=pad_before, pad_after=pad_after).encode("utf-8")
 
 
 def markers_download(kind: str) -> tuple[str, str]:

@@ -15,12 +15,17 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
-from frameseek import settings
+from frameseek.api import (
+    AUTO_MODEL,
+    PRESETS,
+    FrameseekError,
+    Searcher,
+    SearchResponse,
+    SearchResult,
+    indexes_dir,
+    limits,
+)
 from frameseek.app import logic
-from frameseek.errors import FrameseekError
-from frameseek.models.registry import AUTO_MODEL, PRESETS
-from frameseek.results import SearchResponse, SearchResult
-from frameseek.search import Searcher
 
 log = logging.getLogger("frameseek.app")
 
@@ -126,12 +131,12 @@ def sidebar() -> logic.QueryOptions:
             max_chars=12,
             help="Preferred language of subtitles and captions, e.g. en, pt-BR.",
         )
-        limits = settings.limits()
+        caps = limits()
         st.divider()
         st.caption(
-            f"Uploads up to {limits.max_upload_bytes // 2**20:,} MB · links up to "
-            f"{limits.max_download_bytes // 2**20:,} MB · queries up to {limits.max_query_chars} characters. "
-            f"Indexes are kept in `{settings.indexes_dir()}` and reused."
+            f"Uploads up to {caps.max_upload_bytes // 2**20:,} MB · links up to "
+            f"{caps.max_download_bytes // 2**20:,} MB · queries up to {caps.max_query_chars} characters. "
+            f"Indexes are kept in `{indexes_dir()}` and reused."
         )
     return logic.QueryOptions(
         model=model or logic.default_model(),
@@ -160,7 +165,7 @@ def source_input() -> tuple[str, logic.SourceInput | None]:
         )
         return kind, link
     if kind == "Upload":
-        limit_mb = max(1, settings.limits().max_upload_bytes // 2**20)
+        limit_mb = max(1, limits().max_upload_bytes // 2**20)
         upload = st.file_uploader(
             "Video file",
             type=list(logic.UPLOAD_TYPES),
@@ -190,7 +195,7 @@ def source_input() -> tuple[str, logic.SourceInput | None]:
     return kind, path
 
 
-def query_input() -> tuple[str, bytes | None, float, bool]:
+def query_input() -> tuple[str, logic.Upload | None, float, bool]:
     """The sentence, an optional query image (and its weight), and whether Search was pressed."""
     col_query, col_button = st.columns([6, 1], vertical_alignment="bottom")
     with col_query:
@@ -198,18 +203,18 @@ def query_input() -> tuple[str, bytes | None, float, bool]:
             "What are you looking for?",
             placeholder="a cyclist wearing a helmet",
             key="query",
-            max_chars=settings.limits().max_query_chars,
+            max_chars=limits().max_query_chars,
         )
     with col_button:
         pressed = st.button("Search", type="primary", key="search", icon=":material/search:", width="stretch")
-    image_bytes: bytes | None = None
+    image_file: logic.Upload | None = None
     weight = 0.5
     with st.expander("Query by image (optional)"):
         image = st.file_uploader(
             "An image that looks like the moment", type=list(logic.IMAGE_TYPES), key="query_image"
         )
         if image is not None:
-            image_bytes = image.getvalue()
+            image_file = logic.Upload(image.getvalue(), image.name)
             weight = float(
                 st.slider(
                     "Weight of the text (vs. the image)",
@@ -221,7 +226,7 @@ def query_input() -> tuple[str, bytes | None, float, bool]:
                     help="Used when both a sentence and an image are given.",
                 )
             )
-    return query or "", image_bytes, weight, pressed
+    return query or "", image_file, weight, pressed
 
 
 # ---------------------------------------------------------------------------------------- work
@@ -231,7 +236,7 @@ def run_search(
     kind: str,
     source: logic.SourceInput | None,
     query: str,
-    image_bytes: bytes | None,
+    image_file: logic.Upload | None,
     options: logic.QueryOptions,
 ) -> None:
     """Validate, then index (with progress) and search; the response goes to the session state."""
@@ -239,7 +244,7 @@ def run_search(
     for key in [k for k in st.session_state if str(k).startswith(logic.PICK_PREFIX)]:
         del st.session_state[key]  # a new search starts with every card selected
     try:  # checks that need no work: shown at once, no status box
-        image = logic.load_query_image(image_bytes) if image_bytes is not None else None
+        image = logic.query_image(image_file) if image_file is not None else None
         parsed = logic.make_query(query, image, options.text_weight)
         chosen = logic.check_source(source, kind)
         options.sampling()
@@ -505,11 +510,11 @@ def main() -> None:
     st.caption("Find the moments in a video that match a sentence. Everything runs on this machine.")
     options = sidebar()
     kind, source = source_input()
-    query, image_bytes, weight, pressed = query_input()
+    query, image_file, weight, pressed = query_input()
     options = dataclasses.replace(options, text_weight=weight)
     st.session_state.pop("error", None)
     if pressed:
-        run_search(kind, source, query, image_bytes, options)
+        run_search(kind, source, query, image_file, options)
     if "error" in st.session_state:
         st.error(st.session_state["error"], icon=":material/error:")
     response = st.session_state.get("response")

@@ -1,5 +1,8 @@
-"""The command line: one small module per command group, all of them thin calls of ``frameseek.api``."""
+"""The command line: one small module per command group, all of them thin calls of ``frameseek.api``.
 
-from frameseek.cli.main import main
+``app`` is the typer application, ``main`` the console script's entry point (``frameseek``).
+"""
 
-__all__ = ["main"]
+from frameseek.cli.main import app, main
+
+__all__ = ["app", "main"]

@@ -11,18 +11,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from frameseek.cli.console import note, out
+from frameseek.cli.options import LibraryNameOpt, load_api
+from frameseek.cli.output import note, out
 
 library_app = typer.Typer(help="List, prune and watch a library.", no_args_is_help=True)
 
-NameOpt = Annotated[str, typer.Option("--library-name", help="Which library.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
 
 
 @library_app.command("list")
-def list_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None:
+def list_(library_name: LibraryNameOpt = "default", json_out: JsonOpt = False) -> None:
     """The library's videos: id (sha256 prefix), title, frames, and whether the file is still there."""
-    from frameseek.storage.library import file_stamp, library_entries
+    load_api()
+    from frameseek import api
 
     rows = [
         {
@@ -31,9 +32,11 @@ def list_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None:
             "path": e.get("path"),
             "frames": e.get("frames"),
             "model": e.get("model_fingerprint"),
-            "file": "ok" if file_stamp(str(e.get("path") or "")) == e.get("file") else "changed or missing",
+            "file": "ok"
+            if api.file_stamp(str(e.get("path") or "")) == e.get("file")
+            else "changed or missing",
         }
-        for e in library_entries(library_name)
+        for e in api.library_entries(library_name)
     ]
     if json_out:
         typer.echo(json.dumps({"library": library_name, "videos": rows}))
@@ -49,21 +52,23 @@ def list_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None:
 @library_app.command()
 def remove(
     video: Annotated[str, typer.Argument(help="The video's id (≥ 8 characters of its sha256) or its path.")],
-    library_name: NameOpt = "default",
+    library_name: LibraryNameOpt = "default",
 ) -> None:
     """Drop a video from the library (its stored index stays in the cache for other libraries)."""
-    from frameseek.storage.maintenance import remove_video
+    load_api()
+    from frameseek import api
 
-    removed = remove_video(library_name, video)
+    removed = api.remove_video(library_name, video)
     out.print(f"removed {len(removed)} index(es) of {removed[0].get('title')!r} from {library_name!r}")
 
 
 @library_app.command("prune")
-def prune_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None:
+def prune_(library_name: LibraryNameOpt = "default", json_out: JsonOpt = False) -> None:
     """Drop videos whose file was deleted or changed since they were indexed."""
-    from frameseek.storage.maintenance import prune
+    load_api()
+    from frameseek import api
 
-    report = prune(library_name)
+    report = api.prune(library_name)
     removed = [{"path": e.get("path"), "why": why} for e, why in report.removed]
     if json_out:
         typer.echo(json.dumps({"library": library_name, "removed": removed, "refreshed": report.refreshed}))
@@ -76,7 +81,7 @@ def prune_(library_name: NameOpt = "default", json_out: JsonOpt = False) -> None
 @library_app.command()
 def watch(
     folder: Annotated[Path, typer.Argument(help="The folder to keep indexed (recursively).")],
-    library_name: NameOpt = "default",
+    library_name: LibraryNameOpt = "default",
     interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="One scan, then exit.")] = False,
     fps: Annotated[float, typer.Option("--fps", help="Frames sampled per second of video.")] = 1.0,
@@ -87,17 +92,13 @@ def watch(
 ) -> None:
     """Index new and changed videos under FOLDER and drop deleted ones, until Ctrl-C (which pauses: the
     next run resumes — what was indexed stays, a half-built index is rebuilt)."""
-    from frameseek.indexing.text_tracks import TrackOptions
-    from frameseek.search import Searcher
-    from frameseek.storage.library import check_library_name
-    from frameseek.storage.maintenance import scan
-    from frameseek.storage.maintenance import watch as watch_folder
-    from frameseek.video.sampling import Sampling
+    load_api()
+    from frameseek import api
 
-    check_library_name(library_name)
-    sampling = Sampling(fps=fps)
-    tracks = TrackOptions(speech=speech, ocr=ocr)
-    searcher = Searcher(model, sampling=sampling)
+    api.check_library_name(library_name)
+    sampling = api.Sampling(fps=fps)
+    tracks = api.TrackOptions(speech=speech, ocr=ocr)
+    searcher = api.Searcher(model, sampling=sampling)
     stop = threading.Event()
 
     def index_one(path: Path) -> Any:
@@ -107,9 +108,9 @@ def watch(
     counts = {"indexed": 0, "failed": 0, "removed": 0}
     try:
         events = (
-            scan(library_name, folder, index_one, stop=stop)
+            api.scan(library_name, folder, index_one, stop=stop)
             if once
-            else watch_folder(library_name, folder, index_one, interval=interval, stop=stop)
+            else api.watch(library_name, folder, index_one, interval=interval, stop=stop)
         )
         for event in events:
             counts[event.kind] = counts.get(event.kind, 0) + 1

@@ -29,7 +29,7 @@ from av.video.reformatter import VideoReformatter
 
 from frameseek.errors import DecodeError, InputError
 from frameseek.system.atomic import atomic_path
-from frameseek.video.decode import Frame, _open, iter_all_frames, probe
+from frameseek.video.decode import Frame, iter_all_frames, open_video, probe
 
 _X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
 _TIME_BASES = {"libx264": Fraction(1, 90000), "mpeg4": Fraction(1, 30000)}
@@ -125,7 +125,7 @@ class AudioReader:
     def __init__(
         self, path: str | Path, start: float, *, rate: int | None = None, channels: int | None = None
     ) -> None:
-        self._container, video = _open(path)
+        self._container, video = open_video(path)
         streams = [s for s in self._container.streams.audio if s.codec_context is not None]
         source = streams[0] if streams else None
         self.present = source is not None

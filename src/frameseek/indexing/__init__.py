@@ -1,5 +1,7 @@
-"""Indexing as stages: reader → preparer → encoder → writer, wired and timed by a runner, placed by a
-distributor. Each stage is a small public class that a test, a benchmark or a distributor can use alone.
+"""Indexing as stages: reader → preparer → encoder → writer, wired and timed by a runner (built from a
+picklable ``RunnerSpec`` where it runs), placed by a distributor; tracks beyond the picture behind one
+protocol and a registry (``tracks``). Each stage is a small public class that a test, a benchmark or a
+distributor can use alone.
 
 The exports load lazily: importing ``frameseek.indexing.text_tracks`` (the CLI's option checks) does not
 import torch through the encoder.
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from frameseek.indexing.preparer import FramePreparer, PreparedFrame, write_thumbnail
     from frameseek.indexing.reader import FrameReader
     from frameseek.indexing.runner import IndexRunner
+    from frameseek.indexing.spec import RunnerSpec
+    from frameseek.indexing.tracks import FrameTrack, StoredTrack, Track, register
     from frameseek.indexing.writer import IndexWriter
 
 _HOMES = {
@@ -31,6 +35,11 @@ _HOMES = {
     "write_thumbnail": "preparer",
     "FrameReader": "reader",
     "IndexRunner": "runner",
+    "RunnerSpec": "spec",
+    "FrameTrack": "tracks",
+    "StoredTrack": "tracks",
+    "Track": "tracks",
+    "register": "tracks",
     "IndexWriter": "writer",
 }
 
@@ -40,13 +49,18 @@ __all__ = [
     "FrameEncoder",
     "FramePreparer",
     "FrameReader",
+    "FrameTrack",
     "InProcessDistributor",
     "IndexJob",
     "IndexRunner",
     "IndexWriter",
     "JobOutcome",
     "PreparedFrame",
+    "RunnerSpec",
+    "StoredTrack",
+    "Track",
     "default_encode_threads",
+    "register",
     "write_thumbnail",
 ]
 

@@ -1,8 +1,12 @@
 """Distributors decide where index runners execute; the stages never know.
 
 ``InProcessDistributor`` runs them one after another in this process. A distributor for a cluster (Ray)
-implements the same ``run``: it receives picklable jobs (a resolved source and a sampling) and must hand
-back one ``JobOutcome`` per job, building a runner per worker from the same model.
+implements the same ``run``: it receives a ``RunnerSpec`` and picklable jobs (a resolved source, a sampling,
+the tracks), ships both — never a live runner — and builds a runner from the spec where it runs
+(``RunnerSpec.build``); it hands back one ``JobOutcome`` per job.
+
+``local``: the caller's runner for that spec, its model already loaded (the ``Searcher``'s). An in-process
+distributor runs on it; one that runs elsewhere may read the model's fingerprint off it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Protocol
 
 from frameseek.errors import FrameseekError
 from frameseek.indexing.runner import IndexRunner
+from frameseek.indexing.spec import RunnerSpec
 from frameseek.indexing.text_tracks import TextTracks, TrackOptions
 from frameseek.metrics import PipelineMetrics
 from frameseek.progress import Progress
@@ -45,27 +50,46 @@ class Distributor(Protocol):
 
     def run(
         self,
-        runner: IndexRunner,
+        spec: RunnerSpec,
         jobs: Sequence[IndexJob],
         metrics: PipelineMetrics,
         progress: Progress | None = None,
         *,
         keep_going: bool = False,
+        local: IndexRunner | None = None,
     ) -> Iterator[JobOutcome]: ...
 
 
 class InProcessDistributor:
-    """Every job in this process, in order. ``keep_going``: a job's error is reported, the rest still run."""
+    """Every job in this process, in order. ``keep_going``: a job's error is reported, the rest still run.
+
+    The runner: ``local`` when given, else one built from the spec and kept for the next run with a spec
+    that builds the same runner."""
+
+    def __init__(self) -> None:
+        self._runners: dict[RunnerSpec, IndexRunner] = {}
+
+    def runner(self, spec: RunnerSpec, local: IndexRunner | None = None) -> IndexRunner:
+        if local is not None:
+            return local
+        key = spec.runner_key
+        if key not in self._runners:
+            self._runners = {key: spec.build()}  # one model held at a time
+        return self._runners[key]
 
     def run(
         self,
-        runner: IndexRunner,
+        spec: RunnerSpec,
         jobs: Sequence[IndexJob],
         metrics: PipelineMetrics,
         progress: Progress | None = None,
         *,
         keep_going: bool = False,
+        local: IndexRunner | None = None,
     ) -> Iterator[JobOutcome]:
+        if not jobs:
+            return
+        runner = self.runner(spec, local)
         for job in jobs:
             try:
                 index = runner.get(job.source, job.sampling, metrics, progress)

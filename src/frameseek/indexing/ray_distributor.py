@@ -2,7 +2,8 @@
 
 ```
 driver (Searcher.add)                                   Ray actors (IndexWorker, one per CPU slot)
-  jobs ──▶ at most max_in_flight submitted ──────────▶   create_model(name) once; IndexRunner.get(job)
+  RunnerSpec ──▶ one per actor, when it starts ──────▶   spec.build() once: the model, the runner
+  jobs ──▶ at most max_in_flight submitted ──────────▶   IndexRunner.get(job)
   ray.wait ◀── WorkResult (index folder, text, metrics) ◀── atomic folder + lock under FRAMESEEK_HOME
   load the index from disk ──▶ JobOutcome ──▶ add_to_library (on the driver)
 ```
@@ -26,8 +27,8 @@ driver (Searcher.add)                                   Ray actors (IndexWorker,
   the workers loading the model, ``index`` the driver's wall time from the first job to the last.
 
 Ray is optional (``pip install 'frameseek[ray]'``): it is imported when a ``RayDistributor`` is made,
-never when frameseek is. One module: the worker class travels to the nodes by reference, so the driver's
-loop and the actor it starts are read together.
+never when frameseek is. One module because the worker class travels to the nodes by reference, so the
+driver's loop and the actor it starts are read together.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from frameseek import settings
 from frameseek.errors import FrameseekError, IndexError_, InputError, ModelError, SourceError
 from frameseek.indexing.distributor import IndexJob, JobOutcome
 from frameseek.indexing.runner import IndexRunner
+from frameseek.indexing.spec import RunnerSpec, portable_model
 from frameseek.indexing.text_tracks import TextTracks
 from frameseek.metrics import PipelineMetrics
 from frameseek.models.registry import AUTO_MODEL, PRESETS
@@ -104,24 +106,13 @@ class WorkResult:
 
 
 class IndexWorker:
-    """The body of one Ray actor: loads the model once, then indexes one video per ``index`` call."""
+    """The body of one Ray actor: builds its runner from the spec (the model loaded once), then indexes
+    one video per ``index`` call."""
 
-    def __init__(
-        self,
-        model: str,
-        limits: settings.Limits,
-        batch_size: int,
-        decode_threads: int,
-        device: str | None = None,
-    ) -> None:
-        from frameseek.indexing.encoder import FrameEncoder
-        from frameseek.models.factory import create_model
-
+    def __init__(self, spec: RunnerSpec) -> None:
         self.node = socket.gethostname()
-        self.model = create_model(model, device=device)  # a GPU worker sees only its own GPU: cuda:0
-        self.model.eval()
-        encoder = FrameEncoder(self.model, batch_size=batch_size, decode_threads=decode_threads)
-        self.runner = IndexRunner(encoder, limits, decode_threads=decode_threads)  # NVDEC on a CUDA model
+        self.runner = spec.build()  # a GPU worker sees only its own GPU: cuda:0; NVDEC on a CUDA model
+        self.model = self.runner.model  # loaded now: describe() reports it before any job
 
     def describe(self) -> dict[str, str]:
         """What the driver checks once: the model's fingerprint and where indexes are written."""
@@ -167,14 +158,6 @@ def merge_metrics(into: PipelineMetrics, part: PipelineMetrics) -> None:
     into.index_reused = into.index_reused or part.index_reused
 
 
-def _portable_model(model: str) -> str:
-    """A preset name as is; a checkpoint folder as an absolute path (workers do not share our cwd)."""
-    if model in PRESETS:
-        return model
-    path = Path(model).expanduser()
-    return str(path.resolve()) if path.exists() else model
-
-
 @dataclass
 class _Slot:
     actor: Any
@@ -186,18 +169,19 @@ class RayDistributor:
 
     ``address``: None starts a local cluster (``num_cpus`` cores, default all); ``"auto"`` joins the cluster
     ``RAY_ADDRESS`` (or a local ``ray start``) names; else a ``host:port`` or ``ray://host:port`` address.
-    A process already connected to Ray uses that connection. ``model``: the preset name or checkpoint
-    folder the driver's Searcher uses (workers load it themselves). ``home``: where workers write indexes
-    (default: this process's FRAMESEEK_HOME; a shared path on a multi-machine cluster). ``workers``: how
-    many actors (default: the cluster's free CPUs / ``cpus_per_worker`` when the pool starts, at least one,
-    never more than there are videos).
+    A process already connected to Ray uses that connection. Workers build their runner from the
+    ``RunnerSpec`` that ``run`` receives; ``model`` (a preset name or checkpoint folder), when given, is
+    what they load instead of the spec's (the driver's model must have the same fingerprint). ``home``:
+    where workers write indexes (default: this process's FRAMESEEK_HOME; a shared path on a multi-machine
+    cluster). ``workers``: how many actors (default: the cluster's free CPUs / ``cpus_per_worker`` when
+    the pool starts, at least one, never more than there are videos).
     """
 
     def __init__(
         self,
         address: str | None = None,
         *,
-        model: str,
+        model: str | None = None,
         home: Path | None = None,
         num_cpus: int | None = None,
         workers: int | None = None,
@@ -221,7 +205,7 @@ class RayDistributor:
         if retries < 0:
             raise InputError(f"retries must be >= 0, got {retries}")
         self.address = address.strip() if address is not None else None
-        self.model = _portable_model(model)
+        self.model = portable_model(model) if model is not None else None
         self.home = (home if home is not None else settings.home()).expanduser().resolve()
         self.num_cpus = num_cpus
         self.workers = workers
@@ -238,7 +222,8 @@ class RayDistributor:
         self.gpus_per_worker = gpus_per_worker if self.device == "cuda" else 0
         self._owns_cluster = False
         self._slots: list[_Slot] = []
-        self._config: tuple[Any, ...] | None = None
+        self._spec: RunnerSpec | None = None  # what the pool's workers were built from
+        self._fingerprint: str | None = None  # the driver's model's
 
     # ---- the cluster and the pool ---------------------------------------------------------------
     def connect(self) -> None:
@@ -262,21 +247,24 @@ class RayDistributor:
                 hint = " (the cluster asks for its token: set RAY_AUTH_MODE=token, or use --ray-address auto)"
             raise InputError(f"cannot start or reach {where}: {_one_line(exc)}{hint}") from None
 
-    def start(self, runner: IndexRunner, jobs: int | None = None) -> int:
-        """Connect and make sure the pool has its workers, each with the model loaded; returns its size.
-
-        Workers mirror the driver's runner (limits, batch size, decode threads) and must load a model with
-        the driver's fingerprint; ``auto`` is the preset the driver chose (a node may cache other weights).
+    def start(self, spec: RunnerSpec, jobs: int | None = None, *, local: IndexRunner | None = None) -> int:
+        """Connect and make sure the pool has its workers, each with its runner built from ``spec`` (the
+        model loaded); returns the pool's size. Workers run on this distributor's device and must load a
+        model with the fingerprint of ``local``'s (else of the spec's model here); ``auto`` is the preset
+        the driver chose (a node may cache other weights).
         """
         self.connect()
         ray = self.ray
-        chosen = (
-            runner.model.name if self.model == AUTO_MODEL and runner.model.name in PRESETS else self.model
-        )
-        config = (chosen, runner.limits, runner.encoder.batch_size, runner.decode_threads, self.device)
-        if config != self._config:
+        driver = local if local is not None else spec.build()
+        fingerprint = driver.encoder.fingerprint
+        model = self.model or spec.model
+        if model == AUTO_MODEL and driver.model.name in PRESETS:
+            model = driver.model.name
+        worker_spec = spec.runner_key.but(model=model, device=self.device)
+        if worker_spec != self._spec:
             self._kill_all()
-            self._config = config
+            self._spec = worker_spec
+        self._fingerprint = fingerprint
         free = int(ray.available_resources().get("CPU", 0) // self.cpus_per_worker)  # others' use counts
         want = self.workers or max(1, len(self._slots) + free)
         if self.max_in_flight is not None:
@@ -285,12 +273,12 @@ class RayDistributor:
             want = min(want, max(1, jobs))
         new = [self._spawn() for _ in range(want - len(self._slots))]
         if new:
-            self._check(new, runner.model.fingerprint)
+            self._check(new, fingerprint)
             self._slots += [_Slot(actor) for actor in new]
         return len(self._slots)
 
     def _spawn(self) -> Any:
-        assert self._config is not None
+        assert self._spec is not None
         env = {k: v for k, v in os.environ.items() if k.startswith("FRAMESEEK_")}
         env["FRAMESEEK_HOME"] = str(self.home)
         actor_class = self.ray.remote(IndexWorker)
@@ -300,7 +288,11 @@ class RayDistributor:
             max_restarts=0,  # a dead worker is replaced here, and its job retried, by run()
             runtime_env={"env_vars": env},
             scheduling_strategy="SPREAD",
-        ).remote(*self._config)
+        ).remote(self._spec)
+
+    @property
+    def _worker_model(self) -> str:
+        return self._spec.model if self._spec is not None else str(self.model)
 
     def _check(self, actors: list[Any], fingerprint: str) -> None:
         """Wait for new workers to load the model; one line if they cannot, or load another model."""
@@ -315,13 +307,13 @@ class RayDistributor:
         except ray.exceptions.RayError as exc:
             self._kill(actors)
             raise ModelError(
-                f"a Ray worker could not load model {self.model!r}: {_cause_line(exc)}"
+                f"a Ray worker could not load model {self._worker_model!r}: {_cause_line(exc)}"
             ) from None
         for info in infos:
             if info["fingerprint"] != fingerprint:
                 self._kill(actors)
                 raise ModelError(
-                    f"the Ray worker on {info['node']} loaded model {self.model!r} with fingerprint "
+                    f"the Ray worker on {info['node']} loaded model {self._worker_model!r} with fingerprint "
                     f"{info['fingerprint']}, not this process's {fingerprint}: give the same checkpoint "
                     "folder on a path every node shares"
                 )
@@ -355,19 +347,20 @@ class RayDistributor:
     # ---- running jobs -----------------------------------------------------------------------------
     def run(
         self,
-        runner: IndexRunner,
+        spec: RunnerSpec,
         jobs: Sequence[IndexJob],
         metrics: PipelineMetrics,
         progress: Progress | None = None,
         *,
         keep_going: bool = False,
+        local: IndexRunner | None = None,
     ) -> Iterator[JobOutcome]:
-        """One ``JobOutcome`` per job, in the order they finish."""
+        """One ``JobOutcome`` per job, in the order they finish (``local``: see ``Distributor``)."""
         if not jobs:
             return
         ray = self.ray
         with metrics.stage("ray_start"):  # joining the cluster, workers loading the model: not indexing
-            self.start(runner, len(jobs))
+            self.start(spec, len(jobs), local=local)
         started = time.perf_counter()
         limit = self.max_in_flight or len(self._slots)
         queue: deque[tuple[int, int]] = deque((i, 0) for i in range(len(jobs)))  # (job, crashes so far)
@@ -385,7 +378,7 @@ class RayDistributor:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 i, crashes, slot, actor = pending.pop(ready[0])
                 slot.busy -= 1
-                outcome = self._outcome(ready[0], jobs[i], crashes, slot, actor, runner, metrics, keep_going)
+                outcome = self._outcome(ready[0], jobs[i], crashes, slot, actor, metrics, keep_going)
                 if outcome is None:  # the worker died: retry the job on its replacement
                     queue.appendleft((i, crashes + 1))
                     continue
@@ -406,7 +399,6 @@ class RayDistributor:
         crashes: int,
         slot: _Slot,
         actor: Any,
-        runner: IndexRunner,
         metrics: PipelineMetrics,
         keep_going: bool,
     ) -> JobOutcome | None:
@@ -454,7 +446,7 @@ class RayDistributor:
                 ),
                 keep_going,
             )
-        if index.model_fingerprint != runner.model.fingerprint:
+        if index.model_fingerprint != self._fingerprint:
             return _failed(
                 job, IndexError_(f"{job.source.title}: the worker's index is for another model"), keep_going
             )

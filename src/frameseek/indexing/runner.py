@@ -4,7 +4,8 @@
 decode thread (FrameReader)  →  prepare thread (FramePreparer)  →  caller's thread (FrameEncoder)  →  IndexWriter
         └──────────── bounded queues (batch / 2 × batch items): memory stays flat ──────────┘
 ```
-The stage timings are the pipeline metrics (``decode``, ``prepare``, ``encode``, ``write``).
+The stage timings are the pipeline metrics (``decode``, ``prepare``, ``encode``, ``write``). A runner is
+built from a ``RunnerSpec`` (``indexing/spec.py``), here or on a distributor's worker.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from frameseek.indexing.writer import IndexWriter
 from frameseek.metrics import PipelineMetrics
 from frameseek.progress import Progress
 from frameseek.settings import Limits
-from frameseek.storage.store import index_folder, lock_for, migrate_legacy, try_load
+from frameseek.storage.store import get_or_build, index_folder, migrate_legacy, try_load
 from frameseek.storage.visual import VideoIndex
 from frameseek.video.decode import Frame, probe
 from frameseek.video.preview import PREVIEW_MIN_SECONDS, PREVIEW_SPACING, iter_preview_frames
@@ -46,7 +47,8 @@ BACKGROUND_NICE = 5
 
 
 class IndexRunner:
-    """Builds (or reuses) the visual track of one video for one model and sampling."""
+    """Builds (or reuses) the visual track of one video for one model and sampling (made by
+    ``RunnerSpec.build``, the one place runners are wired; a benchmark may wire one by hand)."""
 
     def __init__(
         self,
@@ -120,17 +122,23 @@ class IndexRunner:
         progress: Progress | None = None,
     ) -> VideoIndex:
         """The stored visual track, else one built under an inter-process lock (a racing process waits)."""
-        existing = self.stored(src, sampling)
-        if existing is None:
-            folder = self.folder(src, sampling)
-            with lock_for(folder):
-                existing = self.stored(src, sampling)  # another process may have built it meanwhile
-                if existing is None and migrate_legacy(src.sha256, self.encoder.fingerprint, sampling):
-                    existing = self.stored(src, sampling)
-                if existing is None:
-                    self.encoder.prepare()  # image backbone + engine: start-up, not indexing time
-                    with metrics.stage("index"):
-                        return self.build(src, sampling, folder, metrics, progress)
+        folder = self.folder(src, sampling)
+        migrated = False
+
+        def build() -> VideoIndex:
+            nonlocal migrated
+            if migrate_legacy(src.sha256, self.encoder.fingerprint, sampling):
+                moved = self.stored(src, sampling)
+                if moved is not None:
+                    migrated = True
+                    return moved
+            self.encoder.prepare()  # image backbone + engine: start-up, not indexing time
+            with metrics.stage("index"):
+                return self.build(src, sampling, folder, metrics, progress)
+
+        existing, built = get_or_build(folder, lambda: self.stored(src, sampling), build)
+        if built and not migrated:
+            return existing
         metrics.index_reused = True
         if existing.video_path != str(src.path):  # the same content under another name (a copy, a move)
             existing = dataclasses.replace(

@@ -1,5 +1,6 @@
-"""Builders of a video's text tracks: what is said (subtitles, captions, speech recognition) and what is
-written on screen (OCR), each stored once under the video's content hash with its own key.
+"""The text tracks: what is said (subtitles, captions, speech recognition) and what is written on screen
+(OCR), each a registered track (``indexing/tracks.py``) stored once under the video's content hash with its
+own key, and the builder that gets every track a search asks for.
 
 Cheapest first: subtitles beside the file or inside it, then captions a link's site offers (fetched once,
 kept beside the download), then, with ``speech``, Whisper on the audio. A transcript's key never involves
@@ -10,28 +11,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from frameseek.errors import FrameseekError, InputError
-from frameseek.indexing.reader import FrameReader
+from frameseek.errors import FrameseekError
+from frameseek.indexing.tracks import (
+    FrameTrack,
+    Obtained,
+    Track,
+    TrackContext,
+    TrackOptions,
+    TrackQuery,
+    TrackSettings,
+    register,
+    registered,
+)
 from frameseek.metrics import PipelineMetrics
 from frameseek.progress import Progress
-from frameseek.storage.store import load_text_track, lock_for, save_text_track, text_track_path
+from frameseek.storage.store import get_or_build, load_text_track, save_text_track, text_track_path
 from frameseek.text.spans import TextTrack
 from frameseek.video.sampling import Sampling
 from frameseek.video.sources import VideoSource
 
+if TYPE_CHECKING:
+    from frameseek.results import SearchResult
+    from frameseek.storage.visual import VideoIndex
+    from frameseek.video.decode import Frame
+
 TRACKS_VERSION = 1
 """Salts every text-track key: bump when a builder's output changes meaning."""
-
-_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 
 OCR_MAX_SIDE = 960
 """Frames read for on-screen text keep up to 960 px: small slide text blurs at the 640 px the image model's
@@ -46,75 +59,78 @@ def _ocr_engine_id() -> str:
     return f"rapidocr-{version('rapidocr')}-side{ocr.DEFAULT_DETECT_SIDE}-conf{ocr.DEFAULT_MIN_CONFIDENCE}"
 
 
-@dataclass(frozen=True)
-class TrackOptions:
-    """Which text tracks a search uses: subtitles (on by default when present), speech, screen text."""
-
-    subtitles: bool = True
-    speech: bool = False
-    ocr: bool = False
-    sub_lang: str = "en"
-    asr_model: str = "base"
-    ocr_fps: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not _LANG.fullmatch(self.sub_lang):
-            raise InputError(f"--sub-lang must be a language code such as en or pt-BR, got {self.sub_lang!r}")
-        if not self.asr_model.strip():
-            raise InputError("--asr-model must name a model (e.g. base, small) or a folder")
-        if not (0 < self.ocr_fps <= 10):
-            raise InputError(f"--ocr-fps must be in (0, 10], got {self.ocr_fps}")
-
-    @property
-    def any_text(self) -> bool:
-        return self.subtitles or self.speech or self.ocr
-
-
 @dataclass
 class TextTracks:
-    """A video's text tracks for one search (None: not asked for, or nothing found) and notices."""
+    """A video's tracks for one search (None: not asked for, or nothing found) and notices: the text
+    tracks by name, any other registered track's value in ``extra``."""
 
     speech: TextTrack | None = None
     screen: TextTrack | None = None
     notices: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def present(self) -> list[TextTrack]:
         return [t for t in (self.speech, self.screen) if t is not None and t.spans]
 
+    def values(self) -> dict[str, Any]:
+        """Every track's value by its registered name (what ``tracks.track_candidates`` scores)."""
+        return {"speech": self.speech, "screen": self.screen, **self.extra}
 
-def _key(**parts: Any) -> str:
+    def put(self, name: str, value: Any) -> None:
+        if name in ("speech", "screen"):
+            setattr(self, name, value)
+        else:
+            self.extra[name] = value
+
+
+def track_key(**parts: Any) -> str:
+    """A short key for a stored track from what it depends on (salted by ``TRACKS_VERSION``)."""
     payload = json.dumps({**parts, "version": TRACKS_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+_key = track_key
+
+
 def _stored_or_built(path: Path, build: Callable[[], TextTrack]) -> TextTrack:
     """The track stored at ``path``, else ``build()`` written atomically under a lock."""
-    stored = load_text_track(path)
-    if stored is not None:
-        return stored
-    with lock_for(path):
-        stored = load_text_track(path)  # another process may have built it meanwhile
-        return stored if stored is not None else save_text_track(path, build())
+    track, _ = get_or_build(path, lambda: load_text_track(path), lambda: save_text_track(path, build()))
+    return track
 
 
 def _is_link(src: VideoSource) -> bool:
     return src.origin.startswith(("http://", "https://"))
 
 
-class TextTrackBuilder:
-    """Builds or reuses the speech and screen tracks of one video (the stages of "what is said / written")."""
+def score_text_track(index: VideoIndex, track: TextTrack, query: TrackQuery) -> list[SearchResult]:
+    """A text track's candidates: its spans that match the query's words (none for an image query)."""
+    from frameseek.moments.fusion import text_candidates
 
-    def __init__(
-        self, *, frame_limit: int, max_pixels: int, asr_threads: int | None = None, ocr_threads: int = 1
-    ) -> None:
-        self.frame_limit = frame_limit
-        self.max_pixels = max_pixels
-        self.asr_threads = asr_threads  # None: every core this process may use (recognition runs alone)
-        # 1 thread: on a busy 2-core machine 2 OCR threads read fewer frames per second (6.1 vs 11.1 /s)
-        self.ocr_threads = ocr_threads
-        self._ocr: Any = None
+    if query.text is None or not track.spans:
+        return []
+    return text_candidates(index, [(track.kind, query.matcher(track))], query.text)
 
-    # ---- what is said --------------------------------------------------------------------------
+
+class SpeechTrack:
+    """What is said: subtitles beside the file or inside it, else a link's captions, else (with
+    ``options.speech``) Whisper on the audio. Each source its own key under ``speech/``."""
+
+    name: ClassVar[str] = "speech"
+    label: ClassVar[str] = "speech track"
+
+    def __init__(self, settings: TrackSettings) -> None:
+        self.settings = settings
+
+    def wanted(self, options: TrackOptions) -> bool:
+        return options.subtitles or options.speech
+
+    def score(self, index: VideoIndex, value: TextTrack, query: TrackQuery) -> list[SearchResult]:
+        return score_text_track(index, value, query)
+
+    def get(self, src: VideoSource, options: TrackOptions, ctx: TrackContext) -> Obtained:
+        track, notices = self.speech(src, ctx.duration, options, ctx.metrics, ctx.progress)
+        return Obtained(track, notices)
+
     def speech(
         self,
         src: VideoSource,
@@ -201,7 +217,7 @@ class TextTrackBuilder:
                 track = transcribe(
                     src.path,
                     model=options.asr_model,
-                    threads=self.asr_threads,
+                    threads=self.settings.asr_threads,
                     progress=(lambda done, total: progress("speech", done, total)) if progress else None,
                 )
             metrics.audio_seconds += float(track.info.get("audio_seconds") or 0.0)
@@ -214,7 +230,113 @@ class TextTrackBuilder:
             return None, notices
         return track, notices
 
-    # ---- what is written -----------------------------------------------------------------------
+
+class ScreenTrack(FrameTrack[TextTrack]):
+    """What is written on screen: text read off frames sampled at ``options.ocr_fps`` (up to
+    ``OCR_MAX_SIDE``), only where the picture changed enough."""
+
+    name: ClassVar[str] = "screen"
+    label: ClassVar[str] = "screen text"
+
+    def __init__(self, settings: TrackSettings) -> None:
+        super().__init__(settings)
+        self._ocr: Any = None
+
+    def wanted(self, options: TrackOptions) -> bool:
+        return options.ocr
+
+    def sampling(self, options: TrackOptions) -> Sampling:
+        return Sampling(fps=options.ocr_fps, max_side=OCR_MAX_SIDE)
+
+    def key(self, src: VideoSource, options: TrackOptions) -> str:
+        from frameseek.text import ocr
+
+        return track_key(
+            kind="ocr",
+            sampling=self.sampling(options).as_dict(),
+            engine=_ocr_engine_id(),
+            change=ocr.DEFAULT_MIN_CHANGE,
+        )
+
+    def encode(self, value: TextTrack) -> str:
+        return value.to_json()
+
+    def decode(self, text: str) -> TextTrack:
+        return TextTrack.from_json(text)
+
+    def score(self, index: VideoIndex, value: TextTrack, query: TrackQuery) -> list[SearchResult]:
+        return score_text_track(index, value, query)
+
+    def from_frames(
+        self, frames: Iterable[Frame], src: VideoSource, options: TrackOptions, ctx: TrackContext
+    ) -> TextTrack:
+        from frameseek.text import ocr
+
+        if self._ocr is None:
+            self._ocr = ocr.ScreenReader(threads=self.settings.ocr_threads)
+        stats = ocr.OcrStats()
+        progress = ctx.progress
+
+        def report(stage: str, done: float, total: float | None) -> None:
+            if progress:
+                progress("screen", done, ctx.duration)
+
+        with ctx.metrics.stage("screen"):
+            spans = ocr.read_screen_text(iter(frames), self._ocr, progress=report, stats=stats)
+        ctx.metrics.ocr_frames += stats.frames_seen
+        ctx.metrics.ocr_frames_read += stats.frames_read
+        ctx.metrics.ocr_seconds += stats.ocr_seconds
+        return TextTrack("screen", tuple(spans), f"ocr:{_ocr_engine_id()}", None, stats.as_dict())
+
+
+register(SpeechTrack)
+register(ScreenTrack)
+
+
+class TextTrackBuilder:
+    """Gets (stored, or built now) every registered track a search asks for, one video at a time; it
+    keeps one instance of each track (an OCR engine is made once)."""
+
+    def __init__(
+        self, *, frame_limit: int, max_pixels: int, asr_threads: int | None = None, ocr_threads: int = 1
+    ) -> None:
+        self.frame_limit = frame_limit
+        self.max_pixels = max_pixels
+        self.asr_threads = asr_threads  # None: every core this process may use (recognition runs alone)
+        # 1 thread: on a busy 2-core machine 2 OCR threads read fewer frames per second (6.1 vs 11.1 /s)
+        self.ocr_threads = ocr_threads
+        self.settings = TrackSettings(frame_limit, max_pixels, asr_threads, ocr_threads)
+        self._tracks: dict[str, Track] = {}
+
+    def track(self, name: str) -> Track:
+        """This builder's instance of the registered track ``name``."""
+        factory = registered()[name]
+        current = self._tracks.get(name)
+        if current is None or type(current) is not factory:  # re-registered since: the new one
+            current = self._tracks[name] = factory(self.settings)
+        return current
+
+    def wanted(self, options: TrackOptions) -> list[Track]:
+        """The tracks ``options`` asks for, in registration order (speech, screen, then the others)."""
+        found = []
+        for name in registered():
+            track = self.track(name)
+            if name in options.extra or track.wanted(options):
+                found.append(track)
+        return found
+
+    def speech(
+        self,
+        src: VideoSource,
+        duration: float | None,
+        options: TrackOptions,
+        metrics: PipelineMetrics,
+        progress: Progress | None = None,
+    ) -> tuple[TextTrack | None, list[str]]:
+        """Subtitles, else a link's captions, else (with ``options.speech``) recognised speech."""
+        got = self.track("speech").get(src, options, TrackContext(duration, metrics, progress))
+        return got.value, got.notices
+
     def screen(
         self,
         src: VideoSource,
@@ -224,35 +346,10 @@ class TextTrackBuilder:
         duration: float | None = None,
     ) -> TextTrack | None:
         """Text read off frames sampled at ``options.ocr_fps``, only where the picture changed enough."""
-        from frameseek.text import ocr
-
-        sampling = Sampling(fps=options.ocr_fps, max_side=OCR_MAX_SIDE)
-        engine = _ocr_engine_id()
-        path = text_track_path(
-            src.sha256,
-            "screen",
-            _key(kind="ocr", sampling=sampling.as_dict(), engine=engine, change=ocr.DEFAULT_MIN_CHANGE),
+        value: TextTrack | None = (
+            self.track("screen").get(src, options, TrackContext(duration, metrics, progress)).value
         )
-
-        def build() -> TextTrack:
-            if self._ocr is None:
-                self._ocr = ocr.ScreenReader(threads=self.ocr_threads)
-            stats = ocr.OcrStats()
-            reader = FrameReader(sampling, frame_limit=self.frame_limit, max_pixels=self.max_pixels)
-
-            def report(stage: str, done: float, total: float | None) -> None:
-                if progress:
-                    progress("screen", done, duration)
-
-            with metrics.stage("screen"):
-                spans = ocr.read_screen_text(reader(src.path), self._ocr, progress=report, stats=stats)
-            metrics.ocr_frames += stats.frames_seen
-            metrics.ocr_frames_read += stats.frames_read
-            metrics.ocr_seconds += stats.ocr_seconds
-            return TextTrack("screen", tuple(spans), f"ocr:{engine}", None, stats.as_dict())
-
-        track = _stored_or_built(path, build)
-        return track
+        return value
 
     def tracks(
         self,
@@ -262,17 +359,15 @@ class TextTrackBuilder:
         metrics: PipelineMetrics,
         progress: Progress | None = None,
     ) -> TextTracks:
-        """Every text track ``options`` asks for; a failure of one is a notice, never the end of the search."""
+        """Every track ``options`` asks for; a failure of one is a notice, never the end of the search."""
         result = TextTracks()
-        if options.subtitles or options.speech:
+        ctx = TrackContext(duration, metrics, progress)
+        for track in self.wanted(options):
             try:
-                result.speech, notes = self.speech(src, duration, options, metrics, progress)
-                result.notices += notes
+                got = track.get(src, options, ctx)
             except FrameseekError as err:
-                result.notices.append(f"speech track of {src.title} skipped: {err}")
-        if options.ocr:
-            try:
-                result.screen = self.screen(src, options, metrics, progress, duration)
-            except FrameseekError as err:
-                result.notices.append(f"screen text of {src.title} skipped: {err}")
+                result.notices.append(f"{track.label} of {src.title} skipped: {err}")
+                continue
+            result.put(track.name, got.value)
+            result.notices += got.notices
         return result

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from frameseek.errors import FrameseekError, InputError
+from frameseek.errors import FrameseekError, InputError, one_line
 
 T = TypeVar("T")
 
@@ -326,7 +326,7 @@ def _failure_message(failure: Any) -> str:
         if os.environ.get("FRAMESEEK_DEBUG") and message.get("extraInfo", {}).get("py_callstack"):
             print(message["extraInfo"]["py_callstack"], file=sys.stderr)
         message = message.get("message", "")
-    text = " ".join(str(message).split())
+    text = one_line(message)
     if text and not text.startswith("To enable traceback"):
         return text
     if failure.signal_name() != "<N/A>":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frameseek.errors import ModelError
+from frameseek.errors import ModelError, one_line
 from frameseek.models.registry import PRESETS, hub_cached
 
 # What the backbones read: configs, tokenizer files and safetensors weights (not TF / Flax / ONNX copies).
@@ -38,8 +38,9 @@ def download_preset(name: str) -> list[Path]:
                     f"{repo_id!r} (model {name!r}) is not in the local Hugging Face cache and HF_HUB_OFFLINE "
                     "is set: unset it on a machine with internet to download"
                 ) from None
-            text = " ".join(str(exc).split()) or type(exc).__name__
-            raise ModelError(f"could not download {repo_id!r} for model {name!r}: {text[:300]}") from None
+            raise ModelError(
+                f"could not download {repo_id!r} for model {name!r}: {one_line(exc, 300)}"
+            ) from None
         if not hub_cached(repo_id):
             raise ModelError(f"{repo_id!r} has no config.json and safetensors weights in {folder}")
         folders.append(Path(folder))

@@ -85,7 +85,7 @@ def engines_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """Silence the TorchScript exporter's graph dump on failure (torch 2.13 enables its log during every
     export: ``setup_onnx_logging`` tests the function object, not its result), and its warnings."""
     original = getattr(torch._C, "_jit_onnx_log", None)
@@ -107,7 +107,7 @@ def export_image_backbone(backbone: nn.Module, image_size: int, target: Path) ->
     was_training = backbone.training
     backbone.eval()
     try:
-        with atomic_path(target) as tmp, _quiet_exporter():
+        with atomic_path(target) as tmp, quiet_exporter():
             torch.onnx.export(
                 backbone,
                 (example,),

@@ -148,9 +148,9 @@ def export_query_engine(model: DualEncoder) -> Path | None:
     axes: dict[str, dict[int, str]] = {name: {0: "texts", 1: "tokens"} for name in names}
     axes |= {"embedding": {0: "texts"}, "sentence": {0: "texts"}}
     target = engine_path(model.fingerprint)
-    from frameseek.models.onnx_engine import _quiet_exporter
+    from frameseek.models.onnx_engine import quiet_exporter
 
-    with torch.inference_mode(False), torch.no_grad(), atomic_dir(target) as tmp, _quiet_exporter():
+    with torch.inference_mode(False), torch.no_grad(), atomic_dir(target) as tmp, quiet_exporter():
         raw = tmp / "raw.onnx"
         torch.onnx.export(
             tower,

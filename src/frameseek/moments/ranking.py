@@ -56,9 +56,12 @@ def rank_videos(
     *,
     text: str | None = None,
     matchers: Sequence[Matchers] | None = None,
+    candidates: Sequence[Sequence[SearchResult]] | None = None,
 ) -> tuple[list[SearchResult], list[Timeline]]:
     """Exact scores for every frame of every video; NMS within each video; fused with the videos' text
-    tracks (``matchers[i]`` for ``indexes[i]``, see ``frameseek.moments.fusion``); best ``top_k`` overall."""
+    tracks (``matchers[i]`` for ``indexes[i]``, see ``frameseek.moments.fusion``) and with the timed
+    candidates other tracks scored (``candidates[i]`` for ``indexes[i]``, ``indexing.tracks``); best
+    ``top_k`` overall."""
     results: list[SearchResult] = []
     timelines: list[Timeline] = []
     for i, index in enumerate(indexes):
@@ -66,13 +69,15 @@ def rank_videos(
             continue
         scores = index.embeddings @ query
         timelines.append(Timeline(index.video_path, index.title, index.times, scores, index.origin))
-        candidates = [
+        found = [
             make_result(index, scores, p, segment_keep)
             for p in temporal_nms(index.times, scores, top_k, min_gap)
         ]
         if matchers is not None:
-            candidates += text_candidates(index, matchers[i], text)
-        results += merge_moments(candidates, top_k, min_gap)
+            found += text_candidates(index, matchers[i], text)
+        if candidates is not None:
+            found += candidates[i]
+        results += merge_moments(found, top_k, min_gap)
     results.sort(key=lambda r: -r.score)
     return results[:top_k], timelines
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from frameseek.errors import FrameseekError
+from frameseek.api import FrameseekError
 from frameseek.service.command import serve
 
 

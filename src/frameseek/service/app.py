@@ -16,6 +16,7 @@ from fastapi.security import HTTPBearer
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from frameseek.api import __version__
 from frameseek.service import errors
 from frameseek.service.auth import BearerAuth
 from frameseek.service.backend import Backend
@@ -33,7 +34,6 @@ from frameseek.service.schemas import (
     SearchAnswer,
     SearchRequest,
 )
-from frameseek.version import __version__
 
 _bearer = HTTPBearer(auto_error=False, description="The server's token (FRAMESEEK_TOKEN or --token-file).")
 _AUTH = [Security(_bearer)]  # documents the scheme in /docs; BearerAuth enforces it on every path
@@ -163,9 +163,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.post("/edits", dependencies=_AUTH, tags=["files"], response_class=Response)
     def edits(request: EditRequest) -> Response:
         """Chosen hits as one supercut MP4 (with sound) or as EDL / OTIO markers for editing software."""
-        data, media_type, name = backend.edit(request)
+        made = backend.edit(request)
         return Response(
-            data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+            made.data,
+            media_type=made.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{made.name}"'},
         )
 
     return app

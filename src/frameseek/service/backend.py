@@ -9,40 +9,40 @@ on the index worker (``JobManager.exclusive``), like index jobs, one at a time. 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import dataclasses
-import io
 import logging
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from PIL import Image
-
-from frameseek.editing.clips import export_supercut
-from frameseek.editing.markers import markers_text
-from frameseek.errors import FrameseekError, InputError, ModelError
-from frameseek.indexing.text_tracks import TrackOptions
-from frameseek.metrics import PipelineMetrics, ResourceMonitor
-from frameseek.search import Searcher, frame_limit_notices
+from frameseek.api import (
+    EditFile,
+    FrameseekError,
+    ModelError,
+    PipelineMetrics,
+    Progress,
+    ResourceMonitor,
+    Sampling,
+    Searcher,
+    TrackOptions,
+    VideoSource,
+    add_to_library,
+    check_library_name,
+    edit_file,
+    frame_limit_notices,
+    library_entries,
+    load_query_image,
+    remove_video,
+)
 from frameseek.service.config import ServiceSettings
 from frameseek.service.errors import NotReady
-from frameseek.service.files import MAX_CLIP_SECONDS, MediaFiles
+from frameseek.service.files import MediaFiles
 from frameseek.service.jobs import Control, JobManager
 from frameseek.service.links import ConnectionGuard
 from frameseek.service.media import check_source, is_link, local_videos
 from frameseek.service.schemas import EditRequest, IndexRequest, SamplingOptions, SearchRequest, TrackFlags
 from frameseek.service.tokens import Signer, load_key
-from frameseek.storage.library import add_to_library, check_library_name, library_entries
-from frameseek.storage.maintenance import remove_video
-from frameseek.storage.store import stored_text_tracks
-from frameseek.video.sampling import Sampling
-from frameseek.video.sources import VideoSource, resolve
 
 log = logging.getLogger("frameseek.service")
 
@@ -65,24 +65,6 @@ def tracks_of(flags: TrackFlags) -> TrackOptions:
     return TrackOptions(
         subtitles=flags.subtitles, speech=flags.speech, ocr=flags.ocr, sub_lang=flags.sub_lang
     )
-
-
-def decode_image(data: str, max_pixels: int) -> Image.Image:
-    """A base64 image (standard or URL-safe alphabet) as RGB; InputError for anything else."""
-    text = "".join(data.split())
-    if text.startswith("data:") and "," in text:  # a data: URL as a browser makes it
-        text = text.split(",", 1)[1]
-    try:
-        raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise InputError("image: not valid base64") from None
-    try:
-        with Image.open(io.BytesIO(raw)) as image:
-            if image.width * image.height > max_pixels:
-                raise InputError(f"image: {image.width}x{image.height} is larger than {max_pixels} pixels")
-            return image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        raise InputError("image: not a readable image (JPEG, PNG, WebP...)") from None
 
 
 class Backend:
@@ -139,18 +121,24 @@ class Backend:
             yield guard
 
     def _download(
-        self, url: str, searcher: Searcher, progress: Callable[[int, int | None], None] | None = None
+        self,
+        url: str,
+        searcher: Searcher,
+        metrics: PipelineMetrics | None = None,
+        progress: Progress | None = None,
     ) -> VideoSource:
+        """A checked link downloaded (in the stream the model needs), every connection through the guard."""
         guard = None if self.settings.allow_private_links else ConnectionGuard()
-        side = 2 * searcher.model.config.image.image_size
-        return resolve(url, progress=progress, min_short_side=side, guard=guard)[0]
+        return searcher.resolve(url, metrics, progress, guard=guard)[0]
 
     # ---- search --------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """``frameseek search --json``'s answer for one request, hits with their thumbnail and clip ids."""
         searcher = self.searcher()
         limits = searcher.limits
-        image = decode_image(request.image, limits.max_pixels) if request.image is not None else None
+        image = None
+        if request.image is not None:  # base64 in the JSON body
+            image = load_query_image(request.image, limits.max_pixels)
         query = searcher.query(request.query, image, request.text_weight)
         if request.library is not None:
             response = searcher.search_library(
@@ -187,7 +175,7 @@ class Backend:
         def local_search() -> dict[str, Any]:
             return searcher.search(source, **options).as_dict()
 
-        if _needs_build(searcher, videos, sampling, tracks):
+        if any(searcher.needs_indexing(src, sampling, tracks) for src in videos):
             return self.files.add_ids(self.jobs.exclusive(local_search))
         return self.files.add_ids(local_search())
 
@@ -216,11 +204,7 @@ class Backend:
                     given, self.settings.media, allow_private_links=self.settings.allow_private_links
                 )
                 if is_link(source):
-                    src = self._download(source, searcher, lambda d, t: control.progress("download", d, t))
-                    if src.download is not None:
-                        metrics.download_bytes += src.download.bytes
-                        metrics.download_seconds += src.download.seconds
-                    videos.append(src)
+                    videos.append(self._download(source, searcher, metrics, control.progress))
                 else:
                     videos += local_videos(source, self.settings.media)
             control.videos(0, len(videos))
@@ -245,7 +229,7 @@ class Backend:
                 control.videos(done, len(videos))
         return {
             "library": library,
-            "model": searcher.model.name,
+            "model": searcher.model_name,
             "videos": rows,
             "metrics": metrics.as_dict(),
             "notices": notices,
@@ -261,42 +245,17 @@ class Backend:
             return 0
         return len(remove_video(name, video_sha256))
 
-    def edit(self, request: EditRequest) -> tuple[bytes, str, str]:
-        """(body, media type, file name) of a supercut or a markers file of the hits the clip ids name."""
-        hits = [
-            dataclasses.replace(hit, end=min(hit.end, hit.start + MAX_CLIP_SECONDS))
-            for hit in (self.files.segment(token) for token in request.clips)
-        ]
-        if request.format != "mp4":
-            text = markers_text(
-                hits,
-                request.format,
-                query=request.query,
-                pad_before=request.pad_before,
-                pad_after=request.pad_after,
-            )
-            kind = "text/plain" if request.format == "edl" else "application/json"
-            return text.encode("utf-8"), kind, f"markers.{request.format}"
-        self.settings.clips_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".supercut-", dir=self.settings.clips_dir) as tmp:
-            out = export_supercut(
-                hits, Path(tmp) / "supercut.mp4", pad_before=request.pad_before, pad_after=request.pad_after
-            )
-            return out.read_bytes(), "video/mp4", "supercut.mp4"
-
-
-def _needs_build(
-    searcher: Searcher, videos: list[VideoSource], sampling: Sampling, tracks: TrackOptions
-) -> bool:
-    """True if a search of ``videos`` would build something heavy first (a visual index, speech, OCR)."""
-    for src in videos:
-        if searcher.runner.stored(src, sampling) is None:
-            return True
-        if tracks.speech or tracks.ocr:
-            kinds = {t.kind for t in stored_text_tracks(src.sha256)}
-            if (tracks.speech and "speech" not in kinds) or (tracks.ocr and "screen" not in kinds):
-                return True
-    return False
+    def edit(self, request: EditRequest) -> EditFile:
+        """A supercut or a markers file of the hits the clip ids name (the one clip rule: ``edit_file``)."""
+        hits = [self.files.segment(token) for token in request.clips]
+        return edit_file(
+            hits,
+            request.format,
+            query=request.query,
+            pad_before=request.pad_before,
+            pad_after=request.pad_after,
+            workdir=self.settings.clips_dir,
+        )
 
 
 def _download_metrics(src: VideoSource) -> dict[str, Any]:

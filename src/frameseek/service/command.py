@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from frameseek.errors import InputError
-from frameseek.service.config import ServiceSettings, is_loopback_host, media_roots, read_token
-from frameseek.system.devices import check_device_spec, resolve_device
+if TYPE_CHECKING:  # imported when `serve` runs: `frameseek --help` registers this command without them
+    from frameseek.service.config import ServiceSettings
 
 _MB = 1024 * 1024
 
@@ -60,6 +59,9 @@ def serve(
     """Serve the search API over HTTP (OpenAPI docs at /docs); a bearer token guards all but /health."""
     from filelock import FileLock, Timeout
 
+    from frameseek.api import InputError, check_device_spec, resolve_device
+    from frameseek.service.config import ServiceSettings, is_loopback_host, media_roots, read_token
+
     check_device_spec(device)
     token = read_token(token_file)
     if token is None and not is_loopback_host(host):
@@ -99,6 +101,7 @@ def run_server(settings: ServiceSettings) -> None:
     """Run uvicorn on ``settings.host:port`` until it is stopped (Ctrl-C, SIGTERM)."""
     import uvicorn
 
+    from frameseek.api import InputError
     from frameseek.service.app import create_app
 
     _service_log()

@@ -8,8 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from frameseek import settings
-from frameseek.errors import InputError
+from frameseek.api import InputError, home
 
 TOKEN_ENV = "FRAMESEEK_TOKEN"
 MIN_TOKEN_CHARS = 16
@@ -33,7 +32,7 @@ class ServiceSettings:
     rate_per_s: float = 10.0
     """Requests per second per client address (token bucket refill); beyond the burst: 429."""
     rate_burst: int = 40
-    home: Path = field(default_factory=lambda: settings.home() / "service")
+    home: Path = field(default_factory=lambda: home() / "service")
     """Job states, the id-signing key, generated clips (FRAMESEEK_HOME/service)."""
 
     def __post_init__(self) -> None:

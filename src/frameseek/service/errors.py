@@ -13,7 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from frameseek.errors import DecodeError, FrameseekError, IndexError_, InputError, ModelError, SourceError
+from frameseek.api import (
+    DecodeError,
+    FrameseekError,
+    IndexError_,
+    InputError,
+    ModelError,
+    SourceError,
+    one_line,
+)
 from frameseek.service.links import LinkRefused
 
 log = logging.getLogger("frameseek.service")
@@ -56,13 +64,12 @@ def status_of(exc: FrameseekError) -> int:
     return 400
 
 
-def one_line(text: object, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+ERROR_CHARS = 500
+"""An error message is cut to this many characters (``frameseek.api.one_line``)."""
 
 
 def error(status: int, message: object, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
+    return JSONResponse({"error": one_line(message, ERROR_CHARS)}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:

@@ -3,8 +3,8 @@
 A thumbnail id names a file below FRAMESEEK_HOME/indexes by its relative path, which must also match the
 index layout (``<sha[:2]>/<sha>/visual/<model>-<key>/thumbs/<n>.jpg``) and resolve inside that folder. A
 clip id names a hit's video, its size and modification time when the id was issued (a video that changed
-since is a 404) and its segment; the MP4 (H.264 + AAC, at most ``MAX_CLIP_SECONDS`` long and
-``CLIP_MAX_SIDE`` pixels wide) is made once, kept under FRAMESEEK_HOME/service/clips (the newest
+since is a 404) and its segment; the MP4 (H.264 + AAC, cut by the one clip rule, ``frameseek.api.hit_clip``,
+and at most ``CLIP_MAX_SIDE`` pixels wide) is made once, kept under FRAMESEEK_HOME/service/clips (the newest
 ``KEEP_CLIPS``), and made one at a time.
 """
 
@@ -15,35 +15,20 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frameseek import settings
-from frameseek.editing.export import export_clip
-from frameseek.errors import InputError
+from frameseek.api import InputError, Moment, hit_clip, indexes_dir
 from frameseek.service.errors import NotFound
 from frameseek.service.tokens import Signer, well_formed
 
-MAX_CLIP_SECONDS = 120.0
 CLIP_MAX_SIDE = 720
 KEEP_CLIPS = 200
+CLIP_RULE = "1"
+"""Part of a kept clip's file name: a change to the clip rule (``frameseek.editing.edits``) bumps it, so no
+clip cut by an older rule is served again."""
 
 _THUMB = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}/(?:visual/)?[A-Za-z0-9._-]{1,200}/thumbs/[0-9]{6}\.jpg")
-
-
-@dataclass(frozen=True)
-class EditHit:
-    """A hit named by a clip id, as the clip, supercut and marker writers take it."""
-
-    video: str
-    title: str
-    time: float
-    start: float
-    end: float
-    score: float
-    match: str
-    text: str | None = None
 
 
 class MediaFiles:
@@ -58,7 +43,7 @@ class MediaFiles:
     def thumbnail_id(self, path: str | None) -> str | None:
         if not path:
             return None
-        root = Path(os.path.realpath(settings.indexes_dir()))
+        root = Path(os.path.realpath(indexes_dir()))
         real = Path(os.path.realpath(path))
         if not real.is_relative_to(root):
             return None
@@ -73,13 +58,18 @@ class MediaFiles:
         time: float | None = None,
         score: float = 0.0,
         match: str = "",
+        text: str | None = None,
     ) -> str | None:
+        """An id for the hit's clip, and for it in ``POST /edits``: its video as it is now, its segment, and
+        what its markers say (time, score, what matched, the matched words)."""
         try:
             stat = os.stat(video)
         except OSError:
             return None
         payload = {"v": video, "n": stat.st_size, "m": stat.st_mtime_ns, "a": start, "b": end}
         payload.update(t=start if time is None else time, s=score, k=match)
+        if text:
+            payload["x"] = text
         return self.signer.issue("clip", payload)
 
     def add_ids(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +83,7 @@ class MediaFiles:
                 float(hit["time"]),
                 float(hit.get("score") or 0.0),
                 str(hit.get("match") or "visual"),
+                hit.get("text") if isinstance(hit.get("text"), str) else None,
             )
             hit["thumbnail_id"], hit["thumbnail_url"] = thumb, f"/thumbnails/{thumb}" if thumb else None
             hit["clip_id"], hit["clip_url"] = clip, f"/clips/{clip}" if clip else None
@@ -112,19 +103,19 @@ class MediaFiles:
         relative = self._open("thumbnail", token).get("p")
         if not isinstance(relative, str) or not _THUMB.fullmatch(relative):
             raise NotFound("no such thumbnail")
-        root = Path(os.path.realpath(settings.indexes_dir()))
+        root = Path(os.path.realpath(indexes_dir()))
         real = Path(os.path.realpath(root / relative))
         if not real.is_relative_to(root) or not real.is_file():
             raise NotFound("no such thumbnail (its index was removed or rebuilt)")
         return real
 
-    def segment(self, token: str) -> EditHit:
+    def segment(self, token: str) -> Moment:
         """The hit a clip id names, checked against its video (gone or changed since: NotFound)."""
         payload = self._open("clip", token)
         try:
             video, size, mtime = str(payload["v"]), int(payload["n"]), int(payload["m"])
             start, end = float(payload["a"]), float(payload["b"])
-            hit = EditHit(
+            hit = Moment(
                 video=video,
                 title=Path(video).stem,
                 time=float(payload.get("t", start)),
@@ -132,6 +123,7 @@ class MediaFiles:
                 end=end,
                 score=float(payload.get("s", 0.0)),
                 match=str(payload.get("k") or "visual"),
+                text=str(payload["x"]) if payload.get("x") else None,
             )
         except (KeyError, TypeError, ValueError):
             raise NotFound("no such clip") from None
@@ -147,14 +139,13 @@ class MediaFiles:
         """The MP4 of a hit's segment, with its sound (made now if it is not kept yet)."""
         payload = self._open("clip", token)
         hit = self.segment(token)
-        start, end = hit.start, min(hit.end, hit.start + MAX_CLIP_SECONDS)
-        video = hit.video
-        name = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32] + ".mp4"
+        named = json.dumps({**payload, "rule": CLIP_RULE}, sort_keys=True).encode()
+        name = hashlib.sha256(named).hexdigest()[:32] + ".mp4"
         target = self.clips_dir / name
         with self._clip_lock:
             if not target.is_file():
                 self.clips_dir.mkdir(parents=True, exist_ok=True)
-                export_clip(video, start, end, target, max_side=CLIP_MAX_SIDE)
+                hit_clip(hit, target, max_side=CLIP_MAX_SIDE)
                 self._prune()
         return target
 

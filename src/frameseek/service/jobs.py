@@ -22,10 +22,9 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from frameseek.errors import FrameseekError
-from frameseek.service.errors import Conflict, NotFound, one_line
+from frameseek.api import FrameseekError, one_line, write_text_atomic
+from frameseek.service.errors import ERROR_CHARS, Conflict, NotFound
 from frameseek.service.schemas import IndexRequest, Job
-from frameseek.system.atomic import write_text_atomic
 
 log = logging.getLogger("frameseek.service")
 
@@ -111,7 +110,7 @@ class JobManager:
             try:
                 loaded.append(Job.model_validate_json(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, ValidationError) as err:
-                log.warning("ignoring unreadable job file %s: %s", path.name, one_line(err))
+                log.warning("ignoring unreadable job file %s: %s", path.name, one_line(err, ERROR_CHARS))
         loaded.sort(key=lambda j: j.created)
         finished = [j for j in loaded if j.state in ("done", "failed", "cancelled")]
         for old in finished[: max(0, len(finished) - KEEP_FINISHED)]:
@@ -222,7 +221,7 @@ class JobManager:
                 job.state, job.updated = "queued", time.time()  # resumed at the next start
                 self.save(job)
             elif isinstance(exc, FrameseekError):
-                self._finish(job, "failed", error=one_line(exc))
+                self._finish(job, "failed", error=one_line(exc, ERROR_CHARS))
             else:
                 log.error("index job %s failed", job_id, exc_info=exc)
                 self._finish(job, "failed", error=f"internal error ({type(exc).__name__})")

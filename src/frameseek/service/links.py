@@ -28,8 +28,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from frameseek.errors import SourceError
-from frameseek.video.sources import check_url
+from frameseek.api import SourceError, check_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Refusal = Callable[[str], str | None]

@@ -11,14 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from frameseek.errors import SourceError
+from frameseek.api import SourceError, VideoSource, is_link, resolve
 from frameseek.service.errors import Forbidden, NotFound
 from frameseek.service.links import check_link
-from frameseek.video.sources import VideoSource, _scheme, resolve
-
-
-def is_link(source: str) -> bool:
-    return _scheme(source.strip()) is not None
 
 
 def _inside(path: Path, roots: tuple[Path, ...]) -> bool:

@@ -5,9 +5,12 @@ Option names and defaults are the CLI's (``frameseek search --help``); the model
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from frameseek.api import SearchResult
 
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 4096
@@ -84,24 +87,16 @@ class IndexRequest(SamplingOptions, TrackFlags):
         return self
 
 
-class Hit(BaseModel):
-    """One moment (``frameseek search --json``'s fields) with the ids to fetch its picture and clip."""
+@dataclass(frozen=True)
+class Hit(SearchResult):
+    """One moment: ``SearchResult``'s fields (``frameseek search --json``'s, the one result type) with the
+    ids to fetch its picture and clip."""
 
-    model_config = ConfigDict(extra="allow")
-
-    video: str
-    title: str
-    time: float
-    timecode: str
-    score: float
-    start: float
-    end: float
-    thumbnail: str | None
-    match: str
-    text: str | None
-    thumbnail_id: str | None = Field(default=None, description="For GET /thumbnails/{id}.")
+    thumbnail_id: str | None = field(default=None, metadata={"description": "For GET /thumbnails/{id}."})
     thumbnail_url: str | None = None
-    clip_id: str | None = Field(default=None, description="For GET /clips/{id} (MP4 of the hit's segment).")
+    clip_id: str | None = field(
+        default=None, metadata={"description": "For GET /clips/{id} (MP4 of the hit's clip)."}
+    )
     clip_url: str | None = None
 
 

@@ -19,7 +19,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from frameseek.system.atomic import atomic_path
+from frameseek.api import atomic_path
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{22}")
 _MAC_BYTES = 16

@@ -1,4 +1,4 @@
-"""A video's index as tracks (visual now; speech and screen text next), stored under its content hash,
+"""A video's index as tracks (visual, speech, screen text, any registered track), stored under its content hash,
 and libraries of indexed videos."""
 
 from frameseek.storage.library import (
@@ -12,12 +12,14 @@ from frameseek.storage.library import (
     load_library,
 )
 from frameseek.storage.store import (
+    get_or_build,
     index_folder,
     load_text_track,
     lock_for,
     save_index,
     save_text_track,
     text_track_path,
+    track_path,
     try_load,
     video_folder,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "build_ann",
     "check_library_name",
     "exact_top_k",
+    "get_or_build",
     "index_folder",
     "library_entries",
     "library_version",
@@ -42,6 +45,7 @@ __all__ = [
     "save_index",
     "save_text_track",
     "text_track_path",
+    "track_path",
     "try_load",
     "video_folder",
 ]

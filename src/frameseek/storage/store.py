@@ -4,25 +4,30 @@
 indexes/<sha[:2]>/<sha>/visual/<model fingerprint>-<sampling key>/   meta.json, embeddings, thumbs/
 indexes/<sha[:2]>/<sha>/speech/<key>.json                            what is said (a TextTrack)
 indexes/<sha[:2]>/<sha>/screen/<key>.json                            what is written on screen
+indexes/<sha[:2]>/<sha>/<kind>/<key>.json                            any other registered track
 ```
 
 Each track has its own key: the visual track depends on the image model and the sampling, a transcript
 only on how it was obtained (subtitles, or which speech model), so changing the image model reuses it.
-Every entry is written atomically and built under an inter-process lock; a damaged entry is removed and
-rebuilt. Format-2 visual indexes (``<sha>/<fingerprint>-<key>/``) are moved into place when found.
+Every entry is written atomically and built under an inter-process lock (``get_or_build``: one call); a
+damaged entry is removed and rebuilt. Format-2 visual indexes (``<sha>/<fingerprint>-<key>/``) are moved
+into place when found.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock
 
 from frameseek import settings
-from frameseek.errors import IndexError_
+from frameseek.errors import IndexError_, InputError
 from frameseek.storage.visual import INDEX_FORMAT, VideoIndex
 from frameseek.system.atomic import atomic_dir, write_text_atomic
 from frameseek.text.spans import SpanKind, TextTrack
@@ -60,6 +65,26 @@ def lock_for(path: Path) -> FileLock:
     """An inter-process lock for building one track entry (a second process waits, then reuses it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path) + ".lock")
+
+
+T = TypeVar("T")
+
+
+def get_or_build(path: Path, load: Callable[[], T | None], build: Callable[[], T]) -> tuple[T, bool]:
+    """The entry at ``path`` as ``load()`` finds it, else ``build()`` under ``path``'s inter-process lock.
+
+    ``load`` runs again once the lock is held (a racing process may have built the entry meanwhile: this
+    one waits, then reuses it). ``build`` writes the entry (atomically) and returns it. Returns the entry
+    and whether this call built it.
+    """
+    found = load()
+    if found is not None:
+        return found, False
+    with lock_for(path):
+        found = load()
+        if found is not None:
+            return found, False
+        return build(), True
 
 
 def save_index(index: VideoIndex, thumbs_src: Path | None) -> VideoIndex:
@@ -103,9 +128,21 @@ def migrate_legacy(video_sha256: str, model_fingerprint: str, sampling: Sampling
 # ---------------------------------------------------------------------------------------- text tracks
 
 
+_TRACK_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_TRACK_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def track_path(video_sha256: str, kind: str, key: str) -> Path:
+    """Where a video's track of ``kind`` (``speech``, ``screen``, a registered track's name) built with
+    ``key`` (a short lower-case key, e.g. a hash) lives."""
+    if kind == "visual" or not _TRACK_NAME.fullmatch(kind) or not _TRACK_KEY.fullmatch(key):
+        raise InputError(f"a track is stored under a short lower-case name and key, got {kind!r}/{key!r}")
+    return video_folder(video_sha256) / kind / f"{key}.json"
+
+
 def text_track_path(video_sha256: str, kind: SpanKind, key: str) -> Path:
     """Where a video's text track of ``kind`` built with ``key`` lives."""
-    return video_folder(video_sha256) / kind / f"{key}.json"
+    return track_path(video_sha256, kind, key)
 
 
 def load_text_track(path: Path) -> TextTrack | None:

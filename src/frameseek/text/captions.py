@@ -10,20 +10,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from frameseek import settings
-from frameseek.errors import InputError, SourceError
+from frameseek.errors import InputError, SourceError, one_line
 from frameseek.text.subtitles import max_subtitle_bytes
-from frameseek.video.sources import (
-    ALLOWED_PROTOCOLS,
-    ALLOWED_SCHEMES,
-    _one_line,
-    _short,
-    _YtdlpLogger,
-    check_url,
-)
+from frameseek.video.sources import ALLOWED_PROTOCOLS, ALLOWED_SCHEMES, check_url
+from frameseek.video.ytdlp import YtdlpLogger, ytdlp_one_line, ytdlp_options
 
 CAPTION_FORMATS = ("vtt", "srt", "ass", "ssa")
 """Formats ``frameseek.text.subtitles`` reads, in order of preference (YouTube offers vtt for every track)."""
+
+_URL_CHARS = 200
+"""Characters of a link shown in an error message (as ``video/sources.py``)."""
 
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
@@ -42,37 +38,20 @@ def _size_hook(limit: int) -> Callable[[dict[str, Any]], None]:
     return hook
 
 
-def _options(work: Path, lang: str, logger: _YtdlpLogger, limit: int) -> dict[str, Any]:
-    """yt-dlp options (as ``sources._ytdlp_options``): quiet, bounded, no video, no local files."""
-    lim = settings.limits()
-    return {
-        "skip_download": True,
-        "writesubtitles": True,
-        "writeautomaticsub": True,
-        "subtitleslangs": [lang, f"{re.escape(lang)}.*"],
-        "subtitlesformat": "/".join(CAPTION_FORMATS),
-        "ignore_no_formats_error": True,  # a page may offer captions and a format yt-dlp cannot use
-        "outtmpl": {"default": "captions.%(ext)s", "subtitle": "captions.%(ext)s"},
-        "paths": {"home": str(work), "temp": str(work)},
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "logger": logger,
-        "noplaylist": True,
-        "playlist_items": "1",
-        "socket_timeout": lim.connect_timeout_s,
-        "retries": 0,
-        "extractor_retries": 0,
-        "file_access_retries": 0,
-        "progress_hooks": [_size_hook(limit)],
-        "enable_file_urls": False,
-        "cachedir": False,
-        "overwrites": True,
-        "updatetime": False,
-        "consoletitle": False,
-        "writethumbnail": False,
-        "writeinfojson": False,
-    }
+def _options(work: Path, lang: str, logger: YtdlpLogger, limit: int) -> dict[str, Any]:
+    """yt-dlp options (``ytdlp_options``) for captions only: no video, manual and automatic tracks."""
+    return ytdlp_options(
+        work,
+        logger,
+        _size_hook(limit),
+        skip_download=True,
+        writesubtitles=True,
+        writeautomaticsub=True,
+        subtitleslangs=[lang, f"{re.escape(lang)}.*"],
+        subtitlesformat="/".join(CAPTION_FORMATS),
+        ignore_no_formats_error=True,  # a page may offer captions and a format yt-dlp cannot use
+        outtmpl={"default": "captions.%(ext)s", "subtitle": "captions.%(ext)s"},
+    )
 
 
 def _fetchable(fmt: dict[str, Any]) -> bool:
@@ -109,7 +88,7 @@ def choose_captions(info: dict[str, Any], lang: str) -> tuple[str, dict[str, Any
 
 
 def _too_large(url: str, limit: int) -> str:
-    return f"the captions of {_short(url)} are larger than {limit // (1024 * 1024)} MB; skipped"
+    return f"the captions of {one_line(url, _URL_CHARS)} are larger than {limit // (1024 * 1024)} MB; skipped"
 
 
 def _written(work: Path, fmt: dict[str, Any]) -> Path | None:
@@ -136,7 +115,7 @@ def fetch_captions(url: str, dest: Path, lang: str = "en") -> Path | None:
     limit = max_subtitle_bytes()
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    logger = _YtdlpLogger()
+    logger = YtdlpLogger()
     with tempfile.TemporaryDirectory(prefix=".captions.", dir=dest) as tmp:
         work = Path(tmp)
         try:
@@ -156,11 +135,13 @@ def fetch_captions(url: str, dest: Path, lang: str = "en") -> Path | None:
         except _TooLarge:
             raise InputError(_too_large(url, limit)) from None
         except Exception as err:  # yt-dlp raises many types (DownloadError, RequestError, OSError, ...)
-            reason = _one_line(err) or (logger.messages[-1] if logger.messages else "unknown error")
+            reason = ytdlp_one_line(err) or logger.last()
             if "Unsupported URL" in reason:
-                raise SourceError(f"{_short(url)} is not a video (no video found at that address)") from None
+                raise SourceError(
+                    f"{one_line(url, _URL_CHARS)} is not a video (no video found at that address)"
+                ) from None
             raise SourceError(
-                f"could not fetch the captions of {_short(url)}: {_short(reason, 300)}"
+                f"could not fetch the captions of {one_line(url, _URL_CHARS)}: {one_line(reason, 300)}"
             ) from None
         produced = _written(work, fmt)
         if produced is None:

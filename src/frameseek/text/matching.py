@@ -24,7 +24,7 @@ and the span's embeddings (the caller's ``embed``: L2-normalised rows), times ``
 Fused score: ``max(lexical, semantic)``; an exact phrase (1.0) always ranks at or above any semantic-only or
 partial match (≤ 0.9). Constants measured with all-MiniLM-L6-v2 (see ``SEMANTIC_FLOOR``).
 
-One file because the two channels, their normalisation and the highlight share one tokenizer and one set
+One module because the two channels, their normalisation and the highlight share one tokenizer and one set
 of measured constants.
 """
 

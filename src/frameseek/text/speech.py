@@ -23,10 +23,11 @@ import av.audio.resampler
 import numpy as np
 
 from frameseek import settings
-from frameseek.errors import DecodeError, InputError, ModelError
+from frameseek.errors import DecodeError, InputError, ModelError, one_line
 from frameseek.system.atomic import atomic_dir, prepare_model_files
 from frameseek.text.spans import TextSpan, TextTrack
 from frameseek.text.subtitles import open_media, video_start
+from frameseek.video.packets import decoded_packets
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel  # type: ignore[import-untyped]
@@ -51,9 +52,6 @@ _SAMPLE_RATE = 16_000
 
 _LOCK_TIMEOUT_S = 600.0
 """How long a second process waits for another one joining the model parts (takes ~1 s)."""
-
-_MAX_BAD_PACKETS = 100
-"""Consecutive audio packets that fail to decode before the audio is given up as corrupt."""
 
 _SENTENCE_END = re.compile(r"[.?!。？！]['\")\]]*$")
 
@@ -159,8 +157,7 @@ def resolve_asr_model(name: str) -> str:
 
 
 def _first_sentence(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text.split(". ")[0].rstrip(".")[:300]
+    return one_line(err).split(". ")[0].rstrip(".")[:300]
 
 
 def _model_label(name: str) -> str:
@@ -230,16 +227,11 @@ def _decode_audio(video: Path) -> tuple[np.ndarray, float]:
         resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono", rate=_SAMPLE_RATE)
         chunks: list[np.ndarray] = []
         first: float | None = None
-        bad = 0
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-                bad = 0
-            except av.FFmpegError:
-                bad += 1
-                if bad > _MAX_BAD_PACKETS:
-                    raise DecodeError(f"{video.name}: its audio stream is corrupt") from None
-                continue
+
+        def corrupt(bad: int, err: av.FFmpegError) -> None:
+            raise DecodeError(f"{video.name}: its audio stream is corrupt") from None
+
+        for _packet, frames in decoded_packets(container.demux(stream), corrupt):
             for frame in frames:
                 if first is None and frame.time is not None:
                     first = float(frame.time)

@@ -3,7 +3,7 @@
 Every time is in seconds from the video stream's start (``frameseek.video.decode``'s frame clock), so a
 subtitle span and a frame with the same time show together.
 
-One file because the three text formats share one cue model, one clean-up (tags, repeats, order, clamping)
+One module because the three text formats share one cue model, one clean-up (tags, repeats, order, clamping)
 and one decoding fallback, and the sidecar and embedded paths end in the same ``TextTrack``.
 """
 
@@ -23,8 +23,10 @@ import av.container
 import av.subtitles.stream
 
 from frameseek.errors import DecodeError, FrameseekError, InputError, SourceError
-from frameseek.settings import _env_int
+from frameseek.settings import env_int
 from frameseek.text.spans import TextSpan, TextTrack
+from frameseek.video.decode import error_reason
+from frameseek.video.packets import decoded_packets
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,6 @@ _DEFAULT_CUE_S = 5.0
 _TOUCH_S = 0.05
 """Cues this close (or overlapping) are one caption continuing: repeated leading lines are dropped."""
 
-_MAX_BAD_PACKETS = 100
-"""Subtitle packets that fail to decode before an embedded stream is given up as corrupt."""
 
 _FORCED_TOKENS = frozenset({"forced"})
 _MODIFIER_TOKENS = frozenset({"forced", "sdh", "cc", "hi", "default", "full"})
@@ -80,7 +80,7 @@ _ASS_DEFAULT_FORMAT = (
 
 def max_subtitle_bytes() -> int:
     """The largest subtitle file read: ``$FRAMESEEK_MAX_SUBTITLE_MB`` (default 20) MB."""
-    return _env_int("FRAMESEEK_MAX_SUBTITLE_MB", DEFAULT_MAX_SUBTITLE_MB, minimum=0) * _MB
+    return env_int("FRAMESEEK_MAX_SUBTITLE_MB", DEFAULT_MAX_SUBTITLE_MB, minimum=0) * _MB
 
 
 def _check_size(size: int, name: str) -> None:
@@ -390,8 +390,7 @@ def open_media(path: Path) -> av.container.InputContainer:
     except PermissionError as err:
         raise SourceError(f"cannot read {p}: {err.strerror or err}") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
-        reason = " ".join(str(getattr(err, "strerror", None) or err).split()).rstrip(".")
-        raise DecodeError(f"{p} is not a readable video: {reason}") from None
+        raise DecodeError(f"{p} is not a readable video: {error_reason(err)}") from None
 
 
 def video_start(container: av.container.InputContainer) -> float:
@@ -449,6 +448,10 @@ def _subtitle_text(item: object) -> list[str]:
     return _clean_lines(text.replace("\r\n", "\n").split("\n"), ass=True)
 
 
+def _pts(packet: av.Packet) -> int | None:
+    return packet.pts if packet.pts is not None else packet.dts
+
+
 def _read_stream(
     container: av.container.InputContainer, stream: av.subtitles.stream.SubtitleStream, label: str
 ) -> list[_Cue]:
@@ -456,19 +459,15 @@ def _read_stream(
     origin = video_start(container)
     time_base = stream.time_base
     cues: list[_Cue] = []
-    bad = 0
-    for packet in container.demux(stream):
-        pts = packet.pts if packet.pts is not None else packet.dts
-        if pts is None or time_base is None or packet.size == 0:
-            continue
-        try:
-            items = packet.decode()
-            bad = 0
-        except av.FFmpegError:
-            bad += 1
-            if bad > _MAX_BAD_PACKETS:
-                raise DecodeError(f"{label}: its subtitle stream {stream.index} is corrupt") from None
-            continue
+
+    def corrupt(bad: int, err: av.FFmpegError) -> None:
+        raise DecodeError(f"{label}: its subtitle stream {stream.index} is corrupt") from None
+
+    if time_base is None:
+        return cues  # no packet can be timed
+    timed = (p for p in container.demux(stream) if _pts(p) is not None and p.size)
+    for packet, items in decoded_packets(timed, corrupt):
+        pts = _pts(packet) or 0  # never None here: untimed packets are skipped above
         lines = [line for item in items for line in _subtitle_text(item)]
         if not lines:
             continue  # mov_text writes an empty sample to clear the screen

@@ -4,12 +4,15 @@ Timestamps: ``Frame.time = (pts - stream.start_time) * stream.time_base`` in sec
 of a stream is at ~0 (ffprobe's ``best_effort_timestamp_time`` minus the stream's ``start_time``). A frame
 without a PTS uses its DTS; one with neither continues from the previous frame at the nominal rate.
 
-One file because every reader here (sampled, every frame, thumbnails, one frame, probe) is the same
+One module because every reader here (sampled, every frame, thumbnails, one frame, probe) is the same
 short pipeline — open → configure the decoder → leave out unneeded packets → clock → select → convert —
 whose steps share private invariants: the wanted-time contract between a selector and the packet filter,
 the seek-then-rewind fallback, and the ``_EPS`` of every grid comparison that splitting a grid into
 ranges relies on (``sample_frames(points=...)``). Split, those would become semi-public API between
-modules. Range-parallel decoding in worker processes is its own module (``frameseek.video.ranges``).
+modules. Its public building blocks (``open_video``, ``FrameClock``, ``to_image``, ``stream_duration``)
+serve the other readers: key-frame previews (``frameseek.video.preview``) and clips
+(``frameseek.editing.clips``). Range-parallel decoding in worker processes is its own module
+(``frameseek.video.ranges``); the tolerant packet loop is ``frameseek.video.packets``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import numpy as np
 from av.codec.hwaccel import HWAccel
 from av.video.reformatter import VideoReformatter
 
-from frameseek.errors import DecodeError, InputError, SourceError
+from frameseek.errors import DecodeError, InputError, SourceError, one_line
 from frameseek.settings import limits
+from frameseek.video.packets import decoded_packets
 from frameseek.video.sampling import Sampling
 from frameseek.video.scenes import (
     DEFAULT_MIN_SCENE_LEN,
@@ -44,9 +48,6 @@ log = logging.getLogger(__name__)
 
 _EPS = 1e-9
 """Seconds of slack when comparing a frame time with a grid time (float rounding only)."""
-
-_MAX_DECODE_ERRORS = 100
-"""Consecutive packets that fail to decode before a file is given up as corrupt."""
 
 _MAX_PACKETS_WITHOUT_FRAME = 5000
 """Packets demuxed without a single decoded frame before a file is given up as corrupt."""
@@ -125,10 +126,10 @@ def select_grid_indices(times: Iterable[float], fps: float, start: float = 0.0) 
     return [i for i, time in enumerate(times) if sampler.accept(time)]
 
 
-def _reason(err: BaseException) -> str:
-    """A short one-line reason from an FFmpeg / OS error."""
-    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
-    return " ".join(str(text).split()).rstrip(".")
+def error_reason(err: BaseException) -> str:
+    """An FFmpeg / OS error as a short reason for a message: its ``strerror`` when it has one (FFmpeg's
+    own wording, without the file name), one line (``frameseek.errors.one_line``), no final full stop."""
+    return one_line(getattr(err, "strerror", None) or err).rstrip(".")
 
 
 def _is_picture_stream(stream: av.video.VideoStream) -> bool:
@@ -136,7 +137,7 @@ def _is_picture_stream(stream: av.video.VideoStream) -> bool:
     return not (int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
-def _open(
+def open_video(
     path: str | Path, max_pixels: int | None = None, hwaccel: HWAccel | None = None
 ) -> tuple[av.container.InputContainer, av.video.VideoStream]:
     """Open ``path`` and pick its video stream; SourceError / DecodeError with one-line messages.
@@ -155,9 +156,9 @@ def _open(
     try:
         container = _open_container(p, hwaccel)
     except PermissionError as err:
-        raise SourceError(f"cannot read {p}: {_reason(err)}") from None
+        raise SourceError(f"cannot read {p}: {error_reason(err)}") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
-        raise DecodeError(f"{p} is not a readable video: {_reason(err)}") from None
+        raise DecodeError(f"{p} is not a readable video: {error_reason(err)}") from None
     streams = [s for s in container.streams.video if _is_picture_stream(s)]
     if not streams:
         container.close()
@@ -182,7 +183,7 @@ def _open_container(path: Path, hwaccel: HWAccel | None) -> av.container.InputCo
         except av.FFmpegError as err:  # no such device here, no driver, or a codec it cannot decode
             if not path.is_file():
                 raise
-            _warn_software_decoding(f"GPU decoding is not available ({_reason(err)})")
+            _warn_software_decoding(f"GPU decoding is not available ({error_reason(err)})")
     return av.open(str(path), mode="r", options=dict(_OPEN_OPTIONS), metadata_errors="ignore")
 
 
@@ -293,32 +294,31 @@ def _decoded(
 
     With ``wanted``, frames before the wanted time may be skipped (see ``_needed_packets``).
     """
-    errors = 0
+
+    def corrupt(errors: int, err: av.FFmpegError) -> None:
+        log.warning("%s: giving up after %d decode errors (%s)", label, errors, error_reason(err))
+
+    def flushed(packets: Iterator[av.Packet | None]) -> Iterator[av.Packet]:
+        for packet in packets:
+            if packet is None:  # a cut in the packets: drop what the decoder holds (see _needed_packets)
+                stream.codec_context.flush_buffers()
+            else:
+                yield packet
+
     packets_without_frame = 0
     try:
-        for packet in _needed_packets(container.demux(stream), stream, wanted):
-            if packet is None:
-                stream.codec_context.flush_buffers()
-                continue
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as err:
-                errors += 1
-                if errors > _MAX_DECODE_ERRORS:
-                    log.warning("%s: giving up after %d decode errors (%s)", label, errors, _reason(err))
-                    return
-                continue
-            errors = 0
+        packets = flushed(_needed_packets(container.demux(stream), stream, wanted))
+        for _packet, frames in decoded_packets(packets, corrupt):
             packets_without_frame = 0 if frames else packets_without_frame + 1
             if packets_without_frame > _MAX_PACKETS_WITHOUT_FRAME:
                 log.warning("%s: giving up, %d packets without a picture", label, packets_without_frame)
                 return
             yield from frames  # type: ignore[misc]
     except av.FFmpegError as err:
-        log.warning("%s: stopped reading at a damaged or truncated part (%s)", label, _reason(err))
+        log.warning("%s: stopped reading at a damaged or truncated part (%s)", label, error_reason(err))
 
 
-class _Clock:
+class FrameClock:
     """Frame times in seconds relative to the stream start, from PTS (else DTS, else extrapolated)."""
 
     def __init__(self, stream: av.video.VideoStream) -> None:
@@ -341,7 +341,7 @@ class _Clock:
 
 def _seek(container: av.container.InputContainer, stream: av.video.VideoStream, start: float) -> bool:
     """Seek to the key frame at or before ``start``; False if the container cannot seek."""
-    clock = _Clock(stream)
+    clock = FrameClock(stream)
     target = clock.origin + math.floor(start / clock.time_base)
     try:
         container.seek(target, stream=stream, backward=True, any_frame=False)
@@ -365,7 +365,7 @@ def _timed_frames(
     label = str(container.name)
     floor = None if preroll or start is None else start - _EPS
     try:
-        clock = _Clock(stream)
+        clock = FrameClock(stream)
         decoded = 0
         seeked = bool(start) and _seek(container, stream, start or 0.0)
         for frame in _decoded(container, stream, label, wanted):
@@ -394,9 +394,9 @@ def _rewound(
     try:
         container.seek(0, backward=True)
     except av.FFmpegError as err:
-        raise DecodeError(f"{label} cannot be rewound: {_reason(err)}") from None
+        raise DecodeError(f"{label} cannot be rewound: {error_reason(err)}") from None
     stream.codec_context.flush_buffers()
-    clock = _Clock(stream)
+    clock = FrameClock(stream)
     for frame in _decoded(container, stream, label, wanted):
         time = clock.time(frame)
         if floor is None or time >= floor:
@@ -423,7 +423,7 @@ def _display_size(frame: av.VideoFrame, sar: Fraction | None) -> tuple[int, int]
     return frame.width, frame.height
 
 
-def _to_image(
+def to_image(
     frame: av.VideoFrame, max_side: int | None, sar: Fraction | None, scaler: VideoReformatter | None = None
 ) -> np.ndarray:
     """Convert one kept frame to an upright HxWx3 uint8 RGB array (scaled in C by swscale)."""
@@ -586,7 +586,7 @@ def sample_frames(
 ) -> Generator[Frame, None, None]:
     """``iter_frames`` for a ``Sampling`` (already validated) and the caller's limits (read once).
 
-    ``hwaccel``: decode on a GPU (see ``_open``); the frames and their times are the same.
+    ``hwaccel``: decode on a GPU (see ``open_video``); the frames and their times are the same.
 
     ``skip_unneeded`` defaults on: the samples are bit-identical, only less is decoded. ``fast_decode``
     skips non-reference frames (sparse grids) and the loop filter (``FAST_LOOP_FILTER_SKIP``).
@@ -652,7 +652,7 @@ def _start_sampling(
 
     The grid is ``origin + k / fps`` (``origin`` defaults to ``start``) from point ``first_point`` on.
     """
-    container, stream = _open(path, max_pixels, hwaccel)
+    container, stream = open_video(path, max_pixels, hwaccel)
     nonref = skip_nonref and not scene and _sparse_sampling(stream, fps)
     _configure(stream, threads, keyframes_only, nonref, skip_loop_filter)
     grid_origin = (origin if first_point else start) or 0.0
@@ -685,7 +685,7 @@ def _sampled(
             if end is not None and time >= end - _EPS:
                 break
             if selector.accept(frame, time):
-                yield Frame(time=time, image=_to_image(frame, max_side, sar, scaler))
+                yield Frame(time=time, image=to_image(frame, max_side, sar, scaler))
                 kept += 1
                 if kept >= cap:
                     break
@@ -698,7 +698,7 @@ def iter_all_frames(
 ) -> Generator[Frame, None, None]:
     """Stream every frame in ``[start, end)`` (no sampling, e.g. to re-encode a clip), upright RGB."""
     _check_options(1.0, start, end, None, max_side, 1, 1.0)
-    container, stream = _open(path)
+    container, stream = open_video(path)
     return _sampled(container, stream, start, end, _EveryFrame(), limits().max_frames, max_side)
 
 
@@ -706,7 +706,7 @@ def iter_small_frames(
     path: str | Path, *, thumb_width: int = THUMB_WIDTH, start: float | None = None, threads: int = 1
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Every decoded frame as ``(time, thumbnail)``, thumbnails ``thumb_width`` wide (for scene detection)."""
-    container, stream = _open(path)
+    container, stream = open_video(path)
     _configure(stream, threads, False)
     scaler = VideoReformatter()
     return ((t, _small(frame, thumb_width, scaler)) for frame, t in _timed_frames(container, stream, start))
@@ -716,9 +716,9 @@ def frame_at(path: str | Path, time: float, *, max_side: int | None = None) -> F
     """The frame on screen at ``time`` seconds: the last one starting at or before it (+0.5 ms slack)."""
     if not (math.isfinite(time) and time >= 0):
         raise InputError(f"time must be a non-negative number of seconds, got {time}")
-    container, stream = _open(path)
+    container, stream = open_video(path)
     sar = stream.sample_aspect_ratio
-    duration = _duration(container, stream)
+    duration = stream_duration(container, stream)
     chosen: tuple[av.VideoFrame, float] | None = None
     frames = _timed_frames(container, stream, time, preroll=True)
     try:
@@ -730,7 +730,7 @@ def frame_at(path: str | Path, time: float, *, max_side: int | None = None) -> F
         frames.close()
     if chosen is None or (duration is not None and time > duration + 5e-4 and chosen[1] < time):
         raise InputError(f"{time:.3f} s is past the end of {path} ({(duration or 0.0):.3f} s)")
-    return Frame(time=chosen[1], image=_to_image(chosen[0], max_side, sar))
+    return Frame(time=chosen[1], image=to_image(chosen[0], max_side, sar))
 
 
 def _first_frame(container: av.container.InputContainer, stream: av.video.VideoStream) -> av.VideoFrame:
@@ -742,7 +742,7 @@ def _first_frame(container: av.container.InputContainer, stream: av.video.VideoS
 
 def probe(path: str | Path) -> VideoInfo:
     """Read a video's header and first frame: duration, upright size, rate, rotation, codec, frame count."""
-    container, stream = _open(path)
+    container, stream = open_video(path)
     try:
         first = _first_frame(container, stream)
         rotation = _quarter_turns(first.rotation) * 90
@@ -750,7 +750,7 @@ def probe(path: str | Path) -> VideoInfo:
         if rotation in (90, 270):
             width, height = height, width
         return VideoInfo(
-            duration=_duration(container, stream),
+            duration=stream_duration(container, stream),
             width=width,
             height=height,
             fps=_rate(stream),
@@ -763,15 +763,15 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def duration_of(path: str | Path, max_pixels: int | None = None) -> float | None:
-    """The video's duration in seconds from its header (None if unknown); opening errors as ``_open``."""
-    container, stream = _open(path, max_pixels)
+    """The video's duration in seconds from its header (None if unknown); opening errors as ``open_video``."""
+    container, stream = open_video(path, max_pixels)
     try:
-        return _duration(container, stream)
+        return stream_duration(container, stream)
     finally:
         container.close()
 
 
-def _duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> float | None:
+def stream_duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> float | None:
     """Stream duration in seconds, else the container's, else None."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
@@ -788,6 +788,6 @@ def _rate(stream: av.video.VideoStream) -> float | None:
 
 def frame_times(path: str | Path, *, keyframes_only: bool = False) -> list[float]:
     """Times of every decoded frame (no pixel conversion): for tests and diagnostics."""
-    container, stream = _open(path)
+    container, stream = open_video(path)
     _configure(stream, 1, keyframes_only)
     return [time for _, time in _timed_frames(container, stream, None)]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import av
 
 from frameseek.errors import DecodeError
-from frameseek.video.decode import Frame, _Clock, _duration, _open, _to_image
+from frameseek.video.decode import Frame, FrameClock, open_video, stream_duration, to_image
 
 PREVIEW_MIN_SECONDS = 300.0
 """Videos at least this long get a preview pass before their full index (shorter ones index in seconds)."""
@@ -43,14 +43,14 @@ def iter_preview_frames(
 ) -> Iterator[Frame]:
     """``preview_frames`` one at a time, as each is decoded (in time order: each look seeks forward), so
     a consumer can encode the first looks while the later ones are still being decoded."""
-    container, stream = _open(path, max_pixels)
+    container, stream = open_video(path, max_pixels)
     try:
-        duration = _duration(container, stream)
+        duration = stream_duration(container, stream)
         if not duration:
             return
         ctx = stream.codec_context
         ctx.skip_frame = "NONKEY"
-        clock = _Clock(stream)
+        clock = FrameClock(stream)
         sar = stream.sample_aspect_ratio
         seen: set[float] = set()
         times = preview_times(duration) if count is None else preview_times(duration, duration / count, count)
@@ -68,7 +68,7 @@ def iter_preview_frames(
             if time in seen:
                 continue
             seen.add(time)
-            yield Frame(time=time, image=_to_image(frame, max_side, sar))
+            yield Frame(time=time, image=to_image(frame, max_side, sar))
     except DecodeError:
         return
     finally:

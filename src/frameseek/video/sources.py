@@ -5,8 +5,9 @@ extractor). Downloads are cached by URL in ``settings.downloads_dir()``: ``<key>
 sidecar ``<key>.json`` (``key`` = sha256 of the URL). yt-dlp works in a temporary folder beside the
 target that is renamed into place only once the file is complete and checked to be a video.
 
-One file because files, folders, uploads and links all end in a ``VideoSource`` with a content hash,
-and the link path's limits (size, time, schemes) are one policy.
+One module because files, folders, uploads and links all end in a ``VideoSource`` with a content hash,
+and the link path's limits (size, time, schemes) are one policy. yt-dlp's shared options and messages are
+in ``video/ytdlp.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 import filelock
 
 from frameseek import settings
-from frameseek.errors import DecodeError, InputError, SourceError
+from frameseek.errors import DecodeError, InputError, SourceError, one_line
 from frameseek.system.atomic import (
     atomic_dir,
     discard_stale_temporaries,
@@ -37,6 +38,7 @@ from frameseek.system.atomic import (
     write_text_atomic,
 )
 from frameseek.video.decode import VideoInfo, probe
+from frameseek.video.ytdlp import YtdlpLogger, ytdlp_one_line, ytdlp_options
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,9 @@ _CHUNK = 1024 * 1024
 _MB = 1024 * 1024
 _HASH_CACHE_SIZE = 10_000
 _LOCK_TIMEOUT_S = 3600.0
+_URL_CHARS = 200
+"""Characters of a link shown in an error message (a longer one ends in "...")."""
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NON_HTTP_MARKERS = ("No connection adapters", "Unsupported url scheme", "is not allowed")
 """yt-dlp / requests / urllib wording when a link (or a redirect) leads to a non-http(s) URL."""
 
@@ -179,21 +182,29 @@ def _scheme(text: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def is_link(text: str) -> bool:
+    """True if ``text`` (stripped) starts with a URL scheme (``https:``, ``ftp:``, ...): a link, not a path
+    (a drive letter such as ``C:\\`` is a path)."""
+    return _scheme(text.strip()) is not None
+
+
 def check_url(url: str) -> str:
     """Return ``url`` stripped if it is an acceptable http(s) link, else raise SourceError."""
     url = url.strip()
     scheme = _scheme(url)
     if scheme not in ALLOWED_SCHEMES:
-        raise SourceError(f"unsupported link {_short(url)!r}: only http:// and https:// links are accepted")
+        raise SourceError(
+            f"unsupported link {one_line(url, _URL_CHARS)!r}: only http:// and https:// links are accepted"
+        )
     if len(url) > MAX_URL_CHARS or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise SourceError(f"not a valid link: {_short(url)!r}")
+        raise SourceError(f"not a valid link: {one_line(url, _URL_CHARS)!r}")
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise SourceError(f"not a valid link: {_short(url)!r}") from None
+        raise SourceError(f"not a valid link: {one_line(url, _URL_CHARS)!r}") from None
     if not parts.hostname:
-        raise SourceError(f"not a valid link (no host name): {_short(url)!r}")
+        raise SourceError(f"not a valid link (no host name): {one_line(url, _URL_CHARS)!r}")
     return url
 
 
@@ -263,11 +274,6 @@ def _mb(n: int) -> str:
     return f"{n / _MB:.1f}"
 
 
-def _short(text: str, limit: int = 200) -> str:
-    """Trim long user text for an error message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 # --- downloads --------------------------------------------------------------------------------------
 
 
@@ -297,39 +303,8 @@ def _cached(root: Path, key: str, url: str) -> VideoSource | None:
         return None
 
 
-class _YtdlpLogger:
-    """Collects yt-dlp's messages (to the ``logging`` module, never stdout) to explain failures."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def _keep(self, msg: str) -> None:
-        self.messages = [*self.messages[-50:], _one_line(msg)]
-        log.debug("yt-dlp: %s", _one_line(msg))
-
-    def debug(self, msg: str) -> None:
-        self._keep(msg)
-
-    def info(self, msg: str) -> None:
-        self._keep(msg)
-
-    def warning(self, msg: str) -> None:
-        self._keep(msg)
-
-    def error(self, msg: str) -> None:
-        self._keep(msg)
-
-
 class _TooLarge(Exception):
     """Raised from the progress hook to abort a download past the size or time limit."""
-
-
-def _one_line(msg: object) -> str:
-    """An error text as one clean line: no colours, no 'ERROR:' / '[extractor] id:' prefix, no 'caused by'."""
-    text = " ".join(_ANSI.sub("", str(msg)).split())
-    text = re.sub(r"^(ERROR:\s*)+", "", text)
-    text = re.sub(r"^\[[^\]]+\]\s+(?:[^\s:]+:\s+)?", "", text)
-    return re.sub(r"\s*\(caused by .*\)\s*$", "", text)
 
 
 def _progress_hook(
@@ -387,64 +362,49 @@ def _match_filter(rejected: list[str]) -> Callable[..., str | None]:
 def _ytdlp_options(
     work: Path,
     hook: Callable[[dict[str, Any]], None],
-    logger: _YtdlpLogger,
+    logger: YtdlpLogger,
     rejected: list[str],
     min_short_side: int,
 ) -> dict[str, Any]:
-    """yt-dlp options: quiet, bounded (size, timeouts, one video), no local files, no cache folder.
+    """yt-dlp options (``ytdlp_options``) for a video: bounded in size, one merged mp4, no subtitles.
 
     ``+res:N`` sorts formats by their short side, preferring the smallest at or above N and, when none
     reaches N, the largest below it (yt-dlp's format sorting; checked on 144p…1080p ladders).
     """
-    lim = settings.limits()
-    return {
-        "format": "bv*+ba/b",
-        "format_sort": [f"+res:{int(min_short_side)}"],
-        "outtmpl": {"default": "video.%(ext)s"},
-        "paths": {"home": str(work), "temp": str(work)},
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "logger": logger,
-        "noplaylist": True,
-        "playlist_items": "1",
-        "max_filesize": lim.max_download_bytes,
-        "socket_timeout": lim.connect_timeout_s,
-        "retries": 0,
-        "fragment_retries": 1,
-        "extractor_retries": 0,
-        "file_access_retries": 0,
-        "progress_hooks": [hook],
-        "match_filter": _match_filter(rejected),
-        "merge_output_format": "mp4",
-        "hls_prefer_native": True,
-        "enable_file_urls": False,
-        "cachedir": False,
-        "overwrites": True,
-        "continuedl": False,
-        "updatetime": False,
-        "consoletitle": False,
-        "writesubtitles": False,
-        "writethumbnail": False,
-        "writeinfojson": False,
-    }
+    return ytdlp_options(
+        work,
+        logger,
+        hook,
+        format="bv*+ba/b",
+        format_sort=[f"+res:{int(min_short_side)}"],
+        outtmpl={"default": "video.%(ext)s"},
+        max_filesize=settings.limits().max_download_bytes,
+        fragment_retries=1,
+        match_filter=_match_filter(rejected),
+        merge_output_format="mp4",
+        hls_prefer_native=True,
+        continuedl=False,
+        writesubtitles=False,
+    )
 
 
-def _explain(url: str, err: BaseException | str, logger: _YtdlpLogger) -> SourceError:
+def _explain(url: str, err: BaseException | str, logger: YtdlpLogger) -> SourceError:
     """Map a yt-dlp failure to a one-line SourceError."""
-    reason = _one_line(err) or (logger.messages[-1] if logger.messages else "unknown error")
+    reason = ytdlp_one_line(err) or logger.last()
     if "Unsupported URL" in reason:
-        return SourceError(f"{_short(url)} is not a video (no video found at that address)")
+        return SourceError(f"{one_line(url, _URL_CHARS)} is not a video (no video found at that address)")
     if any(marker in reason for marker in _NON_HTTP_MARKERS):
-        return SourceError(f"could not download {_short(url)}: it leads to a non-http(s) address ({reason})")
-    return SourceError(f"could not download {_short(url)}: {_short(reason, 300)}")
+        return SourceError(
+            f"could not download {one_line(url, _URL_CHARS)}: it leads to a non-http(s) address ({reason})"
+        )
+    return SourceError(f"could not download {one_line(url, _URL_CHARS)}: {one_line(reason, 300)}")
 
 
 def _run_ytdlp(url: str, work: Path, progress: Progress | None, min_short_side: int) -> dict[str, Any]:
     """Download ``url`` into ``work`` with yt-dlp; return its info dict or raise SourceError."""
     import yt_dlp  # slow import: only when a link is given
 
-    logger = _YtdlpLogger()
+    logger = YtdlpLogger()
     rejected: list[str] = []
     lim = settings.limits()
     hook = _progress_hook(progress, lim.max_download_bytes, lim.download_timeout_s)
@@ -453,15 +413,15 @@ def _run_ytdlp(url: str, work: Path, progress: Progress | None, min_short_side: 
         with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]
             info = ydl.extract_info(url, download=True)
     except _TooLarge as err:
-        raise SourceError(f"could not download {_short(url)}: {err}") from None
+        raise SourceError(f"could not download {one_line(url, _URL_CHARS)}: {err}") from None
     except Exception as err:  # yt-dlp raises many types (DownloadError, RequestError, OSError, ...)
         raise _explain(url, err, logger) from None
     if rejected:
-        raise SourceError(f"could not download {_short(url)}: {rejected[0]}")
+        raise SourceError(f"could not download {one_line(url, _URL_CHARS)}: {rejected[0]}")
     if any("larger than max-filesize" in m for m in logger.messages):
-        raise SourceError(f"could not download {_short(url)}: {_too_large()}")
+        raise SourceError(f"could not download {one_line(url, _URL_CHARS)}: {_too_large()}")
     if not isinstance(info, dict):
-        raise SourceError(f"{_short(url)} is not a video (no video found at that address)")
+        raise SourceError(f"{one_line(url, _URL_CHARS)} is not a video (no video found at that address)")
     if info.get("_type") in ("playlist", "multi_video"):
         entries = [e for e in info.get("entries") or [] if isinstance(e, dict)]
         info = entries[0] if entries else info
@@ -481,7 +441,7 @@ def _downloaded_file(url: str, work: Path, info: dict[str, Any]) -> Path:
             p for p in work.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
         )
     if not candidates:
-        raise SourceError(f"could not download {_short(url)}: no file was produced")
+        raise SourceError(f"could not download {one_line(url, _URL_CHARS)}: no file was produced")
     return candidates[0]
 
 
@@ -493,12 +453,12 @@ def _too_large() -> str:
 def _check_video(url: str, path: Path) -> VideoInfo:
     """The video's probe, or SourceError unless ``path`` is a decodable video within the size limit."""
     if path.stat().st_size > settings.limits().max_download_bytes:
-        raise SourceError(f"could not download {_short(url)}: {_too_large()}")
+        raise SourceError(f"could not download {one_line(url, _URL_CHARS)}: {_too_large()}")
     try:
         return probe(path)
     except (DecodeError, SourceError) as err:
         reason = str(err).replace(str(path), "the file")
-        raise SourceError(f"{_short(url)} is not a video ({reason})") from None
+        raise SourceError(f"{one_line(url, _URL_CHARS)} is not a video ({reason})") from None
 
 
 def download(
@@ -525,7 +485,7 @@ def download(
         with filelock.FileLock(str(locks / f"{key}.lock"), timeout=_LOCK_TIMEOUT_S):
             return _cached(root, key, url) or _fetch(url, root, key, progress, min_short_side, guard)
     except filelock.Timeout:
-        raise SourceError(f"another download of {_short(url)} is still running") from None
+        raise SourceError(f"another download of {one_line(url, _URL_CHARS)} is still running") from None
 
 
 def _fetch(

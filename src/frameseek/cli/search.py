@@ -1,0 +1,170 @@
+"""``frameseek search``: a video (file, link or folder) or the library, for a sentence and/or an image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from frameseek.cli.options import (
+    DEFAULT_MODEL,
+    AsrModelOpt,
+    DeviceOpt,
+    ExactOpt,
+    FpsOpt,
+    JsonOpt,
+    LibraryNameOpt,
+    ModelOpt,
+    OcrOpt,
+    SceneGapOpt,
+    SceneOpt,
+    SpeechOpt,
+    SubLangOpt,
+    SubtitlesOpt,
+    load_api,
+    precheck_sources,
+    sampling,
+    tracks,
+)
+from frameseek.cli.output import ProgressPrinter, note, print_partial, print_results
+
+if TYPE_CHECKING:
+    from frameseek.api import SearchResponse
+
+
+def search(
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            help="SOURCE QUERY (a file, folder or link, then the sentence); with --library just QUERY."
+        ),
+    ],
+    image: Annotated[
+        Path | None, typer.Option("--image", help="An image as the query (alone or with the text).")
+    ] = None,
+    text_weight: Annotated[
+        float, typer.Option(help="Weight of the text when both text and image are given.")
+    ] = 0.5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many moments to return.")] = 5,
+    fps: FpsOpt = 1.0,
+    scene: SceneOpt = False,
+    scene_gap: SceneGapOpt = 10.0,
+    start: Annotated[float | None, typer.Option(help="Only search from this time (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Only search up to this time (seconds).")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Sample at most this many frames.")] = None,
+    exact_frames: ExactOpt = False,
+    min_gap: Annotated[float, typer.Option(help="No two results closer than this (seconds).")] = 2.0,
+    library: Annotated[
+        bool, typer.Option("--library", help="Search the library instead of a source.")
+    ] = False,
+    library_name: LibraryNameOpt = "default",
+    export: Annotated[
+        Path | None, typer.Option(help="Write each hit's frame (JPEG) and segment (MP4 with sound) here.")
+    ] = None,
+    pad_before: Annotated[float, typer.Option(help="--export: seconds added before each segment.")] = 0.0,
+    pad_after: Annotated[float, typer.Option(help="--export: seconds added after each segment.")] = 0.0,
+    supercut: Annotated[
+        bool, typer.Option("--supercut", help="--export: also every hit, in order, in one supercut.mp4.")
+    ] = False,
+    markers: Annotated[
+        Literal["edl", "otio"] | None,
+        typer.Option(help="--export: also markers.edl (CMX 3600) or markers.otio (OpenTimelineIO)."),
+    ] = None,
+    speech: SpeechOpt = False,
+    ocr: OcrOpt = False,
+    subtitles: SubtitlesOpt = True,
+    sub_lang: SubLangOpt = "en",
+    asr_model: AsrModelOpt = "base",
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine", help="Look at every frame around each hit for the best one and sharper segment edges."
+        ),
+    ] = False,
+    model: ModelOpt = DEFAULT_MODEL,
+    device: DeviceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search a video (file, link or folder) — or the library — for a sentence and/or an image: what is
+    seen, and what is said (subtitles; --speech) or written on screen (--ocr)."""
+    load_api()
+    from frameseek import api
+
+    if library:
+        if len(args) > 1:
+            raise api.InputError("with --library give only the QUERY (no SOURCE)")
+        source, query = None, (args[0] if args else None)
+    else:
+        if not args or len(args) > 2:
+            raise api.InputError('give SOURCE and QUERY, e.g. frameseek search video.mp4 "a dog on a beach"')
+        source, query = args[0], (args[1] if len(args) > 1 else None)
+    if query is None and image is None:
+        raise api.InputError("give a text QUERY, --image, or both")
+    api.check_text(query)  # an empty sentence fails before the model is loaded (seconds of work)
+    api.check_device_spec(device)
+    how = sampling(fps, scene, scene_gap, start, end, max_frames, exact_frames)
+    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model)
+    if source is not None:
+        precheck_sources([source])
+    with ProgressPrinter(not json_out) as progress:
+        searcher = api.Searcher(model, sampling=how, progress=progress, device=device)  # no model yet
+        query_image = (
+            None if image is None else api.load_query_image(image, max_pixels=searcher.limits.max_pixels)
+        )
+        q = searcher.query(query, query_image, text_weight)
+        if library:
+            response = searcher.search_library(q, library=library_name, top_k=top_k, min_gap=min_gap)
+        else:
+            assert source is not None
+            response = searcher.search(
+                source,
+                q,
+                top_k=top_k,
+                min_gap=min_gap,
+                tracks=text_tracks,
+                on_partial=None if json_out else print_partial,
+                refine=refine,
+            )
+    data = response.as_dict()
+    if export is not None:
+        data.update(
+            export_for_editors(response, export, pad_before, pad_after, supercut=supercut, markers=markers)
+        )
+    if json_out:
+        typer.echo(json.dumps(data))
+    else:
+        for notice in response.notices:
+            note(notice)
+        print_results(data)
+    searcher.prepare_query_engine()  # once the model was loaded: later text queries need not
+
+
+def export_for_editors(
+    response: SearchResponse,
+    folder: Path,
+    pad_before: float,
+    pad_after: float,
+    *,
+    supercut: bool,
+    markers: Literal["edl", "otio"] | None,
+) -> dict[str, Any]:
+    """``--export``: each hit's frame and clip, then the supercut and markers; the keys added to the JSON
+    (``exports``, ``supercut``, ``markers``). The one place the command line calls the editors' exports."""
+    from frameseek import api
+
+    data: dict[str, Any] = {
+        "exports": api.export_hits(response.results, folder, pad_before=pad_before, pad_after=pad_after)
+    }
+    edits = api.export_for_editing(
+        response.results,
+        folder,
+        supercut=supercut,
+        markers=markers,
+        pad_before=pad_before,
+        pad_after=pad_after,
+        query=response.query,
+    )
+    data.update(edits)
+    return data
