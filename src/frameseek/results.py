@@ -28,6 +28,9 @@ class SearchResult:
     """What matched: ``visual``, ``speech`` or ``screen``, or several joined by ``+`` (strongest first)."""
     text: str | None = None
     """The words that matched (a sentence said, a line on screen), when a text track matched."""
+    confidence: float = 0.0
+    """The calibrated probability that this moment matches the query, in [0, 1]
+    (``frameseek.moments.confidence``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +63,9 @@ class SearchResponse:
     """Per video path: the spans of its text tracks (the app's transcript panel)."""
     partial: bool = False
     """True for first results from a quick preview while the full index is still being built."""
+    found: bool = False
+    """Whether any moment matches well (its confidence reaches ``moments.confidence.FOUND_AT``); when
+    False the results are the closest moments, shown as weak."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,4 +76,5 @@ class SearchResponse:
             "metrics": self.metrics,
             "notices": self.notices,
             "partial": self.partial,
+            "found": self.found,
         }

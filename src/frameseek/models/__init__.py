@@ -1,4 +1,4 @@
-"""Dual-encoder models: presets, backbones, heads, losses and checkpoint folders.
+"""Dual-encoder models: presets, backbones, heads, query and image engines, and checkpoint folders.
 
 The exports load lazily: importing a light submodule (``config``, ``registry``, ``preprocess``) does not
 import torch and transformers.

@@ -1,1 +1,1 @@
-"""frameseek.video."""
+"""Video in: sources (file, link, upload, folder), exact-PTS decoding, sampling, shot changes, previews."""

@@ -1,1 +1,1 @@
-"""frameseek.lab.data."""
+"""The lab's datasets: image-caption pairs (Flickr8k/30k, COCO, CSV / JSONL) and MSR-VTT video captions."""
