@@ -12,8 +12,10 @@ import av.video
 import numpy as np
 import pytest
 
-BIKES = Path("/work/shared/data/videos/bikes.mp4")
-MSRVTT_DIR = Path("/work/shared/data/msrvtt/videos")
+SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+"""``../shared/data`` from the repository's root, wherever the checkout is (as conftest.py finds it)."""
+BIKES = SHARED_DATA / "videos" / "bikes.mp4"
+MSRVTT_DIR = SHARED_DATA / "msrvtt" / "videos"
 
 VFR_STEPS = (0.04, 0.1, 0.02, 0.3, 0.05, 0.5, 0.033, 0.2)
 """Frame durations cycled by ``vfr_times`` (seconds): irregular on purpose."""
