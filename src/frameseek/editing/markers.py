@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 import opentimelineio as otio
 
 from frameseek.editing.clips import check_pads, has_audio, padded_window
-from frameseek.errors import FrameseekError, InputError
+from frameseek.errors import FrameseekError, InputError, one_line
 from frameseek.video.decode import VideoInfo, probe
 
 MarkerFormat = Literal["edl", "otio"]
@@ -151,17 +151,13 @@ def _frames(first: float, last: float, rate: Fraction) -> tuple[int, int]:
     return start, max(start + 1, frame_number(last, rate))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _describe(hit: MarkedHit, rank: int, query: str | None) -> str:
     """The marker text: rank, score, match kind, the query and the matched words."""
     parts = [f"frameseek #{rank}", f"score {hit.score:.4f}", f"match {hit.match}"]
     if query:
-        parts.append(f"query “{_one_line(query)}”")
+        parts.append(f"query “{one_line(query)}”")
     if hit.text:
-        parts.append(f"text “{_one_line(hit.text)}”")
+        parts.append(f"text “{one_line(hit.text)}”")
     return " · ".join(parts)
 
 
@@ -219,7 +215,7 @@ def edl(
     rate = frame_rate(fps)
     if drop_frame:
         timecode(0, rate, drop_frame=True)  # a rate without drop-frame timecode fails before any work
-    name = _one_line(title or (f"frameseek - {query}" if query else "frameseek"))[:TITLE_CHARS]
+    name = one_line(title or (f"frameseek - {query}" if query else "frameseek"))[:TITLE_CHARS]
     reels = reel_names([str(c.hit.video) for c in pieces]) if reel == "name" else {}
     lines = [f"TITLE: {name}", f"FCM: {'DROP FRAME' if drop_frame else 'NON-DROP FRAME'}", ""]
     record = frame_number(record_start, rate)
@@ -237,8 +233,8 @@ def edl(
         lines += [
             f"{event:03d}  {reel_name:<8} {track:<5} {'C':<8} "
             f"{tc(source_in)} {tc(source_out)} {tc(record)} {tc(record_out)}",
-            f"* FROM CLIP NAME: {_one_line(Path(video).name)}",
-            f"* SOURCE FILE: {_one_line(str(Path(video).resolve()))}",
+            f"* FROM CLIP NAME: {one_line(Path(video).name)}",
+            f"* SOURCE FILE: {one_line(str(Path(video).resolve()))}",
             f"* COMMENT: {_describe(piece.hit, piece.rank, query)} · at {tc(frame_number(piece.hit.time, rate))}",
             "",
         ]
@@ -299,9 +295,7 @@ def otio_timeline(
     """
     pieces = cuts(hits, pad_before=pad_before, pad_after=pad_after)
     default = frame_rate(fps)
-    timeline = otio.schema.Timeline(
-        name=_one_line(title or (f"frameseek: {query}" if query else "frameseek"))
-    )
+    timeline = otio.schema.Timeline(name=one_line(title or (f"frameseek: {query}" if query else "frameseek")))
     timeline.global_start_time = otio.opentime.RationalTime(0, float(default))
     timeline.metadata["frameseek"] = {"query": query, "pad_before": pad_before, "pad_after": pad_after}
     picture = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
@@ -319,7 +313,7 @@ def otio_timeline(
         clip = otio.schema.Clip(name=name, media_reference=_media(video, piece.info, rate), source_range=span)
         clip.metadata["frameseek"] = _metadata(hit, piece.rank, query)
         marker = otio.schema.Marker(
-            name=_one_line(query) if query else f"hit #{piece.rank}",
+            name=one_line(query) if query else f"hit #{piece.rank}",
             marked_range=otio.opentime.TimeRange(
                 otio.opentime.RationalTime(frame_number(hit.time, rate), r), otio.opentime.RationalTime(1, r)
             ),

@@ -49,7 +49,7 @@ from types import TracebackType
 from typing import Any
 
 from frameseek import settings
-from frameseek.errors import FrameseekError, IndexError_, InputError, ModelError, SourceError
+from frameseek.errors import FrameseekError, IndexError_, InputError, ModelError, SourceError, one_line
 from frameseek.indexing.distributor import IndexJob, JobOutcome
 from frameseek.indexing.runner import IndexRunner
 from frameseek.indexing.spec import RunnerSpec, portable_model
@@ -76,11 +76,6 @@ def import_ray() -> Any:
         return importlib.import_module("ray")
     except ImportError:
         raise InputError(INSTALL_HINT) from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _portable(exc: FrameseekError) -> FrameseekError:
@@ -245,7 +240,7 @@ class RayDistributor:
             hint = ""
             if "authtoken" in _chain_text(exc).lower() and not os.environ.get("RAY_AUTH_MODE"):
                 hint = " (the cluster asks for its token: set RAY_AUTH_MODE=token, or use --ray-address auto)"
-            raise InputError(f"cannot start or reach {where}: {_one_line(exc)}{hint}") from None
+            raise InputError(f"cannot start or reach {where}: {one_line(exc, 300)}{hint}") from None
 
     def start(self, spec: RunnerSpec, jobs: int | None = None, *, local: IndexRunner | None = None) -> int:
         """Connect and make sure the pool has its workers, each with its runner built from ``spec`` (the
@@ -430,7 +425,7 @@ class RayDistributor:
             if not keep_going:
                 raise
             return JobOutcome(
-                job, error=f"unexpected {type(cause).__name__} on a Ray worker: {_one_line(cause)}"
+                job, error=f"unexpected {type(cause).__name__} on a Ray worker: {one_line(cause, 300)}"
             )
         merge_metrics(metrics, result.metrics)
         if result.error is not None:
@@ -485,4 +480,4 @@ def _cause_line(exc: BaseException) -> str:
     if isinstance(cause, BaseException) and cause is not exc:
         return _cause_line(cause)
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return _one_line(Exception(lines[-1] if lines else type(exc).__name__))
+    return one_line(lines[-1] if lines else type(exc).__name__, 300)
