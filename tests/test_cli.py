@@ -160,6 +160,71 @@ def test_search_json(bikes: Path, model_arg: str) -> None:
     assert data["metrics"]["frames_processed"] == 0
 
 
+def test_a_search_that_finds_nothing_says_so_in_one_line_and_lists_the_closest_as_weak(
+    bikes: Path, model_arg: str
+) -> None:
+    out, _ = invoke("search", str(bikes), "an elephant on the moon", "--model", model_arg)
+    line = re.search(r"No moment in bikes\.mp4 matches 'an elephant on the moon' well; closest shown, "
+                     r"confidence (\d\.\d\d)", out)  # fmt: skip
+    assert line is not None, out
+    assert "confidence" in out and re.search(r"\blow \d\.\d\d", out)  # the level and the number
+    data = json.loads(
+        invoke("search", str(bikes), "an elephant on the moon", "--json", "--model", model_arg)[0]
+    )
+    assert data["found"] is False and data["results"]  # the closest moments are still listed
+    best = max(hit["confidence"] for hit in data["results"])
+    assert best < api.FOUND_AT and line.group(1) == f"{best:.2f}"
+
+
+def test_a_search_that_finds_says_nothing_of_the_kind_and_shows_each_confidence(
+    bikes: Path, model_arg: str
+) -> None:
+    out, _ = invoke("search", str(bikes), "cars in a traffic jam", "--model", model_arg)
+    assert "No moment" not in out and "confidence" in out
+    data = json.loads(
+        invoke("search", str(bikes), "cars in a traffic jam", "--json", "--model", model_arg)[0]
+    )
+    assert data["found"] is True
+    confidences = [hit["confidence"] for hit in data["results"]]
+    assert confidences == sorted(confidences, reverse=True) and confidences[0] >= api.FOUND_AT
+    assert all(0.0 <= c <= 1.0 for c in confidences)
+    assert f"{api.confidence_level(confidences[0])} {confidences[0]:.2f}" in out
+
+
+def test_min_confidence_keeps_only_the_moments_that_reach_it(bikes: Path, model_arg: str) -> None:
+    everything = json.loads(invoke("search", str(bikes), "a bike parked against a wall", "--json",
+                                   "--model", model_arg)[0])  # fmt: skip
+    confidences = sorted(hit["confidence"] for hit in everything["results"])
+    assert len(confidences) >= 2
+    cut = (confidences[0] + confidences[-1]) / 2
+    kept = json.loads(invoke("search", str(bikes), "a bike parked against a wall", "--json",
+                             "--min-confidence", str(cut), "--model", model_arg)[0])  # fmt: skip
+    assert [h["confidence"] for h in kept["results"]] == [
+        c for c in sorted(confidences, reverse=True) if c >= cut
+    ]
+    assert kept["found"] == everything["found"]
+
+
+def test_count_prints_how_many_moments_match_and_lists_them(bikes: Path, model_arg: str) -> None:
+    out, _ = invoke("search", str(bikes), "cars in a traffic jam", "--count", "--model", model_arg)
+    data = json.loads(
+        invoke("search", str(bikes), "cars in a traffic jam", "--count", "--json", "--model", model_arg)[0]
+    )
+    n = data["count"]
+    assert n == sum(hit["confidence"] >= api.FOUND_AT for hit in data["results"]) >= 1
+    moments = "1 moment" if n == 1 else f"{n} moments"
+    assert f"{moments} in bikes.mp4 match" in out and "'cars in a traffic jam'" in out
+
+
+def test_then_within_answers_a_sequence_in_json(bikes: Path, model_arg: str) -> None:
+    data = json.loads(invoke("search", str(bikes), "cars in a traffic jam", "--then", "a bike locked to a railing",
+                             "--within", "10", "--json", "--model", model_arg)[0])  # fmt: skip
+    assert data["query"] == "cars in a traffic jam, then a bike locked to a railing (within 10 s)"
+    assert isinstance(data["count"], int)
+    for hit in data["results"]:
+        assert hit["start"] <= hit["time"] <= hit["end"]
+
+
 def test_search_with_an_image(bikes: Path, model_arg: str, tmp_path: Path) -> None:
     frame = frame_at(bikes, 4.0)
     picture = tmp_path / "query.png"  # lossless: the same pixels as the sampled frame
@@ -282,12 +347,22 @@ def test_models_lists_the_presets() -> None:
         (["search", "{bikes}", ""], "query is empty"),
         (["search", "{bikes}", "   "], "query is empty"),
         (["search", "{bikes}", "a dog", "--top-k", "0"], "top-k"),
+        (["search", "{bikes}", "a dog", "--min-confidence", "1.5"], "min-confidence must be between 0 and 1"),
+        (["search", "{bikes}", "a dog", "--min-confidence", "-0.1"], "min-confidence"),
         (["search", "{bikes}", "a dog", "--model", "no-such-model"], "unknown model"),
         (["search", "{bikes}", "a dog", "--fps", "0"], "fps"),
         (["search", "{bikes}", "--image", "{missing}"], "missing.mp4: no such file"),
         (["search", "{bikes}"], "give a text QUERY"),
         (["search", "--library", "a dog", "--library-name", "nothing-here"], "no videos"),
         (["search", "--library", "a dog", "--library-name", "../up"], "library name"),
+        (["search", "{bikes}", "a dog", "--within", "5"], "--within needs a next step"),
+        (["search", "{bikes}", "a dog", "--then", "a cat", "--within", "-2"], "--within must be"),
+        (["search", "{bikes}", "a dog", "--then", "a cat", "--within", "nan"], "--within must be"),
+        (["search", "{bikes}", "a dog", "--first", "--last"], "--first and --last"),
+        (["search", "{bikes}", "a dog", "--count", "--first"], "--count lists every"),
+        (["search", "{bikes}", "a dog", "--then", "a cat", "--while", "a bird"], "--while goes with one"),
+        (["search", "{bikes}", "a dog", "--min-duration", "0"], "--min-duration must be"),
+        (["search", "--library", "a dog", "--count"], "leave out --library"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr(

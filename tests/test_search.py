@@ -27,6 +27,8 @@ from frameseek.errors import FrameseekError, IndexError_, InputError, SourceErro
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.models.factory import build_preset, create_model
 from frameseek.models.registry import packaged_weights
+from frameseek.moments.confidence import FOUND_AT
+from frameseek.moments.fusion import overlap_share
 from frameseek.search import Searcher, SearchResponse, SearchResult
 from frameseek.storage import library_entries
 from frameseek.timecode import format_timecode
@@ -110,25 +112,29 @@ def grid_times(
 
 
 def check_response(response: SearchResponse, top_k: int = 5, min_gap: float = 2.0) -> None:
-    """Invariants of every response: the documented fields, types, order, NMS, segments, thumbnails."""
+    """Invariants of every response: the documented fields, types, order (most confident first), one
+    result per moment (no two closer than ``min_gap`` or overlapping by more than half), thumbnails."""
     data = json.loads(json.dumps(response.as_dict()))  # JSON-serialisable as is
-    assert {"source", "model", "query", "results", "metrics"} <= set(data)
+    assert {"source", "model", "query", "results", "metrics", "found"} <= set(data)
+    assert data["found"] == any(hit.confidence >= FOUND_AT for hit in response.results)
     assert set(data["metrics"]) >= METRIC_KEYS
     assert 1 <= len(response.results) <= top_k
     for hit, row in zip(response.results, data["results"], strict=True):
         assert isinstance(hit, SearchResult)
         assert set(row) >= RESULT_KEYS
         assert isinstance(hit.time, float) and isinstance(hit.score, float)
+        assert 0.0 <= hit.confidence <= 1.0 and row["confidence"] == hit.confidence
         assert hit.timecode == format_timecode(hit.time)
         assert hit.start <= hit.time <= hit.end
         assert hit.thumbnail is not None and Path(hit.thumbnail).is_file()
         with Image.open(hit.thumbnail) as thumb:
             assert thumb.format == "JPEG"
-    scores = [hit.score for hit in response.results]
-    assert scores == sorted(scores, reverse=True)
+    confidences = [hit.confidence for hit in response.results]
+    assert confidences == sorted(confidences, reverse=True)
     for i, a in enumerate(response.results):
         for b in response.results[i + 1 :]:
             assert a.video != b.video or abs(a.time - b.time) >= min_gap
+            assert overlap_share(a, b) <= 0.5, (a, b)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -544,7 +550,7 @@ def test_library_search(clip_searcher: Searcher, clip_folder: Path) -> None:
 
     by_text = searcher.search_library("a person talking", library="trio", top_k=8)
     check_response(by_text, top_k=8)
-    assert len(by_text.results) == 8  # 10 frames, 4 s apart: all survive NMS
+    assert 2 <= len(by_text.results) <= 8  # one result per moment: fewer moments than frames
     assert len({hit.video for hit in by_text.results}) >= 2
 
     # search(..., library=...) also records what it indexed

@@ -109,6 +109,52 @@ def test_search_a_video_under_media_answers_the_cli_json(client: httpx.Client, m
     assert [h["time"] for h in again["results"]] == [h["time"] for h in data["results"]]
 
 
+def test_search_says_whether_anything_matches_and_filters_by_confidence(client: httpx.Client) -> None:
+    found = search(client, source="bikes.mp4", query="cars in a traffic jam", top_k=5).json()
+    assert found["found"] is True and found["results"][0]["confidence"] >= 0.5
+    confidences = [hit["confidence"] for hit in found["results"]]
+    assert confidences == sorted(confidences, reverse=True) and all(0 <= c <= 1 for c in confidences)
+    absent = search(client, source="bikes.mp4", query="an elephant on the moon").json()
+    assert absent["found"] is False and absent["results"]  # the closest moments, weak ones
+    assert all(hit["confidence"] < 0.5 for hit in absent["results"])
+    cut = search(client, source="bikes.mp4", query="cars in a traffic jam", min_confidence=0.5).json()
+    assert cut["found"] is True and [h["confidence"] for h in cut["results"]] == [
+        c for c in confidences if c >= 0.5
+    ]
+    for bad in (-0.1, 1.5, "high"):
+        answer = search(client, source="bikes.mp4", query="a car", min_confidence=bad)
+        assert answer.status_code == 422 and "min_confidence" in answer.json()["error"], answer.text
+
+
+def test_search_takes_then_within_and_count_as_json_fields(client: httpx.Client) -> None:
+    counted = search(client, source="bikes.mp4", query="cars in a traffic jam", count=True).json()
+    assert counted["count"] == sum(hit["confidence"] >= 0.5 for hit in counted["results"]) >= 1
+    assert counted["found"] is True
+    times = [hit["start"] for hit in counted["results"]]
+    assert times == sorted(times)  # every match, in time order
+    chained = search(
+        client,
+        source="bikes.mp4",
+        query="cars in a traffic jam",
+        then=["a bike locked to a railing"],
+        within=10,
+    ).json()
+    assert chained["query"] == "cars in a traffic jam, then a bike locked to a railing (within 10 s)"
+    assert isinstance(chained["count"], int) and "results" in chained
+    plain = search(client, source="bikes.mp4", query="cars in a traffic jam").json()
+    assert plain["count"] is None
+    for bad, status, words in (
+        ({"within": 5}, 400, "--within needs a next step"),
+        ({"then": ["b"], "within": -1}, 422, "within"),
+        ({"first": True, "last": True}, 400, "--first and --last"),
+        ({"then": ["b"], "while": "c"}, 400, "--while goes with one query"),
+        ({"count": True, "library": "default", "source": None}, 422, "leave out"),
+    ):
+        body = {"source": "bikes.mp4", "query": "a car", **bad}
+        answer = search(client, **{k: v for k, v in body.items() if v is not None})
+        assert answer.status_code == status and words in answer.json()["error"], answer.text
+
+
 def test_search_by_image_in_base64(client: httpx.Client, media: Path) -> None:
     search(client, source="bikes.mp4", query="warm up")
     picture = io.BytesIO()

@@ -41,8 +41,10 @@ from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.download import download_preset
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import AUTO_MODEL, DEFAULT_MODEL, PRESETS
+from frameseek.moments.confidence import FOUND_AT, Calibration
+from frameseek.moments.ranking import check_min_confidence, confidence_level
 from frameseek.progress import Progress
-from frameseek.query import Query, check_text, load_query_image
+from frameseek.query import MAX_STEPS, MomentQuery, Query, check_text, load_query_image
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.search import Searcher, frame_limit_notices
 from frameseek.settings import Limits, home, indexes_dir, limits
@@ -102,9 +104,12 @@ def format_presets(rows: list[dict[str, Any]]) -> str:
 __all__ = [
     "AUTO_MODEL",
     "DEFAULT_MODEL",
+    "FOUND_AT",
     "MAX_CLIP_SECONDS",
+    "MAX_STEPS",
     "MIN_CLIP_SECONDS",
     "PRESETS",
+    "Calibration",
     "DecodeError",
     "EditFile",
     "FrameseekError",
@@ -115,6 +120,7 @@ __all__ = [
     "Limits",
     "ModelError",
     "Moment",
+    "MomentQuery",
     "PipelineMetrics",
     "Progress",
     "Query",
@@ -134,10 +140,12 @@ __all__ = [
     "atomic_path",
     "check_device_spec",
     "check_library_name",
+    "check_min_confidence",
     "check_text",
     "check_url",
     "clip_bounds",
     "clip_window",
+    "confidence_level",
     "create_model",
     "create_ray_distributor",
     "describe_presets",

@@ -6,6 +6,7 @@ import base64
 import binascii
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,3 +116,162 @@ def _base64_bytes(text: str) -> bytes:
         return base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise InputError("the query image is not valid base64") from None
+
+
+MAX_STEPS = 5
+"""Steps of one sequence at most (A, then B, then C, ...): each is a query of its own."""
+
+MAX_SECONDS = 86_400.0
+"""The largest ``within`` / ``min_duration`` accepted (a day): beyond it a number is a typo."""
+
+
+def _seconds(name: str, value: float | None) -> float | None:
+    """``value`` as a positive, finite number of seconds, or one InputError naming the option."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{name} must be a number of seconds, got {value!r}")
+    if not (math.isfinite(value) and 0.0 < value <= MAX_SECONDS):
+        raise InputError(
+            f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS:g}, got {value}"
+        )
+    return float(value)
+
+
+def _step_text(text: object, name: str, max_chars: int) -> str:
+    """One step's text, cleaned and length-limited; an empty or non-text step is one InputError."""
+    if not isinstance(text, str):
+        raise InputError(f"{name} must be a sentence, got {text!r}")
+    cleaned = clean_text(text)
+    if not cleaned:
+        raise InputError(f"{name} is empty; type a sentence such as 'a man opens a door'")
+    return cleaned[:max_chars]
+
+
+@dataclass(frozen=True)
+class MomentQuery:
+    """A query about order, duration, count or co-occurrence, as one value that validates itself once.
+
+    - ``steps``: ``("A",)`` or ``("A", "B", ...)`` — A, then B, ... (``--then``, at most ``MAX_STEPS``);
+      ``within``: at most this many seconds between one step's end and the next step's start;
+    - ``while_``: A while B (``--while``): where a moment of A and a moment of B overlap in time;
+    - ``min_duration``: only results that last at least this many seconds (a step's segment, a sequence's
+      whole span, a ``--while`` overlap: always the result as shown);
+    - ``count``: every distinct matching moment, and how many; ``first`` / ``last``: the earliest / latest.
+
+    Refused, each with one line: no step or an empty one; more than ``MAX_STEPS`` steps; ``within`` without
+    a second step; ``--while`` together with ``--then`` (an overlap of a sequence is not defined here);
+    ``first`` with ``last``; ``count`` with ``first`` or ``last`` (one moment is not a count); a
+    ``within`` / ``min_duration`` that is not a positive finite number of seconds (at most a day).
+    ``count`` with ``--then`` counts the distinct sequences. Build it with ``MomentQuery.of``.
+    """
+
+    steps: tuple[str, ...]
+    within: float | None = None
+    min_duration: float | None = None
+    count: bool = False
+    first: bool = False
+    last: bool = False
+    while_: str | None = None
+    notices: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of(
+        cls,
+        text: str | Sequence[str],
+        *,
+        then: Sequence[str] = (),
+        within: float | None = None,
+        min_duration: float | None = None,
+        count: bool = False,
+        first: bool = False,
+        last: bool = False,
+        while_: str | None = None,
+        max_chars: int = 500,
+    ) -> MomentQuery:
+        """A validated moment query: ``text`` is step A (or all steps), ``then`` the steps after it."""
+        if isinstance(then, str):
+            then = (then,)
+        given = [text] if isinstance(text, str) else list(text)
+        given += list(then)
+        if not given:
+            raise InputError(NO_QUERY)
+        if len(given) > MAX_STEPS:
+            raise InputError(
+                f"a sequence has at most {MAX_STEPS} steps (the query and --then), got {len(given)}"
+            )
+        names = ["the query"] + [f"--then step {i}" for i in range(1, len(given))]
+        steps = tuple(_step_text(t, n, max_chars) for t, n in zip(given, names, strict=True))
+        notices = tuple(
+            f"{n} truncated to its first {max_chars} characters"
+            for t, n in zip(given, names, strict=True)
+            if len(clean_text(t)) > max_chars
+        )
+        within_s = _seconds("--within", within)
+        if within_s is not None and len(steps) < 2:
+            raise InputError("--within needs a next step: add --then 'what happens next'")
+        during = None
+        if while_ is not None:
+            during = _step_text(while_, "--while", max_chars)
+            if len(steps) > 1:
+                raise InputError("--while goes with one query, not with --then")
+        if first and last:
+            raise InputError("--first and --last ask for different moments: give one of them")
+        if count and (first or last):
+            raise InputError("--count lists every matching moment; leave out --first / --last")
+        return cls(
+            steps=steps,
+            within=within_s,
+            min_duration=_seconds("--min-duration", min_duration),
+            count=bool(count),
+            first=bool(first),
+            last=bool(last),
+            while_=during,
+            notices=notices,
+        )
+
+    @classmethod
+    def plain(cls, query: Query) -> MomentQuery:
+        """The moment query that is just ``query``'s text (no order, duration, count or overlap)."""
+        if query.text is None:
+            raise InputError("an order, duration or count query needs text; an image query has none")
+        return cls(steps=(query.text,), notices=query.notices)
+
+    @property
+    def is_plain(self) -> bool:
+        """True when it asks nothing beyond its one sentence (an ordinary search answers it)."""
+        return (
+            len(self.steps) == 1
+            and self.while_ is None
+            and self.min_duration is None
+            and not (self.count or self.first or self.last)
+        )
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Every sentence to embed: the steps, then the ``--while`` one."""
+        return self.steps + ((self.while_,) if self.while_ is not None else ())
+
+    @property
+    def label(self) -> str:
+        """How results name it: "A, then B (within 10 s)", "A while B", "A (at least 3 s)"."""
+        text = ", then ".join(self.steps)
+        if self.within is not None:
+            text += f" (within {self.within:g} s)"
+        if self.while_ is not None:
+            text += f" while {self.while_}"
+        if self.min_duration is not None:
+            text += f" (at least {self.min_duration:g} s)"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        """The fields as JSON carries them (``while`` without the underscore)."""
+        return {
+            "steps": list(self.steps),
+            "within": self.within,
+            "min_duration": self.min_duration,
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "while": self.while_,
+        }

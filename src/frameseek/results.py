@@ -66,6 +66,9 @@ class SearchResponse:
     found: bool = False
     """Whether any moment matches well (its confidence reaches ``moments.confidence.FOUND_AT``); when
     False the results are the closest moments, shown as weak."""
+    count: int | None = None
+    """For an order, duration, count or overlap query (``query.MomentQuery``): how many distinct moments
+    match (confidence ≥ ``FOUND_AT``); None for a plain query."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,4 +80,5 @@ class SearchResponse:
             "notices": self.notices,
             "partial": self.partial,
             "found": self.found,
+            "count": self.count,
         }

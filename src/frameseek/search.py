@@ -30,11 +30,19 @@ from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.handle import ModelHandle
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import DEFAULT_MODEL
+from frameseek.moments.confidence import Calibration
 from frameseek.moments.fusion import merge_moments
-from frameseek.moments.ranking import check_ranking, rank_library, rank_videos
+from frameseek.moments.ranking import (
+    check_ranking,
+    confident,
+    is_found,
+    rank_library,
+    rank_videos,
+)
 from frameseek.moments.refine import refine_hit
+from frameseek.moments.sequence import MomentAnswer, answer_videos
 from frameseek.progress import Progress
-from frameseek.query import Query
+from frameseek.query import MomentQuery, Query
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.storage.library import LibraryMatrix, add_to_library, library_version, load_library
 from frameseek.storage.store import stored_text_tracks
@@ -104,6 +112,12 @@ class Searcher:
     def model(self) -> DualEncoder:
         """The loaded model (created now if it was not yet)."""
         return self.handle.model
+
+    @property
+    def calibration(self) -> Calibration:
+        """The model's confidence calibration (``frameseek.moments.confidence``; stored beside its weights),
+        else the uncalibrated stand-in."""
+        return calibration_of(self.handle)
 
     @property
     def encoder(self) -> FrameEncoder:
@@ -248,7 +262,7 @@ class Searcher:
     def search(
         self,
         source: SourceLike,
-        query: Query | str | None = None,
+        query: MomentQuery | Query | str | None = None,
         *,
         image: ImageLike | None = None,
         text_weight: float = 0.5,
@@ -261,6 +275,7 @@ class Searcher:
         progress: Progress | None = None,
         on_partial: Callable[[SearchResponse], None] | None = None,
         refine: bool = False,
+        min_confidence: float = 0.0,
     ) -> SearchResponse:
         """Index ``source`` if needed (file, link or folder), then return its best-matching moments.
 
@@ -270,56 +285,164 @@ class Searcher:
         matched. ``on_partial`` receives first results (``partial=True``) from a quick look at the key frames of each long video
         that is not indexed yet, seconds before its full index is done. ``refine`` looks at every frame
         around each visual hit for the best one and sharper segment edges (``frameseek.moments.refine``).
+
+        Each result is one moment with its calibrated ``confidence``, most confident first; ``found`` says
+        whether any reaches ``FOUND_AT`` (else the results are the closest moments, weak ones);
+        ``min_confidence`` keeps only the moments that reach it.
+
+        A ``MomentQuery`` asks about order, duration, count or overlap ("A, then B within 10 s", "A lasting
+        at least 3 s", how many times A, "A while B"): every moment of each of its sentences is composed
+        per video (``frameseek.moments.sequence``); ``count`` says how many match. No preview or refine.
         """
-        check_ranking(top_k, min_gap)
+        check_ranking(top_k, min_gap, min_confidence)
+        moment = query if isinstance(query, MomentQuery) and not query.is_plain else None
+        if isinstance(query, MomentQuery):
+            query = self.query(query.steps[0])
         q = query if isinstance(query, Query) else self.query(query, image, text_weight)  # before any work
         tracks = tracks or TrackOptions()
         sampling = sampling or self.sampling
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
             sources = self.resolve(source, metrics, progress)
-            if on_partial is not None:
+            if on_partial is not None and moment is None:
                 self._preview(sources, sampling, q, top_k, min_gap, segment_keep, metrics, on_partial)
             outcomes = self._run_jobs(sources, metrics, sampling, tracks, progress)
             indexes = [o.index for o in outcomes if o.index is not None]
-            notices = [*q.notices, *frame_limit_notices(indexes)]
+            notices = [*(moment or q).notices, *frame_limit_notices(indexes)]
             notices += [n for o in outcomes for n in o.text.notices]
             if library is not None:
                 for index in indexes:
                     add_to_library(index, library)
             with metrics.stage("search"):
                 started = time.perf_counter()
-                vector = self.encode_query(q)
-                asked = TrackQuery(q.text, vector, self._matcher)
-                scorers = [self.runner.text.track(name) for name in registered()]
-                extra = [
-                    track_candidates(o.index, o.text.values(), asked, scorers)
-                    for o in outcomes
-                    if o.index is not None
-                ]
-                results, timelines = rank_videos(
-                    indexes, vector, top_k, min_gap, segment_keep, candidates=extra
-                )
+                if moment is not None:
+                    answer, timelines = self._answer(outcomes, moment, top_k, min_gap, segment_keep)
+                    results = answer.results
+                else:
+                    vector, results, timelines = self._rank(outcomes, q, top_k, min_gap, segment_keep)
                 metrics.search_seconds = time.perf_counter() - started
-            if refine:
+            if refine and moment is None:
+                calibration = self.calibration
                 with metrics.stage("refine"), self.encoder.threads_set():
                     by_path = {index.video_path: index for index in indexes}
-                    refined = [refine_hit(r, by_path[r.video], vector, self.model) for r in results]
+                    refined = [
+                        refine_hit(r, by_path[r.video], vector, self.model, calibration=calibration)
+                        for r in results
+                    ]
                     results = merge_moments(refined, top_k, min_gap)  # two hits may now meet: keep one
+        found = is_found(results) if moment is None else answer.found
         return SearchResponse(
             source=str(source if not isinstance(source, VideoSource) else source.origin),
             model=self.handle.name,
-            query=q.text,
-            results=results,
+            query=q.text if moment is None else moment.label,
+            results=confident(results, min_confidence),
             metrics=metrics.as_dict(),
             notices=notices,
             timelines=timelines,
+            found=found,
+            count=None if moment is None else answer.count,
             transcripts={
                 o.index.video_path: [s.as_dict() for t in o.text.present() for s in t.spans]
                 for o in outcomes
                 if o.index is not None and o.text.present()
             },
         )
+
+    def _rank(
+        self,
+        outcomes: Sequence[JobOutcome],
+        q: Query,
+        top_k: int | None,
+        min_gap: float,
+        segment_keep: float,
+    ) -> tuple[np.ndarray, list[SearchResult], list[Timeline]]:
+        """The query's vector, the indexed videos' moments (every registered track's candidates fused with
+        the picture's; the ``top_k`` most confident, all for None) and their timelines."""
+        vector = self.encode_query(q)
+        asked = TrackQuery(q.text, vector, self._matcher)
+        scorers = [self.runner.text.track(name) for name in registered()]
+        done = [(o.index, o) for o in outcomes if o.index is not None]
+        extra = [track_candidates(index, o.text.values(), asked, scorers) for index, o in done]
+        indexes = [index for index, _ in done]
+        results, timelines = rank_videos(
+            indexes, vector, top_k, min_gap, segment_keep, calibration=self.calibration, candidates=extra
+        )
+        return vector, results, timelines
+
+    def _answer(
+        self,
+        outcomes: Sequence[JobOutcome],
+        moment: MomentQuery,
+        top_k: int,
+        min_gap: float,
+        segment_keep: float,
+    ) -> tuple[MomentAnswer, list[Timeline]]:
+        """A moment query's answer: every moment of each of its sentences (each embedded once), composed
+        per video; the timelines of its first sentence."""
+        found: dict[str, list[SearchResult]] = {}
+        timelines: list[Timeline] = []
+        for text in moment.texts:
+            if text not in found:
+                _, found[text], lines = self._rank(outcomes, self.query(text), None, min_gap, segment_keep)
+                timelines = timelines or lines
+        videos = [o.index.video_path for o in outcomes if o.index is not None]
+        return answer_videos(moment, found, videos, top_k), timelines
+
+    def moment_query(
+        self,
+        text: str | Sequence[str],
+        *,
+        then: Sequence[str] = (),
+        within: float | None = None,
+        min_duration: float | None = None,
+        count: bool = False,
+        first: bool = False,
+        last: bool = False,
+        while_: str | None = None,
+    ) -> MomentQuery:
+        """A validated ``MomentQuery`` (each sentence within this process's query-length limit)."""
+        return MomentQuery.of(
+            text,
+            then=then,
+            within=within,
+            min_duration=min_duration,
+            count=count,
+            first=first,
+            last=last,
+            while_=while_,
+            max_chars=self.limits.max_query_chars,
+        )
+
+    def moments(
+        self,
+        source: SourceLike,
+        query: Query | str | None = None,
+        *,
+        image: ImageLike | None = None,
+        text_weight: float = 0.5,
+        min_gap: float = 2.0,
+        segment_keep: float = 0.5,
+        sampling: Sampling | None = None,
+        tracks: TrackOptions | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, list[SearchResult]]:
+        """Every moment of each video of ``source`` for one query, with its confidence: per video path,
+        most confident first (indexing what is not indexed yet). What order, duration and count queries
+        are built from; ``search`` is its best ``top_k`` across videos."""
+        check_ranking(1, min_gap)
+        q = query if isinstance(query, Query) else self.query(query, image, text_weight)
+        metrics = PipelineMetrics()
+        sources = self.resolve(source, metrics, progress)
+        outcomes = self._run_jobs(
+            sources, metrics, sampling or self.sampling, tracks or TrackOptions(), progress
+        )
+        _, results, _ = self._rank(outcomes, q, None, min_gap, segment_keep)
+        by_video: dict[str, list[SearchResult]] = {
+            o.index.video_path: [] for o in outcomes if o.index is not None
+        }
+        for r in results:
+            by_video.setdefault(r.video, []).append(r)
+        return by_video
 
     def _preview(
         self,
@@ -337,7 +460,9 @@ class Searcher:
         previews = [p for p in (self.runner.preview(src, sampling) for src in sources) if p is not None]
         if not previews:
             return
-        results, timelines = rank_videos(previews, self.encode_query(q), top_k, min_gap, segment_keep)
+        results, timelines = rank_videos(
+            previews, self.encode_query(q), top_k, min_gap, segment_keep, calibration=self.calibration
+        )
         metrics.add_time("preview", time.perf_counter() - started)
         on_partial(
             SearchResponse(
@@ -351,6 +476,7 @@ class Searcher:
                 ],
                 timelines=timelines,
                 partial=True,
+                found=is_found(results),
             )
         )
 
@@ -430,9 +556,11 @@ class Searcher:
         min_gap: float = 2.0,
         segment_keep: float = 0.5,
         use_ann: bool | None = None,
+        min_confidence: float = 0.0,
     ) -> SearchResponse:
-        """One query across every video of a library (exact, or FAISS for large libraries)."""
-        check_ranking(top_k, min_gap)
+        """One query across every video of a library (exact, or FAISS for large libraries): its most
+        confident moments, ``found`` and ``min_confidence`` as in ``search``."""
+        check_ranking(top_k, min_gap, min_confidence)
         q = query if isinstance(query, Query) else self.query(query, image, text_weight)
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
@@ -443,17 +571,32 @@ class Searcher:
                 vector = self.encode_query(q)
                 matchers = [self.matchers(stored_text_tracks(v.video_sha256)) for v in matrix.videos]
                 results = rank_library(
-                    matrix, vector, top_k, min_gap, segment_keep, text=q.text, matchers=matchers
+                    matrix,
+                    vector,
+                    top_k,
+                    min_gap,
+                    segment_keep,
+                    calibration=self.calibration,
+                    text=q.text,
+                    matchers=matchers,
                 )
                 metrics.search_seconds = time.perf_counter() - started
         return SearchResponse(
             source=f"library:{library}",
             model=self.handle.name,
             query=q.text,
-            results=results,
+            results=confident(results, min_confidence),
             metrics=metrics.as_dict(),
             notices=list(q.notices),
+            found=is_found(results),
         )
+
+
+def calibration_of(handle: ModelHandle) -> Calibration:
+    """The handle's calibration (``ModelHandle.calibration``), else the uncalibrated stand-in: the one
+    place that asks."""
+    found = getattr(handle, "calibration", None)
+    return found if isinstance(found, Calibration) else Calibration.uncalibrated()
 
 
 def _model_reference(model: str | DualEncoder | ModelHandle, handle: ModelHandle) -> str:

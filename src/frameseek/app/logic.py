@@ -26,6 +26,7 @@ from frameseek.api import (
     FrameseekError,
     ImageLike,
     InputError,
+    MomentQuery,
     Progress,
     Query,
     Sampling,
@@ -140,6 +141,49 @@ def make_query(text: str | None, image: ImageLike | None, text_weight: float = 0
     )
 
 
+PAGE_WORDS = (
+    ("--then step", "the 'then' sentence"),
+    ("--then", "'then'"),
+    ("--within", "'within'"),
+    ("--min-duration", "'at least'"),
+    ("--while", "'while'"),
+    ("--first", "'first'"),
+    ("--last", "'last'"),
+    ("--count", "'count'"),
+)
+"""How the page names the CLI's options in a message."""
+
+
+def make_moment_query(
+    text: str | None,
+    *,
+    then: str = "",
+    within: float | None = None,
+    while_: str = "",
+    at_least: float | None = None,
+) -> MomentQuery | None:
+    """The page's "then / while / at least" builder: A, then B (within N s); A while B; A lasting at
+    least N s. None when none of them is filled in (a plain query); a blank field counts as not filled
+    in; an invalid combination is one InputError worded for the page (the checks of ``MomentQuery.of``)."""
+    then, while_ = then.strip(), while_.strip()
+    if not then and not while_ and at_least is None and within is None:
+        return None
+    try:
+        return MomentQuery.of(
+            text or "",
+            then=[then] if then else [],
+            within=within,
+            min_duration=at_least,
+            while_=while_ or None,
+            max_chars=limits().max_query_chars,
+        )
+    except InputError as exc:
+        message = str(exc)
+        for option, words in PAGE_WORDS:
+            message = message.replace(option, words)
+        raise InputError(message) from None
+
+
 def check_source(source: SourceInput | None, kind: str) -> SourceInput:
     """The chosen source, or an InputError saying what to give for this kind of input."""
     if isinstance(source, Upload):
@@ -171,7 +215,7 @@ def query_image(upload: Upload) -> Image.Image:
 def run_query(
     searcher: Searcher,
     source: SourceInput,
-    query: Query,
+    query: Query | MomentQuery,
     options: QueryOptions,
     *,
     progress: Progress | None = None,
@@ -295,6 +339,18 @@ def hms(seconds: float) -> str:
 
 def segment_label(hit: SearchResult) -> str:
     return f"{hms(hit.start)}–{hms(hit.end)}"
+
+
+def results_heading(response: SearchResponse) -> str:
+    """The line above the moments: "Top N moments for …" when one matches well, else that nothing does
+    (the closest moments are still shown below it)."""
+    query = f"“{response.query}”" if response.query else "the image"
+    if not response.found:
+        return f"Nothing matches {query} well: the closest {len(response.results)} moments"
+    if response.count is not None:  # an order, duration or overlap query: how many moments match
+        one = response.count == 1
+        return f"{response.count} moment{'' if one else 's'} match{'es' if one else ''} {query}"
+    return f"Top {len(response.results)} moments for {query}"
 
 
 def video_mime(path: str | Path) -> str:

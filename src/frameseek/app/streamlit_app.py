@@ -486,8 +486,7 @@ def results(response: SearchResponse) -> None:
     if has_transcript:
         timeline_chart(response)
     st.html(MATCH_STYLE)  # style tags only: applied to the page, takes no room
-    query = response.query or "(image query)"
-    st.subheader(f"Top {len(response.results)} moments for “{query}”")
+    st.subheader(logic.results_heading(response))
     for row in range(0, len(response.results), GRID_COLUMNS):
         columns = st.columns(GRID_COLUMNS)
         for offset, column in enumerate(columns):

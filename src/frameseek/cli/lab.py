@@ -1,5 +1,5 @@
-"""``frameseek train`` and ``frameseek eval``: the training lab's two commands (the only command module
-that imports ``frameseek.lab``)."""
+"""``frameseek train``, ``frameseek eval`` and ``frameseek calibrate``: the training lab's commands (the only
+command module that imports ``frameseek.lab``)."""
 
 from __future__ import annotations
 
@@ -204,3 +204,45 @@ def _eval_msrvtt(
     clips = discover_msrvtt(data, split)
     searcher = api.Searcher(model, sampling=sampling(fps), device=device)
     return evaluate_msrvtt(searcher, clips, split, progress=not quiet)
+
+
+def calibrate(
+    data: Annotated[Path, typer.Option(help="Flickr8k folder (DEV pairs, TRAIN photos for the bank).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for calibration.json + calibration-bank.safetensors.")
+    ],
+    model: ModelOpt = "lite",
+    msrvtt: Annotated[
+        Path | None, typer.Option(help="MSR-VTT folder: its captions calibrate the text tracks.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the DEV halves, the bank sample and the pairs.")] = 0,
+    bank_size: Annotated[int, typer.Option(help="Reference photos in the bank.", min=20)] = 1500,
+    fit_images: Annotated[
+        int | None, typer.Option(help="Fit on only N photos of the FIT half (quick, rougher).", min=20)
+    ] = None,
+    device: DeviceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit a model's confidence calibration on data it was not trained on (Flickr8k DEV's FIT half)."""
+    load_api()
+    from frameseek import api
+
+    if not data.is_dir():
+        raise api.InputError(f"calibration data folder not found: {data}")
+    if msrvtt is not None and not msrvtt.is_dir():
+        raise api.InputError(f"MSR-VTT folder not found: {msrvtt}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise api.InputError(f"--out must be a folder: {out_dir}")
+    from frameseek.lab.calibration import calibrate_flickr
+
+    encoder = api.create_model(model, device=device)
+    calibration = calibrate_flickr(
+        encoder, data, msrvtt, seed=seed, bank_size=bank_size, fit_images=fit_images
+    )
+    calibration.save(out_dir)  # each file written to a temporary name, then renamed
+    if json_out:
+        typer.echo(
+            json.dumps({"out": str(out_dir), "visual": calibration.visual.as_dict(), **calibration.info})
+        )
+    else:
+        out.print(f"calibration of {encoder.name} written to {out_dir} ({len(calibration.bank)} bank photos)")

@@ -20,7 +20,7 @@ from types import ModuleType
 import typer
 
 from frameseek.cli.index import index
-from frameseek.cli.lab import eval_, train
+from frameseek.cli.lab import calibrate, eval_, train
 from frameseek.cli.launcher import run_app
 from frameseek.cli.library import library_app
 from frameseek.cli.models import models
@@ -43,6 +43,7 @@ app.command()(transcript)
 app.command()(models)
 app.command()(train)
 app.command(name="eval")(eval_)
+app.command()(calibrate)
 app.command(name="app", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_app)
 app.add_typer(library_app, name="library")
 app.command(name="serve")(serve)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from frameseek.api import Sampling, TrackOptions
+    from frameseek.api import MomentQuery, Sampling, TrackOptions
 
 DEFAULT_MODEL = "auto"
 """``api.DEFAULT_MODEL``, written out so that ``--help`` needs no import of the API (a test keeps the two
@@ -41,6 +41,37 @@ DeviceOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
 LibraryNameOpt = Annotated[str, typer.Option("--library-name", help="Which library.")]
+MinConfidenceOpt = Annotated[
+    float,
+    typer.Option(
+        "--min-confidence",
+        help="Only moments whose confidence (0-1, the estimated probability that the moment matches) "
+        "reaches this.",
+    ),
+]
+ThenOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--then",
+        help="A next step: moments where QUERY is followed by this (repeat for A, then B, then C).",
+    ),
+]
+WithinOpt = Annotated[
+    float | None,
+    typer.Option("--within", help="--then: at most N seconds from one step's end to the next step's start."),
+]
+MinDurationOpt = Annotated[
+    float | None, typer.Option("--min-duration", help="Only moments that last at least N seconds.")
+]
+CountOpt = Annotated[bool, typer.Option("--count", help="How many distinct moments match, and each of them.")]
+FirstOpt = Annotated[bool, typer.Option("--first", help="Only the earliest moment that matches.")]
+LastOpt = Annotated[bool, typer.Option("--last", help="Only the latest moment that matches.")]
+WhileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--while", help="Only where QUERY and this happen at the same time (seen, said or written)."
+    ),
+]
 FpsOpt = Annotated[float, typer.Option("--fps", help="Frames sampled per second of video.")]
 SceneOpt = Annotated[
     bool, typer.Option("--scene", help="Sample at shot changes (+ one frame every --scene-gap s).")
@@ -93,6 +124,40 @@ def load_api() -> None:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def moment_query(
+    query: str | None,
+    then: list[str] | None,
+    within: float | None,
+    min_duration: float | None,
+    count: bool,
+    first: bool,
+    last: bool,
+    while_: str | None,
+) -> MomentQuery | None:
+    """The order / duration / count / overlap options as one validated ``MomentQuery`` (None when none
+    is given): an invalid combination fails here, before any model loads."""
+    from frameseek import api
+
+    asked = bool(then) or within is not None or min_duration is not None or count or first or last
+    if not asked and while_ is None:
+        return None
+    if query is None:
+        raise api.InputError(
+            "--then, --within, --min-duration, --count, --first, --last and --while need a text QUERY"
+        )
+    return api.MomentQuery.of(
+        query,
+        then=then or (),
+        within=within,
+        min_duration=min_duration,
+        count=count,
+        first=first,
+        last=last,
+        while_=while_,
+        max_chars=api.limits().max_query_chars,
+    )
 
 
 def tracks(speech: bool, ocr: bool, subtitles: bool, sub_lang: str, asr_model: str) -> TrackOptions:

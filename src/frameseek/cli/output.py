@@ -34,8 +34,29 @@ def print_partial(response: SearchResponse) -> None:
     print_results(response.as_dict(), title_prefix="first look: ")
 
 
+def not_found_line(data: dict[str, Any], where: str | None = None) -> None:
+    """The one line that says nothing matches well (``found`` is false): where, what, and the best
+    confidence among the closest moments listed below it (``where``: the source's name by default)."""
+    source = str(data["source"])
+    name = where or (source if "://" in source else Path(source).name or source)
+    what = f"'{data['query']}'" if data.get("query") else "the image"
+    best = max((float(hit.get("confidence", 0.0)) for hit in data["results"]), default=None)
+    tail = "; closest shown, confidence " + f"{best:.2f}" if best is not None else "; nothing to show"
+    out.print(
+        f"No moment in {escape(name)} matches {escape(what)} well{tail}", highlight=False, soft_wrap=True
+    )
+
+
+def confidence_cell(confidence: float) -> str:
+    """A confidence as the table shows it: its level and the number (``high 0.91``)."""
+    from frameseek.api import confidence_level  # loaded by then: results come from the API
+
+    return f"{confidence_level(confidence)} {confidence:.2f}"
+
+
 def print_results(data: dict[str, Any], title_prefix: str = "") -> None:
-    """The hits as a table, then (for a finished search) the metrics line and what was exported."""
+    """The hits as a table (a weak moment, below ``FOUND_AT``, dimmed), then (for a finished search) the
+    metrics line and what was exported."""
     table = Table(
         title=f"{title_prefix}{data['query'] or '(image query)'} — {data['source']} [{data['model']}]"
     )
@@ -43,6 +64,7 @@ def print_results(data: dict[str, Any], title_prefix: str = "") -> None:
     columns = [
         "#",
         "time",
+        "confidence",
         "score",
         "segment",
         "match",
@@ -54,15 +76,18 @@ def print_results(data: dict[str, Any], title_prefix: str = "") -> None:
         table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
     for rank, hit in enumerate(data["results"], 1):
         words = [escape(hit.get("text") or "")] if with_text else []
+        cell = confidence_cell(float(hit.get("confidence", 0.0)))
         table.add_row(
             str(rank),
             hit["timecode"],
+            cell,
             f"{hit['score']:.3f}",
             f"{hit['start']:.2f}–{hit['end']:.2f} s",
             hit.get("match", "visual"),
             *words,
             Path(hit["video"]).name,
             hit["thumbnail"] or "",
+            style="dim" if cell.startswith("low") else None,  # a weak moment: only the closest
         )
     out.print(table)
     if data.get("partial"):

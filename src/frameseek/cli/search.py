@@ -11,11 +11,16 @@ import typer
 from frameseek.cli.options import (
     DEFAULT_MODEL,
     AsrModelOpt,
+    CountOpt,
     DeviceOpt,
     ExactOpt,
+    FirstOpt,
     FpsOpt,
     JsonOpt,
+    LastOpt,
     LibraryNameOpt,
+    MinConfidenceOpt,
+    MinDurationOpt,
     ModelOpt,
     OcrOpt,
     SceneGapOpt,
@@ -23,12 +28,16 @@ from frameseek.cli.options import (
     SpeechOpt,
     SubLangOpt,
     SubtitlesOpt,
+    ThenOpt,
+    WhileOpt,
+    WithinOpt,
     load_api,
+    moment_query,
     precheck_sources,
     sampling,
     tracks,
 )
-from frameseek.cli.output import ProgressPrinter, note, print_partial, print_results
+from frameseek.cli.output import ProgressPrinter, not_found_line, note, print_partial, print_results
 
 if TYPE_CHECKING:
     from frameseek.api import SearchResponse
@@ -56,6 +65,14 @@ def search(
     max_frames: Annotated[int | None, typer.Option(help="Sample at most this many frames.")] = None,
     exact_frames: ExactOpt = False,
     min_gap: Annotated[float, typer.Option(help="No two results closer than this (seconds).")] = 2.0,
+    min_confidence: MinConfidenceOpt = 0.0,
+    then: ThenOpt = None,
+    within: WithinOpt = None,
+    min_duration: MinDurationOpt = None,
+    count: CountOpt = False,
+    first: FirstOpt = False,
+    last: LastOpt = False,
+    while_: WhileOpt = None,
     library: Annotated[
         bool, typer.Option("--library", help="Search the library instead of a source.")
     ] = False,
@@ -104,6 +121,13 @@ def search(
         raise api.InputError("give a text QUERY, --image, or both")
     api.check_text(query)  # an empty sentence fails before the model is loaded (seconds of work)
     api.check_device_spec(device)
+    api.check_min_confidence(min_confidence)
+    moments = moment_query(query, then, within, min_duration, count, first, last, while_)
+    if moments is not None and (library or image is not None or refine):
+        raise api.InputError(
+            "--then, --within, --min-duration, --count, --first, --last and --while search a SOURCE for text:"
+            " leave out --library, --image and --refine"
+        )
     how = sampling(fps, scene, scene_gap, start, end, max_frames, exact_frames)
     text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model)
     if source is not None:
@@ -115,17 +139,20 @@ def search(
         )
         q = searcher.query(query, query_image, text_weight)
         if library:
-            response = searcher.search_library(q, library=library_name, top_k=top_k, min_gap=min_gap)
+            response = searcher.search_library(
+                q, library=library_name, top_k=top_k, min_gap=min_gap, min_confidence=min_confidence
+            )
         else:
             assert source is not None
             response = searcher.search(
                 source,
-                q,
+                moments or q,
                 top_k=top_k,
                 min_gap=min_gap,
                 tracks=text_tracks,
                 on_partial=None if json_out else print_partial,
                 refine=refine,
+                min_confidence=min_confidence,
             )
     data = response.as_dict()
     if export is not None:
@@ -137,6 +164,11 @@ def search(
     else:
         for notice in response.notices:
             note(notice)
+        if response.count and moments is not None and moments.count:
+            count_line(data)
+        if not response.found:
+            where = f"the library {library_name!r}" if library else None
+            not_found_line(data, where)
         print_results(data)
     searcher.prepare_query_engine()  # once the model was loaded: later text queries need not
 
@@ -168,3 +200,15 @@ def export_for_editors(
     )
     data.update(edits)
     return data
+
+
+def count_line(data: dict[str, Any]) -> None:
+    """``--count``: "3 moments in montage.mp4 match 'a man talking'" (the list follows)."""
+    from frameseek.cli.output import out
+
+    source = str(data["source"])
+    name = source if "://" in source else Path(source).name or source
+    n = int(data["count"])
+    what = "1 moment" if n == 1 else f"{n} moments"
+    verb = "matches" if n == 1 else "match"
+    out.print(f"{what} in {name} {verb} '{data['query']}'", highlight=False, soft_wrap=True, markup=False)

@@ -602,6 +602,7 @@ class Trainer:
             },
             "config": {k: v for k, v in asdict(self.config).items() if k != "log"},
         }
+        report["calibration"] = _fit_calibration(self, self.out / "best")
         write_text_atomic(self.out / "report.json", json.dumps(report, indent=2) + "\n")
         return report
 
@@ -796,8 +797,24 @@ def _ensemble_report(
         "evaluation": {"split": config.eval_split, "images": len(trainer.eval_data.images), **evaluated},
         "config": {k: v for k, v in asdict(config).items() if k != "log"},
     }
+    report["calibration"] = _fit_calibration(trainer, out / "best")
     write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _fit_calibration(trainer: Trainer, folder: Path) -> dict[str, Any]:
+    """The best checkpoint's confidence calibration, fitted on the selection split (never trained on), its
+    bank from the TRAIN photos, saved beside its weights; what it was fitted on, for the report."""
+    from frameseek.lab.calibration import CaptionGroups, calibrate_checkpoint
+
+    held = trainer.select_data
+    if len(held.images) < 2:
+        return {"skipped": f"the selection split has {len(held.images)} photo(s); calibration needs 2"}
+    groups = CaptionGroups(list(held.images), list(held.captions), list(held.caption_to_image))
+    calibration = calibrate_checkpoint(
+        trainer.model, folder, trainer.train_data.images, groups, seed=trainer.config.seed
+    )
+    return {"split": trainer.select_name, "visual": calibration.visual.as_dict(), **calibration.info}
 
 
 def _install_class_channel(model: DualEncoder, config: TrainConfig, folder: Path) -> DualEncoder:

@@ -106,6 +106,8 @@ class DualEncoder(nn.Module):
         self._fingerprint: str | None = None
         # what the weights were loaded from (fingerprint.source_key); None once weights may have changed
         self._source_key: str | None = None
+        # the checkpoint folder the weights were loaded from (its calibration lives there); None once changed
+        self.source_folder: Path | None = None
         self._text_engine: TextEngine | None = None  # answers text inference while text_backbone is deferred
         # the same network as the source's text backbone while its weights are the source's (for exports)
         self._source_text_engine: TextEngine | None = None
@@ -195,6 +197,7 @@ class DualEncoder(nn.Module):
         load_weights_into(model, weights, str(path))
         model.eval()
         model._source_key = key
+        model.source_folder = path
         return model
 
     def save_pretrained(self, folder: str | Path, include_backbones: bool | None = None) -> Path:
@@ -232,6 +235,7 @@ class DualEncoder(nn.Module):
         """Call after changing weights: the identity and any exported image engine are recomputed."""
         self._fingerprint = None
         self._source_key = None  # the files no longer say what the weights are
+        self.source_folder = None  # nor does their calibration
         self._onnx = None
         if self.text_backbone_built:  # a built text backbone may have trained (a deferred one cannot)
             self._source_text_engine = None

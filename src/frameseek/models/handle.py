@@ -23,6 +23,7 @@ from frameseek.models import registry
 from frameseek.models.config import DualEncoderConfig, read_config
 from frameseek.models.query_engine import GRAPH_FILE, QueryEngine, engine_path, export_query_engine
 from frameseek.models.registry import AUTO_MODEL, PRESETS
+from frameseek.moments.confidence import Calibration
 
 if TYPE_CHECKING:
     from frameseek.models.dual_encoder import DualEncoder
@@ -43,6 +44,7 @@ class ModelHandle:
         self._fingerprint: str | None = None
         self._engine: QueryEngine | None = None
         self._engine_checked = False
+        self._calibration: Calibration | None = None
         if isinstance(model, str):
             self._spec = model
             self._light_setup(model)
@@ -114,6 +116,19 @@ class ModelHandle:
                 key = fingerprints.source_key(self._config, self._folder)
                 self._fingerprint = fingerprints.cached(key) if key is not None else None
             return self._fingerprint
+
+    @property
+    def calibration(self) -> Calibration:
+        """The model's confidence calibration (``calibration.json`` beside its weights; numpy only, no
+        torch): ``Calibration.uncalibrated()`` for a model without one (a hub model, a changed model)."""
+        with self._lock:
+            if self._calibration is not None:
+                return self._calibration
+            folder = self._model.source_folder if self._model is not None else self._folder
+            if folder is None and self._model is None:
+                return Calibration.uncalibrated()  # not known before the model is created: asked again then
+            self._calibration = Calibration.load(folder) if folder is not None else Calibration.uncalibrated()
+            return self._calibration
 
     def query_engine(self) -> QueryEngine | None:
         """The exported query engine, while the model is not loaded and one has been exported for it."""

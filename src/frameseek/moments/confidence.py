@@ -147,6 +147,8 @@ class Calibration:
             "info": self.info,
         }
         write_text_atomic(folder / CALIBRATION_FILE, json.dumps(data, indent=2) + "\n")
+        for name in (BANK_FILE, CALIBRATION_FILE):  # readable like the weights (temp files are 0600)
+            (folder / name).chmod(0o644)
 
 
 _UNCALIBRATED_VISUAL = Logistic((25.0,), -7.5, ("score",))

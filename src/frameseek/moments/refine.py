@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from frameseek.moments.confidence import Calibration
 from frameseek.moments.temporal import segment_band
 from frameseek.results import SearchResult
 from frameseek.storage.visual import VideoIndex
@@ -36,9 +37,12 @@ def refine_hit(
     segment_keep: float = 0.5,
     max_rate: float = MAX_RATE,
     batch_size: int = 16,
+    calibration: Calibration | None = None,
 ) -> SearchResult:
     """``hit`` with its time moved to the best frame within ± one sample interval, and its segment edges
-    sharpened where they fall inside that window. Text hits (exact span times) are returned unchanged."""
+    sharpened where they fall inside that window; its confidence follows its better visual score (the
+    visual vote replaced in the moment's noisy-OR, ``moments.fusion``). Text hits (exact span times) are
+    returned unchanged."""
     if hit.match.split("+")[0] != "visual" or not Path(hit.video).is_file() or not len(index):
         return hit
     step = index.step
@@ -74,8 +78,15 @@ def refine_hit(
     start = hit.start if first == 0 else float(times[first])  # the run reaches the window: keep the edge
     end = hit.end if last == len(frames) - 1 else float(times[last + 1])
     t = float(times[best])
+    calibration = calibration or Calibration.uncalibrated()
+    before, after = (
+        float(p) for p in calibration.visual_confidence(query, np.array([hit.score, scores[best]]))
+    )
+    rest = (1.0 - hit.confidence) / max(1e-6, 1.0 - before)  # what the moment's other votes leave
+    confidence = min(1.0, max(hit.confidence, 1.0 - min(1.0, rest) * (1.0 - after)))
     return dataclasses.replace(
         hit,
+        confidence=round(confidence, 6),
         time=round(t, 6),
         timecode=format_timecode(t),
         score=round(float(scores[best]), 6),

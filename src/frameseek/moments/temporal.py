@@ -65,3 +65,97 @@ def segment_times(
         if duration is not None:
             end = min(end, duration) if duration > t[last] else float(t[last])
     return start, max(start, end)
+
+
+MOMENT_KEEP = 0.5
+"""A moment's frames keep at least this share of its peak's confidence (``Searcher.search(segment_keep=)``
+is the share a frame may fall below the peak: 0.5 → half the peak's confidence)."""
+MOMENT_FLOOR = 0.2
+"""...and at least this confidence: a frame below 0.2 is four to one against matching, so it does not widen
+a moment. A weak moment (its peak below the floor) is its best frame alone."""
+
+
+def local_peaks(scores: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    """Indices of the frames at least as good as both neighbours (a plateau gives each of its frames)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) == 0:
+        return np.zeros(0, dtype=np.intp)
+    left = np.concatenate([[True], s[1:] >= s[:-1]])
+    right = np.concatenate([s[:-1] >= s[1:], [True]])
+    return np.flatnonzero(left & right)
+
+
+def confident_run(
+    confidence: npt.ArrayLike, peak: int, threshold: float, taken: npt.NDArray[np.bool_] | None = None
+) -> tuple[int, int]:
+    """The contiguous frames around ``peak`` whose confidence stays at or above ``threshold`` (and not above
+    the peak's) and that no other moment holds (``taken``); inclusive indices (first, last). The peak itself
+    always belongs. Looks outwards in growing windows, so a short run costs little in a long video."""
+    c = np.asarray(confidence, dtype=np.float64)
+    top = c[peak]
+
+    def stops(lo: int, hi: int) -> npt.NDArray[np.intp]:
+        ok = (c[lo:hi] >= threshold) & (c[lo:hi] <= top)  # a better frame is another moment's slope
+        if taken is not None:
+            ok &= ~taken[lo:hi]
+        return np.flatnonzero(~ok)
+
+    last, window = peak, 16
+    while last < len(c) - 1:
+        hi = min(len(c), last + 1 + window)
+        bad = stops(last + 1, hi)
+        if len(bad):
+            last += int(bad[0])
+            break
+        last, window = hi - 1, window * 2
+    first, window = peak, 16
+    while first > 0:
+        lo = max(0, first - window)
+        bad = stops(lo, first)
+        if len(bad):
+            first = lo + int(bad[-1]) + 1
+            break
+        first, window = lo, window * 2
+    return first, last
+
+
+def pick_moments(
+    times: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    confidence: npt.ArrayLike,
+    limit: int | None,
+    min_gap: float,
+    keep: float = MOMENT_KEEP,
+    floor: float = MOMENT_FLOOR,
+) -> list[tuple[int, int, int]]:
+    """A video's moments, best first: (peak, first, last) frame indices.
+
+    Peaks are the frames at least as good as their neighbours, taken best first; each one's moment is the
+    run of frames around it whose confidence stays at or above ``max(floor, (1 - keep) × peak's)`` (never
+    above the peak's own), and no frame belongs to two moments. A peak inside an earlier moment, or closer
+    than ``min_gap`` seconds to an earlier peak, is a bump of that moment, not a moment of its own. So the
+    moments' segments never overlap and each one's representative frame is its best.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    c = np.asarray(confidence, dtype=np.float64)
+    if len(s) == 0 or (limit is not None and limit <= 0):
+        return []
+    peaks = local_peaks(s)
+    order = peaks[np.lexsort((peaks, -s[peaks], -c[peaks]))]  # best confidence, then score, then time
+    taken = np.zeros(len(s), dtype=bool)
+    near_chosen = np.zeros(len(s), dtype=bool)  # frames closer than min_gap to a chosen peak (times ascend)
+    chosen: list[tuple[int, int, int]] = []
+    for p in order:
+        peak = int(p)
+        if taken[peak] or near_chosen[peak]:
+            continue
+        threshold = min(max(floor, (1.0 - keep) * c[peak]), c[peak])
+        first, last = confident_run(c, peak, threshold, taken)
+        taken[first : last + 1] = True
+        lo = int(np.searchsorted(t, t[peak] - min_gap, side="right"))
+        near_chosen[lo : int(np.searchsorted(t, t[peak] + min_gap, side="left"))] = True
+        chosen.append((peak, first, last))
+        if limit is not None and len(chosen) == limit:
+            break
+    return chosen

@@ -20,8 +20,10 @@ from frameseek.api import (
     EditFile,
     FrameseekError,
     ModelError,
+    MomentQuery,
     PipelineMetrics,
     Progress,
+    Query,
     ResourceMonitor,
     Sampling,
     Searcher,
@@ -140,12 +142,17 @@ class Backend:
         if request.image is not None:  # base64 in the JSON body
             image = load_query_image(request.image, limits.max_pixels)
         query = searcher.query(request.query, image, request.text_weight)
+        moments = request.moment_options  # order, duration, count, overlap (a text query on a source)
+        asked: Query | MomentQuery = (
+            query if moments is None else searcher.moment_query(request.query or "", **moments)
+        )
         if request.library is not None:
             response = searcher.search_library(
                 query,
                 library=check_library_name(request.library),
                 top_k=request.top_k,
                 min_gap=request.min_gap,
+                min_confidence=request.min_confidence,
             )
             return self.files.add_ids(response.as_dict())
         assert request.source is not None
@@ -155,9 +162,10 @@ class Backend:
             request.source, self.settings.media, allow_private_links=self.settings.allow_private_links
         )
         options: dict[str, Any] = dict(
-            query=query, top_k=request.top_k, min_gap=request.min_gap, sampling=sampling, tracks=tracks
+            query=asked, top_k=request.top_k, min_gap=request.min_gap, sampling=sampling, tracks=tracks
         )
         options["refine"] = request.refine
+        options["min_confidence"] = request.min_confidence
 
         if is_link(source):
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from frameseek.api import SearchResult
+from frameseek.api import MAX_STEPS, SearchResult
 
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 4096
@@ -58,10 +58,47 @@ class SearchRequest(SamplingOptions, TrackFlags):
     text_weight: float = Field(default=0.5, ge=0, le=1)
     top_k: int = Field(default=5, ge=1, le=100)
     min_gap: float = Field(default=2.0, ge=0, le=3600)
+    min_confidence: float = Field(
+        default=0.0, ge=0, le=1, description="Only moments whose confidence (0-1) reaches this."
+    )
     start: float | None = Field(default=None, ge=0)
     end: float | None = Field(default=None, gt=0)
     max_frames: int | None = Field(default=None, ge=1)
     refine: bool = False
+    then: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_STEPS - 1,
+        description="Next steps: moments where the query is followed by each of these, in order.",
+    )
+    within: float | None = Field(
+        default=None, gt=0, le=86_400, description="With 'then': at most N s from one step's end to the next."
+    )
+    min_duration: float | None = Field(
+        default=None, gt=0, le=86_400, description="Only moments that last at least N seconds."
+    )
+    count: bool = Field(default=False, description="Every distinct matching moment, and how many ('count').")
+    first: bool = Field(default=False, description="Only the earliest matching moment.")
+    last: bool = Field(default=False, description="Only the latest matching moment.")
+    while_: str | None = Field(
+        default=None,
+        alias="while",
+        max_length=10_000,
+        description="Only where the query and this happen at the same time (seen, said or written).",
+    )
+
+    @property
+    def moment_options(self) -> dict[str, Any] | None:
+        """The order / duration / count / overlap fields given (for ``Searcher.moment_query``), else None."""
+        options: dict[str, Any] = {
+            "then": self.then,
+            "within": self.within,
+            "min_duration": self.min_duration,
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "while_": self.while_,
+        }
+        return options if any(v not in (None, False, []) for v in options.values()) else None
 
     @model_validator(mode="after")
     def _one_target(self) -> SearchRequest:
@@ -69,6 +106,13 @@ class SearchRequest(SamplingOptions, TrackFlags):
             raise ValueError("give exactly one of 'source' or 'library'")
         if self.query is None and self.image is None:
             raise ValueError("give a 'query', an 'image', or both")
+        if self.moment_options is not None and (
+            self.query is None or self.image is not None or self.library is not None or self.refine
+        ):
+            raise ValueError(
+                "'then', 'within', 'min_duration', 'count', 'first', 'last' and 'while' search a 'source' "
+                "for a text 'query': leave out 'image', 'library' and 'refine'"
+            )
         return self
 
 
@@ -112,6 +156,11 @@ class SearchAnswer(BaseModel):
     metrics: dict[str, Any]
     notices: list[str]
     partial: bool
+    found: bool = Field(
+        default=False,
+        description="Whether any moment matches well (confidence >= 0.5); else the results are the "
+        "closest moments, weak ones.",
+    )
 
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
