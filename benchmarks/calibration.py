@@ -39,7 +39,7 @@ def measure(quick: bool) -> dict[str, Any]:
         raise SystemExit("lite has no shipped calibration (src/frameseek/weights/lite/calibration.json)")
     model = handle.model
     flickr = cal.load_flickr(common.SHARED_DATA / "flickr8k")
-    held = flickr.eval.subset(list(range(40))) if quick else flickr.eval
+    held = flickr.eval.subset(list(range(12 if common.SMOKE else 40))) if quick else flickr.eval
     rows: dict[str, Any] = {}
     common.log(f"photos: {len(held.images)} held-out DEV photos")
     rows.update(cal.measure_images(calibration, model, held))

@@ -51,6 +51,12 @@ CLIP_RECIPE = "v1:libx264-veryfast-crf23-g50-yuv420p-pan"
 
 Row = dict[str, Any]
 
+SMOKE = False
+"""Set by ``--smoke``: tiny sizes, one round, no warm-up. Checks that a benchmark runs end to end in a
+few seconds (tests/test_benchmark_smoke.py); its numbers mean nothing."""
+SMOKE_SECONDS = 6
+"""Longest clip ``make_clip`` cuts in smoke mode (every resolution is then 160x90)."""
+
 
 # ------------------------------------------------------------------------------------------- logging
 def log(message: str) -> None:
@@ -109,7 +115,7 @@ def _segment(src: Path, position: int, width: int, height: int) -> Path:
     second would decode unrealistically fast (skipped blocks), so every source gets a slow pan (a moving
     crop window): each frame then differs from the last as in hand-held camera footage.
     """
-    folder = cache_dir() / "segments" / f"{width}x{height}"
+    folder = cache_dir() / "segments" / f"{width}x{height}{'-smoke' if SMOKE else ''}"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{position:02d}-{src.stem}.mp4"
     if out.is_file():
@@ -120,7 +126,8 @@ def _segment(src: Path, position: int, width: int, height: int) -> Path:
         f"crop={width}:{height}:x='(iw-{width})/2*(1+sin(t*0.9))':y='(ih-{height})/2*(1+sin(t*0.6))',"
         "setsar=1"
     )
-    args = ["-i", str(src), "-vf", vf, "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]
+    cut = ["-t", str(SMOKE_SECONDS)] if SMOKE else []
+    args = [*cut, "-i", str(src), "-vf", vf, "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]
     args += ["-g", "50", "-pix_fmt", "yuv420p", "-r", str(CLIP_FPS), "-movflags", "+faststart"]
     _run_ffmpeg(args, out)
     return out
@@ -137,7 +144,9 @@ def make_clip(resolution: str, seconds: int) -> Path:
     looping over all the footage when ``seconds`` is longer than it. Cached under ``cache_dir()``.
     """
     width, height = RESOLUTIONS[resolution]
-    out = cache_dir() / "clips" / f"{resolution}-{seconds}s-{_recipe_tag()}.mp4"
+    if SMOKE:
+        width, height, seconds = 160, 90, min(seconds, SMOKE_SECONDS)
+    out = cache_dir() / "clips" / f"{resolution}-{seconds}s-{_recipe_tag()}{'-smoke' if SMOKE else ''}.mp4"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +253,8 @@ def build_model(name: str) -> DualEncoder:
 # ---------------------------------------------------------------------------------- timing, stats
 def warm_up(seconds: float = 3.0, work: Callable[[], object] | None = None) -> None:
     """Keep the CPU busy for ``seconds`` (clock ramp: the first 1-2 s of compute run slow)."""
+    if SMOKE:
+        seconds = 0.0
     a = torch.randn(384, 384)
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -257,10 +268,11 @@ def interleaved(cases: dict[str, Callable[[], float]], repeats: int) -> dict[str
     """Run every case ``repeats`` times, alternating the order each round (A B C, C B A, ...).
 
     Each callable returns the value to record (a time or a rate); alternating cancels slow drifts.
+    Smoke mode: one round.
     """
     results: dict[str, list[float]] = {name: [] for name in cases}
     names = list(cases)
-    for r in range(repeats):
+    for r in range(1 if SMOKE else repeats):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
             results[name].append(float(cases[name]()))
@@ -327,14 +339,18 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits
 
 
 def save_figure(fig: Any, name: str) -> str:
-    """Write a matplotlib figure to benchmarks/results/<name>.png; returns the repo-relative path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.png"
+    """Write a matplotlib figure to benchmarks/results/<name>.png; returns the repo-relative path.
+
+    Smoke mode writes it under ``cache_dir()`` instead (the repository's plots stay the measured ones).
+    """
+    folder = cache_dir() / "smoke-plots" if SMOKE else RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    return str(path.relative_to(REPO_DIR))
+    return str(path.relative_to(REPO_DIR)) if path.is_relative_to(REPO_DIR) else str(path)
 
 
 def pyplot() -> Any:
@@ -351,7 +367,31 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--quick", action="store_true", help="a smaller, faster variant")
+    parser.add_argument(
+        "--smoke",
+        action=_SmokeAction,
+        help="tiny sizes, one round, a few seconds: checks that the script runs (numbers mean nothing)",
+    )
     return parser
+
+
+class _SmokeAction(argparse.Action):
+    """``--smoke``: sets ``SMOKE`` (and ``--quick``) before the benchmark reads its arguments."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        global SMOKE
+        SMOKE = True
+        namespace.smoke = True
+        namespace.quick = True
 
 
 def command_line() -> str:
@@ -420,6 +460,8 @@ def machine_info() -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ compute peak
 def matmul_peak_gflops(dtype: torch.dtype, threads: int, seconds: float = 1.5, size: int = 1024) -> float:
     """Measured peak of this CPU: GFLOP/s of a large square matmul (best of short bursts)."""
+    if SMOKE:
+        seconds, size = 0.01, 64
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
     flops = 2.0 * size**3

@@ -42,7 +42,7 @@ from frameseek.video.decode import Frame, iter_all_frames, iter_frames
 from frameseek.video.sampling import Sampling
 
 NAME = "decode_limit"
-LIMITS = {"frame_limit": 10**6, "max_pixels": 10**9}
+FRAME_LIMIT, MAX_PIXELS = 10**6, 10**9
 
 
 @contextlib.contextmanager
@@ -75,7 +75,7 @@ def range_workers(n: int) -> Iterator[None]:
 
 def pipeline_reader(threads: int = 1) -> FrameReader:
     """The reader ``Searcher`` builds for its default sampling."""
-    return FrameReader(Sampling(), threads=threads, **LIMITS)
+    return FrameReader(Sampling(), threads=threads, frame_limit=FRAME_LIMIT, max_pixels=MAX_PIXELS)
 
 
 # name: (description, lossy, how to decode) — decode-only variants

@@ -22,7 +22,7 @@ import torch
 
 import common
 from frameseek.models.dual_encoder import DualEncoder
-from frameseek.models.inference import default_precision
+from frameseek.models.inference import Engine, Precision, default_precision
 from frameseek.models.onnx_engine import onnxruntime_available
 from frameseek.video.decode import iter_frames
 
@@ -39,7 +39,7 @@ def real_pixels(model: DualEncoder, n: int) -> torch.Tensor:
 
 def throughput_case(
     model: DualEncoder,
-    variant: tuple[str, str],
+    variant: tuple[Precision, Engine],
     pixels: torch.Tensor,
     batch: int,
     threads: int,
@@ -80,7 +80,7 @@ def measure_backbone(
     )
     gflops = common.image_gflops(model)
     pixels = real_pixels(model, max(batches))
-    variants: dict[str, tuple[DualEncoder, tuple[str, str]]] = {"fp32": (model, ("fp32", "torch"))}
+    variants: dict[str, tuple[DualEncoder, tuple[Precision, Engine]]] = {"fp32": (model, ("fp32", "torch"))}
     if default_precision == "bf16":  # native bfloat16 only: emulated bf16 is slower than fp32
         cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         variants["bf16"] = (model, ("bf16", "torch"))

@@ -19,6 +19,7 @@ say which device each number is from and name the GPU).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -168,7 +169,7 @@ def run(quick: bool, device_spec: str) -> dict[str, Any]:
     pixels = create_model("lite", device="cpu").preprocess(frames[:64])
     seconds = 2.0 if quick else 5.0
     common.warm_up(2.0)
-    rates = common.interleaved({d: (lambda d=d: encoder_rate(d, pixels, seconds)) for d in devices}, 3)
+    rates = common.interleaved({d: functools.partial(encoder_rate, d, pixels, seconds) for d in devices}, 3)
     encoder = {d: common.median(v) for d, v in rates.items()}
     common.log(f"encoder images/s: {encoder}")
     clip = common.make_clip("720p", 30 if quick else 120)

@@ -34,8 +34,11 @@ def run_frameseek(model: DualEncoder, clip: Path) -> tuple[float, VideoIndex, Pi
         searcher = Searcher(model)
         metrics = PipelineMetrics()
         started = time.perf_counter()
-        (index,) = [o.index for o in searcher.index(str(clip), metrics)]
+        (outcome,) = searcher.index(str(clip), metrics)
         wall = time.perf_counter() - started
+    if outcome.index is None:
+        raise SystemExit(f"indexing {clip} failed: {outcome.error}")
+    index = outcome.index
     return wall, index, metrics, searcher
 
 

@@ -41,8 +41,10 @@ def child(pipeline: str, video: str, model_name: str, baseline_threads: int, bat
         frames, held = len(run.times), run.held_bytes
     else:
         with common.scratch_home("memory"):
-            (index,) = Searcher(model, batch_size=batch_size).index(video)
-        frames, held = len(index), 0
+            (outcome,) = Searcher(model, batch_size=batch_size).index(video)
+        if outcome.index is None:
+            raise SystemExit(f"indexing {video} failed: {outcome.error}")
+        frames, held = len(outcome.index), 0
     wall = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
@@ -221,7 +223,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     rows.sort(key=lambda r: (r["pipeline"], r["minutes"]))
     sweep = []
     short = str(common.make_clip("360p", minutes[0] * 60))
-    for batch in [int(b) for b in (args.batch_sweep or ("8,16" if args.quick else "4,8,16,32")).split(",")]:
+    batches = [int(b) for b in (args.batch_sweep or ("8,16" if args.quick else "4,8,16,32")).split(",")]
+    for batch in [] if args.smoke else batches:  # smoke: the two cases above run the same path
         common.log(f"frameseek: {minutes[0]} min video, batch size {batch}")
         row = run_case("frameseek", short, args.model, args.baseline_threads, batch)
         row.pop("samples")

@@ -117,18 +117,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["previous"] = previous_checkpoint(result["weights"]["sha256"])
     flickr = common.SHARED_DATA / "flickr8k"
     msrvtt = common.SHARED_DATA / "msrvtt"
+    # smoke: a dozen samples per set, three MSR-VTT clips
+    limit, clip_limit = (12, 3) if args.smoke else (None, None)
     # fresh feature cache and indexes (nothing reused)
     with common.scratch_home("quality"), common.torch_threads(args.threads):
         model = create_model("lite")
         common.log("Flickr8k dev: embedding 1,000 images (+ mirrors) and 5,000 captions")
         started = time.perf_counter()
-        report = evaluate_samples(model, load_flickr8k(flickr, "dev"), "flickr8k", "dev")
+        report = evaluate_samples(model, load_flickr8k(flickr, "dev")[:limit], "flickr8k", "dev")
         report["seconds"] = time.perf_counter() - started
         report["chance"] = chance(report["images"])
         result["flickr8k_dev"] = report
         if not args.no_msrvtt:
             common.log("MSR-VTT: indexing the 21 clips at 1 fps")
-            clips = load_msrvtt(msrvtt / "train_val_videodatainfo.json", msrvtt / "videos", None)
+            clips = load_msrvtt(msrvtt / "train_val_videodatainfo.json", msrvtt / "videos", None)[:clip_limit]
             started = time.perf_counter()
             video = evaluate_msrvtt(Searcher(model), clips, "all", progress=False)
             video["seconds"] = time.perf_counter() - started
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if stamps.is_dir():
             common.log("Tux Paint stamps: embedding the clip art and its descriptions")
             started = time.perf_counter()
-            tux = evaluate_samples(model, load_tuxpaint(stamps, "all"), "tuxpaint", "all")
+            tux = evaluate_samples(model, load_tuxpaint(stamps, "all")[:limit], "tuxpaint", "all")
             tux["seconds"] = time.perf_counter() - started
             tux["chance"] = chance(tux["images"])
             result["tuxpaint"] = tux

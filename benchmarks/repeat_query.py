@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--query", default=DEFAULT_QUERY)
     parser.add_argument("--model", default="lite")
     args = parser.parse_args(argv)
+    if args.smoke:  # a 6-second clip cut from the same footage instead of the whole video
+        args.video = common.make_clip("360p", common.SMOKE_SECONDS)
     if not args.video.is_file():
         raise SystemExit(f"no video at {args.video} (set --video or FRAMESEEK_SHARED_DATA)")
     runs = args.runs or (5 if args.quick else 9)

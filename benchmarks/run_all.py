@@ -582,7 +582,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=None, help="comma-separated benchmark names")
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="render BENCHMARKS.md from the recorded results to stdout; run nothing, write nothing",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        print(render_markdown(load_results(), None))
+        return
     run_file = common.RESULTS_DIR / "_run.json"
     if not args.render_only:
         names = args.only.split(",") if args.only else ORDER

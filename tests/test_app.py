@@ -175,6 +175,28 @@ def test_library_and_local_file_inputs(app_home: Path) -> None:
     assert metric(at, "Index") == "reused"
 
 
+def test_the_then_while_at_least_builder_asks_an_order_query(app_home: Path) -> None:
+    """The page's builder turns "A, then B within N s" into one order query: its answer spans A to B;
+    a builder field that cannot work (within without then) is a message on the page, not a traceback."""
+    require_app_model()
+    bikes = require_bikes()  # 1.2-3.0 s a traffic jam, 3.0-5.5 s a cyclist (shared/data/README.md)
+    at = new_app()
+    at.radio(key="source_kind").set_value("Local file").run()
+    at.text_input(key="local_path").input(str(bikes))
+    at.text_input(key="then").input("a cyclist riding beside a van")
+    at.number_input(key="within").set_value(5.0)
+    search(at, "cars in a traffic jam")
+    assert not at.error, [e.value for e in at.error]
+    response = at.session_state["response"]
+    assert response.results, "an order query answers with its closest sequences at least"
+    best = response.results[0]
+    assert best.start < 3.0 < best.end, (best.start, best.end)  # from the jam into the cyclist's scene
+
+    at.text_input(key="then").input("")
+    search(at, "cars in a traffic jam")
+    assert at.error and "then" in at.error[0].value.lower(), [e.value for e in at.error]
+
+
 @pytest.mark.slow
 def test_subtitles_give_badges_highlights_and_a_transcript(app_home: Path, tmp_path: Path) -> None:
     require_app_model()

@@ -437,6 +437,7 @@ def test_benchmarks_use_only_public_names(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.py")), ids=lambda p: p.name)
 def test_every_benchmark_imports(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A benchmark that no longer imports (a renamed library name) is caught here, not in a long run."""
+    """A benchmark that no longer imports (a renamed library name) is caught here, not in a long run;
+    that each one still runs end to end is tests/test_benchmark_smoke.py (its ``--smoke`` mode)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     importlib.import_module(path.stem)

@@ -19,8 +19,6 @@ from frameseek.lab.data.captions import (
 )
 
 REAL_FLICKR8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k"
-if not REAL_FLICKR8K.is_dir():
-    REAL_FLICKR8K = Path("/work/shared/data/flickr8k")
 
 
 def _touch_images(folder: Path, names: list[str]) -> None:

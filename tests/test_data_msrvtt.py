@@ -11,8 +11,6 @@ from frameseek.errors import InputError
 from frameseek.lab.data.msrvtt import VideoCaptions, load_msrvtt, load_msrvtt_jsfusion
 
 REAL_MSRVTT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "msrvtt"
-if not REAL_MSRVTT.is_dir():
-    REAL_MSRVTT = Path("/work/shared/data/msrvtt")
 
 
 @pytest.mark.skipif(not REAL_MSRVTT.is_dir(), reason="shared MSR-VTT data not available")

@@ -268,6 +268,7 @@ def test_gloo_gather_gives_the_global_loss_and_gradients() -> None:
     sizes = [3, 2]
     found = distributed.launch(2, _loss_worker, sizes)
     images, texts = _pairs(sum(sizes))
+    assert set(found) == {"infonce", "soft"}
     for name, result in found.items():
         loss_fn = build_loss(name, temperature=0.3).double()
         image, text = images.clone().requires_grad_(), texts.clone().requires_grad_()

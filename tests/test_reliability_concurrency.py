@@ -41,6 +41,8 @@ except ImportError:  # pragma: no cover - if tests/ becomes a package
     )
     from tests.videos import make_video
 
+pytestmark = pytest.mark.slow  # subprocesses (CLI runs, workers): outside the `-m "not slow"` lane
+
 BARRIER_TIMEOUT_S = 240.0
 
 # `python -m frameseek.cli` plus a barrier in front of the index lock (see the module docstring).

@@ -27,6 +27,8 @@ try:  # tests/ is not a package: pytest puts it on sys.path
 except ImportError:  # pragma: no cover - if tests/ becomes a package
     from tests.videos import BIKES, make_video
 
+pytestmark = pytest.mark.slow  # subprocesses (CLI runs, workers): outside the `-m "not slow"` lane
+
 CASE_TIMEOUT_S = 20.0
 WORKER_MEMORY_BYTES = 4 * 1024**3
 

@@ -42,6 +42,8 @@ except ImportError:  # pragma: no cover - if tests/ becomes a package
     )
     from tests.videos import make_video
 
+pytestmark = pytest.mark.slow  # subprocesses (CLI runs, workers): outside the `-m "not slow"` lane
+
 SECONDS = 40.0
 FPS = 2  # 80 frames: a few seconds of encoding, long enough to be caught mid-way
 FRAMES = int(SECONDS * FPS)

@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,8 @@ except ImportError:  # pragma: no cover - if tests/ becomes a package
     )
     from tests.test_video_sources import LocalSite
     from tests.videos import make_audio_only, make_video
+
+pytestmark = pytest.mark.slow  # subprocesses (CLI runs, workers): outside the `-m "not slow"` lane
 
 QUERY = "a dog running on the beach"
 LONG_QUERY = ("a person riding a bicycle down a long road " * 200).strip()  # ~8600 characters
@@ -368,17 +371,21 @@ def test_cli_edge_cases(cli_results: CliResults) -> None:
     assert data["query"] == " ".join(EDGE_QUERY.split())[:500]
     assert data["query"].startswith("un perro en la playa · 自転車に乗った人 🚴‍♀️ a person")
     assert data["notices"] == ["query truncated to its first 500 characters"]
-    by_video: dict[str, list[float]] = {}
+    by_video: dict[str, list[dict[str, Any]]] = {}
     for hit in data["results"]:
         assert hit["timecode"] == format_timecode(hit["time"])
         assert hit["start"] <= hit["time"] <= max(hit["end"], hit["time"])
         assert hit["thumbnail"] and Path(hit["thumbnail"]).is_file()
-        by_video.setdefault(Path(hit["video"]).name, []).append(hit["time"])
-    assert {name: sorted(times) for name, times in by_video.items()} == {
+        by_video.setdefault(Path(hit["video"]).name, []).append(hit)
+    frames = {
         "one-frame.mp4": [0.0],
         "huge.mp4": [0.0],
         "damaged-tail.mkv": [0.0, 1.0],  # the 2 s of good frames, sampled at 1 fps
     }
+    assert set(by_video) == set(frames)
+    for name, hits in by_video.items():  # moments at sampled frames, inside the video's good part
+        assert hits and {h["time"] for h in hits} <= set(frames[name]), (name, hits)
+        assert all(0.0 <= h["start"] <= h["end"] <= frames[name][-1] + 1.0 for h in hits), (name, hits)
     assert_nothing_half_written(home, allow_index=True)
     assert len(complete_indexes(home)) == len(EDGE_VIDEOS)
 

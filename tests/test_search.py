@@ -406,6 +406,7 @@ def test_long_query_is_truncated_with_a_notice(
 
 
 def test_export_frames_and_clips(first: SearchResponse, tmp_path: Path) -> None:
+    assert len(first.results) >= 2
     for rank, hit in enumerate(first.results[:2], 1):
         jpeg = export_frame(hit.video, hit.time, tmp_path / f"{rank}.jpg")
         with Image.open(jpeg) as image:

@@ -219,7 +219,9 @@ def test_nms_then_segments(
     """The whole chain as search.py uses it: every hit's segment contains the hit's time."""
     times, scores = timeline
     duration = times[-1] + 1.0
-    for peak in temporal_nms(times, scores, top_k, min_gap):
+    peaks = temporal_nms(times, scores, top_k, min_gap)
+    assert 1 <= len(peaks) <= top_k
+    for peak in peaks:
         first, last = segment_bounds(scores, peak, keep)
         start, end = segment_times(times, first, last, duration, 1.0)
         assert start <= times[peak] <= end <= duration

@@ -37,6 +37,7 @@ from frameseek.errors import (
 )
 from frameseek.indexing.distributor import JobOutcome
 from frameseek.indexing.text_tracks import TrackOptions
+from frameseek.indexing.writer import discard_stale_scratch
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
 from frameseek.models.download import download_preset
 from frameseek.models.preprocess import ImageLike
@@ -47,7 +48,7 @@ from frameseek.progress import Progress
 from frameseek.query import MAX_STEPS, MomentQuery, Query, check_text, load_query_image
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.search import Searcher, frame_limit_notices
-from frameseek.settings import Limits, home, indexes_dir, limits
+from frameseek.settings import Limits, downloads_dir, home, indexes_dir, limits
 from frameseek.storage.library import add_to_library, check_library_name, file_stamp, library_entries
 from frameseek.storage.maintenance import prune, remove_video, scan, watch
 from frameseek.storage.store import stored_text_tracks
@@ -60,7 +61,7 @@ from frameseek.timecode import format_timecode
 from frameseek.transcripts import VideoText, read_text
 from frameseek.version import __version__
 from frameseek.video.decode import probe
-from frameseek.video.sampling import Sampling
+from frameseek.video.sampling import MAX_VIDEO_SECONDS, Sampling
 from frameseek.video.sources import VideoSource, check_url, from_upload, is_link, resolve
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ __all__ = [
     "FOUND_AT",
     "MAX_CLIP_SECONDS",
     "MAX_STEPS",
+    "MAX_VIDEO_SECONDS",
     "MIN_CLIP_SECONDS",
     "PRESETS",
     "Calibration",
@@ -149,7 +151,9 @@ __all__ = [
     "create_model",
     "create_ray_distributor",
     "describe_presets",
+    "discard_stale_scratch",
     "download_preset",
+    "downloads_dir",
     "edit_file",
     "edit_markers",
     "edit_moments",

@@ -6,6 +6,7 @@ import base64
 import binascii
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,13 @@ EMPTY_QUERY = "the query is empty; type a sentence such as 'a cyclist wearing a 
 NO_QUERY = "give a text query, an image query, or both"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
-    """White space folded to single spaces, ends stripped."""
-    return " ".join(text.split())
+    """White space folded to single spaces, ends stripped; a lone surrogate (an undecodable byte of a
+    command-line argument, ``$'\xff'``) becomes U+FFFD, as no tokenizer takes one."""
+    return " ".join(_SURROGATE.sub("\ufffd", text).split())
 
 
 def check_text(text: str | None) -> None:

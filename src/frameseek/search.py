@@ -47,6 +47,7 @@ from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.storage.library import LibraryMatrix, add_to_library, library_version, load_library
 from frameseek.storage.store import stored_text_tracks
 from frameseek.storage.visual import VideoIndex
+from frameseek.system.devices import check_requested_device
 from frameseek.text.matching import SpanMatcher
 from frameseek.text.spans import SpanKind, TextTrack
 from frameseek.timecode import format_timecode
@@ -81,6 +82,8 @@ class Searcher:
         """``model``: a name, a checkpoint folder or a loaded model; ``device`` (for a name or folder):
         ``auto`` | ``cpu`` | ``cuda[:N]`` | ``mps`` (``create_model``). On a GPU frames are encoded in
         batches of ``devices.GPU_BATCH_SIZE`` and a CUDA device decodes with NVDEC where FFmpeg can."""
+        if distributor is None and isinstance(model, str | Path):  # a name or folder: created here
+            check_requested_device(device)  # a GPU asked for and not here: one error, before any work
         # the model is created when something needs it: a text query on an indexed video does not
         # (its embedding comes from the exported query engine, see frameseek.models.handle)
         self.handle = model if isinstance(model, ModelHandle) else ModelHandle(model, device=device)

@@ -19,6 +19,9 @@ from frameseek.api import (
     AUTO_MODEL,
     PRESETS,
     FrameseekError,
+    InputError,
+    MomentQuery,
+    Query,
     Searcher,
     SearchResponse,
     SearchResult,
@@ -195,8 +198,9 @@ def source_input() -> tuple[str, logic.SourceInput | None]:
     return kind, path
 
 
-def query_input() -> tuple[str, logic.Upload | None, float, bool]:
-    """The sentence, an optional query image (and its weight), and whether Search was pressed."""
+def query_input() -> tuple[str, logic.Upload | None, float, bool, dict[str, Any]]:
+    """The sentence, an optional query image (and its weight), whether Search was pressed, and the
+    "then / while / at least" builder's fields (``logic.make_moment_query``)."""
     col_query, col_button = st.columns([6, 1], vertical_alignment="bottom")
     with col_query:
         query = st.text_input(
@@ -226,7 +230,15 @@ def query_input() -> tuple[str, logic.Upload | None, float, bool]:
                     help="Used when both a sentence and an image are given.",
                 )
             )
-    return query or "", image_file, weight, pressed
+    with st.expander("Order and duration (optional)"):
+        col_then, col_within = st.columns([3, 1])
+        then = col_then.text_input("…then", placeholder="a car drives away", key="then")
+        within = col_within.number_input("within (s)", min_value=0.1, value=None, step=1.0, key="within")
+        col_while, col_least = st.columns([3, 1])
+        while_ = col_while.text_input("…while", placeholder="someone says thank you", key="while")
+        at_least = col_least.number_input("at least (s)", min_value=0.1, value=None, step=1.0, key="at_least")
+    builder = {"then": then or "", "within": within, "while_": while_ or "", "at_least": at_least}
+    return query or "", image_file, weight, pressed, builder
 
 
 # ---------------------------------------------------------------------------------------- work
@@ -238,6 +250,7 @@ def run_search(
     query: str,
     image_file: logic.Upload | None,
     options: logic.QueryOptions,
+    builder: dict[str, Any] | None = None,
 ) -> None:
     """Validate, then index (with progress) and search; the response goes to the session state."""
     st.session_state.pop("response", None)
@@ -245,7 +258,10 @@ def run_search(
         del st.session_state[key]  # a new search starts with every card selected
     try:  # checks that need no work: shown at once, no status box
         image = logic.query_image(image_file) if image_file is not None else None
-        parsed = logic.make_query(query, image, options.text_weight)
+        moment = logic.make_moment_query(query, **(builder or {}))
+        if moment is not None and image is not None:
+            raise InputError("“then”, “while” and “at least” work with a sentence, not with a query image")
+        parsed: Query | MomentQuery = moment or logic.make_query(query, image, options.text_weight)
         chosen = logic.check_source(source, kind)
         options.sampling()
         options.tracks()
@@ -509,11 +525,11 @@ def main() -> None:
     st.caption("Find the moments in a video that match a sentence. Everything runs on this machine.")
     options = sidebar()
     kind, source = source_input()
-    query, image_file, weight, pressed = query_input()
+    query, image_file, weight, pressed, builder = query_input()
     options = dataclasses.replace(options, text_weight=weight)
     st.session_state.pop("error", None)
     if pressed:
-        run_search(kind, source, query, image_file, options)
+        run_search(kind, source, query, image_file, options, builder)
     if "error" in st.session_state:
         st.error(st.session_state["error"], icon=":material/error:")
     response = st.session_state.get("response")

@@ -69,7 +69,6 @@ def text_result(index: VideoIndex, span: TextSpan, kind: SpanKind, s: float) -> 
     """A candidate for a matched span: its start, its segment, the thumbnail of the frame then on screen;
     ``score`` is the ``SpanMatcher`` score (its confidence is set from the calibration when ranked)."""
     frame = _frame_near(index, span.start)
-    thumb = index.thumbnail(frame) if len(index) else None
     end = span.end if index.last_time is None else min(span.end, index.last_time)
     return SearchResult(
         video=index.video_path,
@@ -79,7 +78,7 @@ def text_result(index: VideoIndex, span: TextSpan, kind: SpanKind, s: float) -> 
         score=round(float(s), 6),
         start=round(span.start, 6),
         end=round(max(end, span.start), 6),
-        thumbnail=str(thumb) if thumb is not None and thumb.is_file() else None,
+        thumbnail=index.thumbnail_if_present(frame) if len(index) else None,
         match=kind,
         text=span.text,
     )

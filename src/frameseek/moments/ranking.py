@@ -94,7 +94,6 @@ def make_result(
 ) -> SearchResult:
     """A visual moment of ``index``: its best frame ``peak``, its frames ``first``..``last``."""
     start, end = segment_times(index.times, first, last, index.last_time, index.step)
-    thumb = index.thumbnail(peak)
     t = float(index.times[peak])
     return SearchResult(
         video=index.video_path,
@@ -104,7 +103,7 @@ def make_result(
         score=round(float(scores[peak]), 6),
         start=round(min(start, t), 6),
         end=round(max(end, t), 6),
-        thumbnail=str(thumb) if thumb.is_file() else None,
+        thumbnail=index.thumbnail_if_present(peak),
         confidence=round(float(confidence), 6),
     )
 
@@ -142,6 +141,9 @@ def video_moments(
     """Every moment of one video for one query (``limit=None``), with confidence, most confident first:
     the picture's moments fused with the other tracks' ``candidates``."""
     found = visual_moments(index, scores, conf, limit, min_gap, segment_keep)
+    if not candidates:  # the picture's moments never touch each other (pick_moments): nothing to merge
+        found.sort(key=lambda r: (-r.confidence, -r.score))
+        return found
     return merge_moments([*found, *with_confidence(candidates, calibration)], limit, min_gap)
 
 

@@ -93,6 +93,15 @@ def confident_run(
     always belongs. Looks outwards in growing windows, so a short run costs little in a long video."""
     c = np.asarray(confidence, dtype=np.float64)
     top = c[peak]
+    if threshold >= top:  # a weak peak: only frames exactly as confident (a plateau) may join it
+        first, last = peak, peak
+        if threshold > top:
+            return first, last
+        while last + 1 < len(c) and c[last + 1] == top and (taken is None or not taken[last + 1]):
+            last += 1
+        while first > 0 and c[first - 1] == top and (taken is None or not taken[first - 1]):
+            first -= 1
+        return first, last
 
     def stops(lo: int, hi: int) -> npt.NDArray[np.intp]:
         ok = (c[lo:hi] >= threshold) & (c[lo:hi] <= top)  # a better frame is another moment's slope

@@ -1,6 +1,7 @@
 """The HTTP API: ``create_app(settings)`` builds the FastAPI application (OpenAPI docs at ``/docs``).
 
-Middlewares, outermost first: rate limit (429) → bearer token (401) → body size (413) → the routes.
+Middlewares, outermost first: rate limit (429) → bearer token (401) → body size (413) → catch-all (500,
+the connection kept) → the routes.
 Errors are ``{"error": "one line"}`` (``service.errors``).
 """
 
@@ -38,7 +39,7 @@ from frameseek.service.schemas import (
 _bearer = HTTPBearer(auto_error=False, description="The server's token (FRAMESEEK_TOKEN or --token-file).")
 _AUTH = [Security(_bearer)]  # documents the scheme in /docs; BearerAuth enforces it on every path
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 _LIBRARY = Query("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -89,6 +90,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     app.state.backend = backend
     errors.install(app)
+    app.add_middleware(errors.CatchAll)  # added first: the innermost, just around the routes
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BearerAuth, token=settings.token)
     app.add_middleware(RateLimit, rate=settings.rate_per_s, burst=settings.rate_burst)

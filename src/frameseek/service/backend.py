@@ -31,14 +31,16 @@ from frameseek.api import (
     VideoSource,
     add_to_library,
     check_library_name,
+    discard_stale_scratch,
     edit_file,
     frame_limit_notices,
+    indexes_dir,
     library_entries,
     load_query_image,
     remove_video,
 )
 from frameseek.service.config import ServiceSettings
-from frameseek.service.errors import NotReady
+from frameseek.service.errors import Busy, NotReady
 from frameseek.service.files import MediaFiles
 from frameseek.service.jobs import Control, JobManager
 from frameseek.service.links import ConnectionGuard
@@ -50,6 +52,13 @@ log = logging.getLogger("frameseek.service")
 
 MODEL_WAIT_S = 300.0
 """How long a request waits for the model to finish loading before it gets a 503."""
+
+QUERY_IMAGE_SIDE = 2048
+"""A decoded query image is shrunk (aspect kept) to at most this many pixels on its long side before the
+search holds it (12 MB as RGB, not 200 MB for 8192²); the model looks at 224 px anyway."""
+
+IMAGE_WAIT_S = 30.0
+"""How long a query image waits for a decode slot (``--max-image-decodes``) before it gets a 503."""
 
 
 def sampling_of(options: SamplingOptions, **window: Any) -> Sampling:
@@ -74,16 +83,23 @@ class Backend:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.files = MediaFiles(Signer(load_key(settings.home / "id-key")), settings.clips_dir)
+        signer = Signer(load_key(settings.home / "id-key"), ttl_s=settings.id_ttl_s)
+        self.files = MediaFiles(signer, settings.clips_dir, settings.media)
         self.jobs = JobManager(settings.jobs_dir, self.run_index_job)
         self._searcher: Searcher | None = None
         self._load_error: str | None = None
         self._ready = threading.Event()
+        # decoded query images in memory at once: each is up to FRAMESEEK_MAX_PIXELS × 3-8 bytes (RGB, and
+        # RGBA while transparency is flattened): 0.2-0.5 GB for an 8192² PNG of a few KB
+        self._image_slots = threading.BoundedSemaphore(settings.max_image_decodes)
 
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Load the model in the background and queue again the jobs a stop interrupted."""
         threading.Thread(target=self._load, name="frameseek-model", daemon=True).start()
+        # scratch folders of builds killed with the server (a job failed on its last kill is never rebuilt)
+        for stale in discard_stale_scratch(indexes_dir()):
+            log.info("removed %s, left by a build that was killed", stale.name)
         resumed = self.jobs.recover()
         if resumed:
             log.info("resuming %d index job(s) interrupted by the last stop", len(resumed))
@@ -137,11 +153,7 @@ class Backend:
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """``frameseek search --json``'s answer for one request, hits with their thumbnail and clip ids."""
         searcher = self.searcher()
-        limits = searcher.limits
-        image = None
-        if request.image is not None:  # base64 in the JSON body
-            image = load_query_image(request.image, limits.max_pixels)
-        query = searcher.query(request.query, image, request.text_weight)
+        query = self._query(searcher, request)
         moments = request.moment_options  # order, duration, count, overlap (a text query on a source)
         asked: Query | MomentQuery = (
             query if moments is None else searcher.moment_query(request.query or "", **moments)
@@ -186,6 +198,23 @@ class Backend:
         if any(searcher.needs_indexing(src, sampling, tracks) for src in videos):
             return self.files.add_ids(self.jobs.exclusive(local_search))
         return self.files.add_ids(local_search())
+
+    def _query(self, searcher: Searcher, request: SearchRequest) -> Query:
+        """The request's query; an image is decoded in one of the few decode slots (its pixels are checked
+        from the header first, ``load_query_image``) and shrunk to ``QUERY_IMAGE_SIDE`` before it leaves."""
+        if request.image is None:
+            return searcher.query(request.query, None, request.text_weight)
+        if not self._image_slots.acquire(timeout=IMAGE_WAIT_S):
+            raise Busy(
+                f"{self.settings.max_image_decodes} image queries are being decoded; retry in a few seconds"
+            )
+        try:
+            image = load_query_image(request.image, searcher.limits.max_pixels)  # base64 in the JSON body
+            if max(image.size) > QUERY_IMAGE_SIDE:
+                image.thumbnail((QUERY_IMAGE_SIDE, QUERY_IMAGE_SIDE))  # in place: the full decode is freed
+        finally:
+            self._image_slots.release()
+        return searcher.query(request.query, image, request.text_weight)
 
     # ---- index jobs ----------------------------------------------------------------------------
     def check_index_request(self, request: IndexRequest) -> None:

@@ -55,6 +55,17 @@ def serve(
     ] = 1024,
     rate_limit: Annotated[float, typer.Option(help="Requests per second per client address.")] = 10.0,
     rate_burst: Annotated[int, typer.Option(help="Requests a client may send at once above the rate.")] = 40,
+    max_image_decodes: Annotated[
+        int, typer.Option(help="Query images decoded at once (each up to 8192² px); others wait, then 503.")
+    ] = 2,
+    id_ttl: Annotated[
+        float,
+        typer.Option(
+            "--id-ttl",
+            envvar="FRAMESEEK_ID_TTL",
+            help="Seconds a thumbnail / clip id stays valid (default a day; or $FRAMESEEK_ID_TTL).",
+        ),
+    ] = 24 * 3600.0,
 ) -> None:
     """Serve the search API over HTTP (OpenAPI docs at /docs); a bearer token guards all but /health."""
     from filelock import FileLock, Timeout
@@ -80,6 +91,8 @@ def serve(
         max_body_bytes=max_request_kb * 1024,
         rate_per_s=rate_limit,
         rate_burst=rate_burst,
+        id_ttl_s=id_ttl,
+        max_image_decodes=max_image_decodes,
     )
     if device is not None:
         resolve_device(device)  # a GPU that is not there: refused before a port is bound

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from frameseek.api import InputError, home
 TOKEN_ENV = "FRAMESEEK_TOKEN"
 MIN_TOKEN_CHARS = 16
 """A shorter bearer token is refused at start (``secrets.token_urlsafe(32)`` gives 43 characters)."""
+MAX_ID_TTL_S = 365 * 24 * 3600.0
+"""The longest an id may be made to last (a year)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class ServiceSettings:
     rate_per_s: float = 10.0
     """Requests per second per client address (token bucket refill); beyond the burst: 429."""
     rate_burst: int = 40
+    max_image_decodes: int = 2
+    """Query images decoded at once (``--max-image-decodes``); the next wait up to 30 s, then get a 503."""
+    id_ttl_s: float = 24 * 3600.0
+    """Seconds a thumbnail / clip id stays valid (``--id-ttl``, ``$FRAMESEEK_ID_TTL``)."""
     home: Path = field(default_factory=lambda: home() / "service")
     """Job states, the id-signing key, generated clips (FRAMESEEK_HOME/service)."""
 
@@ -45,6 +52,12 @@ class ServiceSettings:
             raise InputError(f"the request size limit must be at least 1 KB, got {self.max_body_bytes} B")
         if not (self.rate_per_s > 0 and self.rate_burst >= 1):
             raise InputError("the rate limit needs a rate > 0 per second and a burst of at least 1")
+        if not (math.isfinite(self.id_ttl_s) and 1 <= self.id_ttl_s <= MAX_ID_TTL_S):
+            raise InputError(
+                f"--id-ttl must be a number of seconds in [1, {MAX_ID_TTL_S:g}], got {self.id_ttl_s}"
+            )
+        if not 1 <= self.max_image_decodes <= 64:
+            raise InputError(f"--max-image-decodes must be in 1..64, got {self.max_image_decodes}")
         if not 0 <= self.port <= 65535:
             raise InputError(f"--port must be in 0..65535, got {self.port}")
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frameseek.api import (
     DecodeError,
@@ -43,8 +44,13 @@ class NotReady(FrameseekError):
     """The model is still loading (HTTP 503)."""
 
 
+class Busy(FrameseekError):
+    """Every slot for a bounded piece of work (decoding query images) stayed taken: HTTP 503."""
+
+
 _STATUS: tuple[tuple[type[FrameseekError], int], ...] = (
     (NotReady, 503),
+    (Busy, 503),
     (Conflict, 409),
     (LinkRefused, 403),
     (Forbidden, 403),
@@ -87,12 +93,46 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts) + more
 
 
+class CatchAll:
+    """The innermost middleware: an unexpected exception becomes the one-line 500 *here*.
+
+    Starlette's own handler for ``Exception`` answers and then re-raises, and uvicorn closes a connection
+    whose application raised: the client's next request on that keep-alive connection was reset. Caught
+    here, the exception never reaches the server and the connection keeps serving.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error("unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            if started:
+                raise  # half an answer is out: only closing the connection can end it
+            answer = error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+            await answer(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(FrameseekError)
     async def _frameseek(request: Request, exc: FrameseekError) -> JSONResponse:
-        return error(status_of(exc), exc)
+        status = status_of(exc)
+        return error(status, exc, {"Retry-After": "5"} if status == 503 else None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

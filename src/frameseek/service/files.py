@@ -6,6 +6,11 @@ clip id names a hit's video, its size and modification time when the id was issu
 since is a 404) and its segment; the MP4 (H.264 + AAC, cut by the one clip rule, ``frameseek.api.hit_clip``,
 and at most ``CLIP_MAX_SIDE`` pixels wide) is made once, kept under FRAMESEEK_HOME/service/clips (the newest
 ``KEEP_CLIPS``), and made one at a time.
+
+Scope: ids are issued only for hits whose video lies under the server's current ``--media`` folders (or is
+one of its own downloads, FRAMESEEK_HOME/downloads), and that is checked again each time an id is used
+(``GET /clips``, ``GET /thumbnails``, ``POST /edits``): after a restart with narrower ``--media`` an older id
+for a video outside them is a 403. Ids also expire (``tokens.Signer``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from frameseek.api import InputError, Moment, hit_clip, indexes_dir
-from frameseek.service.errors import NotFound
+from frameseek.api import InputError, Moment, downloads_dir, hit_clip, indexes_dir
+from frameseek.service.errors import Forbidden, NotFound
 from frameseek.service.tokens import Signer, well_formed
 
 CLIP_MAX_SIDE = 720
@@ -34,21 +39,33 @@ _THUMB = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}/(?:visual/)?[A-Za-z0-9._-]{1,200}
 class MediaFiles:
     """Issues ids for a result's thumbnail and clip, and turns valid ids back into files."""
 
-    def __init__(self, signer: Signer, clips_dir: Path) -> None:
+    def __init__(self, signer: Signer, clips_dir: Path, roots: tuple[Path, ...] = ()) -> None:
         self.signer = signer
         self.clips_dir = clips_dir
+        self.roots = roots
+        """The (resolved) ``--media`` folders: ids name only videos under them or the server's downloads."""
         self._clip_lock = threading.Lock()
 
+    def in_scope(self, video: str) -> bool:
+        """True if ``video`` (symlinks followed) lies under a ``--media`` folder or the downloads folder."""
+        real = Path(os.path.realpath(video))
+        allowed = (*self.roots, Path(os.path.realpath(downloads_dir())))
+        return any(real == root or real.is_relative_to(root) for root in allowed)
+
+    def _check_scope(self, video: str, kind: str) -> None:
+        if not self.in_scope(video):
+            raise Forbidden(f"this {kind}'s video is outside the server's --media folders")
+
     # ---- ids -----------------------------------------------------------------------------------
-    def thumbnail_id(self, path: str | None) -> str | None:
-        if not path:
+    def thumbnail_id(self, path: str | None, video: str) -> str | None:
+        if not path or not self.in_scope(video):
             return None
         root = Path(os.path.realpath(indexes_dir()))
         real = Path(os.path.realpath(path))
         if not real.is_relative_to(root):
             return None
         relative = real.relative_to(root).as_posix()
-        return self.signer.issue("thumb", {"p": relative}) if _THUMB.fullmatch(relative) else None
+        return self.signer.issue("thumb", {"p": relative, "v": video}) if _THUMB.fullmatch(relative) else None
 
     def clip_id(
         self,
@@ -62,6 +79,8 @@ class MediaFiles:
     ) -> str | None:
         """An id for the hit's clip, and for it in ``POST /edits``: its video as it is now, its segment, and
         what its markers say (time, score, what matched, the matched words)."""
+        if not self.in_scope(video):
+            return None
         try:
             stat = os.stat(video)
         except OSError:
@@ -75,7 +94,7 @@ class MediaFiles:
     def add_ids(self, data: dict[str, Any]) -> dict[str, Any]:
         """A search answer's hits with ``thumbnail_id`` / ``clip_id`` and their URLs (relative)."""
         for hit in data.get("results", []):
-            thumb = self.thumbnail_id(hit.get("thumbnail"))
+            thumb = self.thumbnail_id(hit.get("thumbnail"), str(hit["video"]))
             clip = self.clip_id(
                 str(hit["video"]),
                 float(hit["start"]),
@@ -94,15 +113,17 @@ class MediaFiles:
             raise InputError(f"not a valid {kind} id")
         payload = self.signer.open("thumb" if kind == "thumbnail" else kind, token)
         if payload is None:
-            raise NotFound(f"no such {kind}")
+            raise NotFound(f"no such {kind} (an unknown or expired id: search again for a new one)")
         return payload
 
     # ---- files ---------------------------------------------------------------------------------
     def thumbnail(self, token: str) -> Path:
         """The JPEG an id names; InputError for a malformed id, NotFound for any other bad one."""
-        relative = self._open("thumbnail", token).get("p")
-        if not isinstance(relative, str) or not _THUMB.fullmatch(relative):
+        payload = self._open("thumbnail", token)
+        relative, video = payload.get("p"), payload.get("v")
+        if not isinstance(relative, str) or not _THUMB.fullmatch(relative) or not isinstance(video, str):
             raise NotFound("no such thumbnail")
+        self._check_scope(video, "thumbnail")
         root = Path(os.path.realpath(indexes_dir()))
         real = Path(os.path.realpath(root / relative))
         if not real.is_relative_to(root) or not real.is_file():
@@ -127,6 +148,7 @@ class MediaFiles:
             )
         except (KeyError, TypeError, ValueError):
             raise NotFound("no such clip") from None
+        self._check_scope(video, "clip")
         try:
             stat = os.stat(video)
         except OSError:

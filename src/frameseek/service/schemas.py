@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from frameseek.api import MAX_STEPS, SearchResult
+from frameseek.api import MAX_STEPS, MAX_VIDEO_SECONDS, SearchResult
 
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 4096
@@ -61,8 +61,8 @@ class SearchRequest(SamplingOptions, TrackFlags):
     min_confidence: float = Field(
         default=0.0, ge=0, le=1, description="Only moments whose confidence (0-1) reaches this."
     )
-    start: float | None = Field(default=None, ge=0)
-    end: float | None = Field(default=None, gt=0)
+    start: float | None = Field(default=None, ge=0, le=MAX_VIDEO_SECONDS, allow_inf_nan=False)
+    end: float | None = Field(default=None, gt=0, le=MAX_VIDEO_SECONDS, allow_inf_nan=False)
     max_frames: int | None = Field(default=None, ge=1)
     refine: bool = False
     then: list[str] = Field(

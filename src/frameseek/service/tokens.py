@@ -3,7 +3,11 @@
 The server issues them in search results; only ids it signed are accepted (a forged or edited id, a
 ``../`` or any other character outside base64url and one dot, is refused before anything is decoded), so
 a client never names a file. The key (32 random bytes, FRAMESEEK_HOME/service/id-key, mode 0600) is
-made once, so ids stay valid across restarts; delete it to revoke every id issued.
+made once, so ids stay valid across restarts until they expire: each id carries its expiry time (``e``,
+signed with the rest; ``frameseek serve --id-ttl``, default ``DEFAULT_ID_TTL_S``) and an id without one or
+past it is refused like a forged one. Delete the key to revoke every id issued at once. What an id names is
+checked again when it is used (``service.files``: the video must still lie under the current ``--media``
+folders), so an id never outlives the scope it was issued in.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import os
 import re
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,8 @@ from frameseek.api import atomic_path
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{22}")
 _MAC_BYTES = 16
+DEFAULT_ID_TTL_S = 24 * 3600.0
+"""How long a thumbnail or clip id stays valid by default (a day: a client keeps a result list that long)."""
 
 
 def _b64(data: bytes) -> str:
@@ -49,21 +57,32 @@ def load_key(path: Path) -> bytes:
 
 
 class Signer:
-    """Signs small JSON payloads of one ``kind`` into ids, and checks them back."""
+    """Signs small JSON payloads of one ``kind`` into ids, and checks them back.
 
-    def __init__(self, key: bytes) -> None:
+    ``ttl_s``: ids expire that many seconds after they are issued (their payload carries the time, ``e``);
+    None: no expiry is written or required (the payload is signed as given).
+    """
+
+    def __init__(
+        self, key: bytes, ttl_s: float | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.key = key
+        self.ttl_s = ttl_s
+        self.clock = clock
 
     def _mac(self, kind: str, body: str) -> str:
         digest = hmac.new(self.key, f"{kind}:{body}".encode("ascii"), hashlib.sha256).digest()
         return _b64(digest[:_MAC_BYTES])
 
     def issue(self, kind: str, payload: dict[str, Any]) -> str:
+        if self.ttl_s is not None:
+            payload = {**payload, "e": int(self.clock() + self.ttl_s) + 1}
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8"))
         return f"{body}.{self._mac(kind, body)}"
 
     def open(self, kind: str, token: str) -> dict[str, Any] | None:
-        """The payload of a valid id of ``kind``; None for anything else (malformed, forged, edited)."""
+        """The payload of a valid id of ``kind``; None for anything else (malformed, forged, edited,
+        expired, or without an expiry when ids expire)."""
         if not TOKEN_RE.fullmatch(token):
             return None
         body, mac = token.split(".")
@@ -73,7 +92,13 @@ class Signer:
             payload = json.loads(_unb64(body))
         except (binascii.Error, ValueError):
             return None
-        return payload if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            return None
+        if self.ttl_s is not None:
+            expires = payload.pop("e", None)
+            if isinstance(expires, bool) or not isinstance(expires, int) or expires < self.clock():
+                return None
+        return payload
 
 
 def well_formed(token: str) -> bool:

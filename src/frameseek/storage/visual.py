@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,20 @@ class VideoIndex:
 
     def thumbnail(self, i: int) -> Path:
         return self.folder / "thumbs" / f"{i:06d}.jpg"
+
+    def thumbnail_if_present(self, i: int) -> str | None:
+        """Frame ``i``'s thumbnail as a path string, or None if it is not on disk. The folder is listed
+        once per index (a query listing every moment of an hour asks for thousands)."""
+        cached: tuple[str, frozenset[str]] | None = self.__dict__.get("_thumbs")
+        if cached is None:
+            folder = self.folder / "thumbs"
+            try:
+                names = frozenset(entry.name for entry in os.scandir(folder))
+            except OSError:
+                names = frozenset()
+            cached = self.__dict__["_thumbs"] = (str(folder), names)
+        name = f"{i:06d}.jpg"
+        return os.path.join(cached[0], name) if name in cached[1] else None
 
     @property
     def step(self) -> float:

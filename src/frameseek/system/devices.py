@@ -100,3 +100,13 @@ def resolve_device(spec: str | None = None) -> Device:
     if index >= count:
         raise InputError(f"--device {text}: this machine has {count} CUDA GPU(s) (cuda:0 … cuda:{count - 1})")
     return Device("cuda", index)
+
+
+def check_requested_device(spec: str | None = None) -> None:
+    """Fail at once when the device the user asked for (``spec``, else ``$FRAMESEEK_DEVICE``) is not on
+    this machine: the same InputError ``resolve_device`` gives, before any work, also when no model would
+    be created (an index that exists answers a text query without one). ``auto`` and ``cpu`` always
+    exist and need no torch import."""
+    text = (spec or os.environ.get("FRAMESEEK_DEVICE", "") or "auto").strip().lower()
+    if text not in ("auto", "cpu"):
+        resolve_device(text)

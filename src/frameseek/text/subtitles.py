@@ -475,7 +475,8 @@ def _read_stream(
         end = start + float(packet.duration * time_base) if packet.duration else None
         cues.append(_Cue(start, end, lines))
     cues.sort(key=lambda c: c.start)
-    for cue, following in zip(cues, [*cues[1:], None], strict=True):
+    for position, cue in enumerate(cues):
+        following = cues[position + 1] if position + 1 < len(cues) else None  # none after the last (or none)
         if cue.end is None:
             limit = cue.start + _DEFAULT_CUE_S
             cue.end = min(limit, following.start) if following and following.start > cue.start else limit

@@ -35,7 +35,7 @@ from av.video.reformatter import VideoReformatter
 from frameseek.errors import DecodeError, InputError, SourceError, one_line
 from frameseek.settings import limits
 from frameseek.video.packets import decoded_packets
-from frameseek.video.sampling import Sampling
+from frameseek.video.sampling import MAX_VIDEO_SECONDS, Sampling
 from frameseek.video.scenes import (
     DEFAULT_MIN_SCENE_LEN,
     DEFAULT_THRESHOLD,
@@ -345,7 +345,7 @@ def _seek(container: av.container.InputContainer, stream: av.video.VideoStream, 
     target = clock.origin + math.floor(start / clock.time_base)
     try:
         container.seek(target, stream=stream, backward=True, any_frame=False)
-    except av.FFmpegError:
+    except (av.FFmpegError, OverflowError):  # a time past FFmpeg's 64-bit timestamps: decode from the start
         return False
     return True
 
@@ -503,8 +503,9 @@ def _check_options(
     """Reject impossible sampling options with an InputError."""
     if not (math.isfinite(fps) and fps > 0):
         raise InputError(f"fps must be a positive number, got {fps}")
-    if start is not None and not (math.isfinite(start) and start >= 0):
-        raise InputError(f"start must be a non-negative number of seconds, got {start}")
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_VIDEO_SECONDS):
+            raise InputError(f"{name} must be a number of seconds in [0, {MAX_VIDEO_SECONDS:g}], got {value}")
     if end is not None and not (end > (start or 0.0)):
         raise InputError(f"end ({end}) must be after start ({start or 0.0})")
     if max_frames is not None and max_frames < 1:

@@ -15,6 +15,9 @@ SamplingMode = Literal["grid", "scene"]
 
 MAX_FPS = 120.0
 MIN_SIDE = 16
+MAX_VIDEO_SECONDS = 1e8
+"""The largest ``start`` / ``end`` (about 3 years of video): any real video is shorter, and a seek to a
+larger time would not fit FFmpeg's 64-bit timestamps at fine time bases (1e15 s overflowed)."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,11 @@ class Sampling:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and 0 < self.fps <= MAX_FPS):
             raise InputError(f"--fps must be in (0, {MAX_FPS:g}], got {self.fps}")
-        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
-            raise InputError(f"--start must be >= 0, got {self.start}")
+        for name, value in (("start", self.start), ("end", self.end)):
+            if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_VIDEO_SECONDS):
+                raise InputError(
+                    f"--{name} must be a number of seconds in [0, {MAX_VIDEO_SECONDS:g}], got {value}"
+                )
         if self.end is not None and not (self.end > (self.start or 0.0)):
             which = f"--start ({self.start})" if self.start is not None else "0"
             raise InputError(f"--end ({self.end}) must be after {which}")
