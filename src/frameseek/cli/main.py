@@ -125,10 +125,22 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None, notes: _WarningNotes) -> None:
     """``main`` without the logging set-up."""
     try:
-        app(args=argv, prog_name="frameseek")
-    except KeyboardInterrupt:
+        # not standalone: click's usage errors come here as exceptions, to be told in one line
+        code = app(args=argv, prog_name="frameseek", standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # click's own: an option or argument it cannot take (exit 2)
+        exit_code = int(getattr(exc, "exit_code", 2))
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if not message.strip():  # no arguments at all: the help was shown
+            sys.exit(exit_code)
+        ctx = getattr(exc, "ctx", None)
+        where = getattr(ctx, "command_path", None) or "frameseek"
+        error_line("error", f"{message} (see `{where} --help`)")
+        sys.exit(exit_code)
     except SystemExit as exc:  # how typer ends every run; it also turns Ctrl-C into a silent exit 130
         if _caused_by_interrupt(exc):
             err.print("interrupted")
@@ -149,6 +161,11 @@ def _run(argv: list[str] | None, notes: _WarningNotes) -> None:
             "error", f"unexpected {type(exc).__name__}: {text} (set FRAMESEEK_DEBUG=1 for the traceback)"
         )
         sys.exit(1)
+    if isinstance(code, int) and code != 0:  # typer.Exit(code) returns it when not standalone
+        sys.exit(code)
+    for line in dict.fromkeys(notes.lines):
+        note(line)
+    sys.exit(0)  # as a standalone typer run ends: the entry point always exits with its code
 
 
 def _api() -> ModuleType | None:
