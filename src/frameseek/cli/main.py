@@ -161,6 +161,9 @@ def _run(argv: list[str] | None, notes: _WarningNotes) -> None:
             "error", f"unexpected {type(exc).__name__}: {text} (set FRAMESEEK_DEBUG=1 for the traceback)"
         )
         sys.exit(1)
+    if code == 130:  # typer turns a Ctrl-C inside a command into Exit(130), returned when not standalone
+        err.print("interrupted")
+        sys.exit(130)
     if isinstance(code, int) and code != 0:  # typer.Exit(code) returns it when not standalone
         sys.exit(code)
     for line in dict.fromkeys(notes.lines):
