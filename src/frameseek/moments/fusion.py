@@ -154,19 +154,6 @@ class _Moment:
     def strong(self, confidence: float) -> bool:
         return confidence >= MERGE_SHARE * max(self.votes.values())
 
-    def touches(self, cand: SearchResult, min_gap: float) -> bool:
-        if cand.video != self.best.video:
-            return False
-        if abs(cand.time - self.best.time) < min_gap:
-            return True
-        if cand.end < self.start or self.end < cand.start:  # apart (each time lies within its span)
-            return False
-        return (
-            self.start <= cand.time < self.end
-            or cand.start <= self.best.time < cand.end
-            or span_share(self.start, self.end, cand.start, cand.end) > OVERLAP_SHARE
-        )
-
     def add(self, cand: SearchResult) -> None:
         kinds = _kinds(cand)
         strong = self.strong(cand.confidence)
@@ -221,7 +208,7 @@ def merge_moments(
         table = tables.setdefault(cand.video, _Spans())
         k = table.touching(cand, min_gap)
         if k is None:
-            table.add(len(moments), _Moment.of(cand))
+            table.add(_Moment.of(cand))
             moments.append(table.moments[-1])
         else:
             table.moments[k].add(cand)
@@ -232,22 +219,20 @@ def merge_moments(
 
 
 class _Spans:
-    """One video's moments in the order they were made, with their spans as arrays (``_Moment.touches``
+    """One video's moments in the order they were made, with their spans as arrays (``touching``
     for all of them at once)."""
 
     def __init__(self) -> None:
         self.moments: list[_Moment] = []
-        self.order: list[int] = []
         self.start = np.zeros(16)
         self.end = np.zeros(16)
         self.time = np.zeros(16)
 
-    def add(self, order: int, moment: _Moment) -> None:
+    def add(self, moment: _Moment) -> None:
         n = len(self.moments)
         if n == len(self.start):
             self.start, self.end, self.time = (np.resize(a, 2 * n) for a in (self.start, self.end, self.time))
         self.moments.append(moment)
-        self.order.append(order)
         self.update(n)
 
     def update(self, k: int) -> None:
@@ -255,7 +240,9 @@ class _Spans:
         self.start[k], self.end[k], self.time[k] = m.start, m.end, m.best.time
 
     def touching(self, cand: SearchResult, min_gap: float) -> int | None:
-        """The first moment ``cand`` belongs to (``_Moment.touches``), else None."""
+        """The first moment ``cand`` belongs to, else None: their best times are closer than ``min_gap``,
+        or their spans meet and one's time lies inside the other's span or they overlap by more than
+        ``OVERLAP_SHARE``."""
         n = len(self.moments)
         if not n:
             return None
