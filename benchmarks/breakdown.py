@@ -65,6 +65,7 @@ class SequentialRunner(IndexRunner):
         duration: float | None,
         metrics: PipelineMetrics,
         progress: Any = None,
+        **_: Any,  # tee / max_side: this benchmark indexes the picture alone (no frame tracks to feed)
     ) -> tuple[list[float], list[np.ndarray]]:
         times: list[float] = []
         pixels: list[torch.Tensor] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from frameseek import settings
 from frameseek.api import clip_bounds
-from frameseek.app import APP_SCRIPT, logic
+from frameseek.app import APP_SCRIPT, jobs, logic, present
 from frameseek.errors import InputError, SourceError
 from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.models.dual_encoder import DualEncoder
@@ -110,7 +111,7 @@ def test_upload_query_shows_results_then_reuses_the_index(app_home: Path) -> Non
     headers = [t for t in texts(at) if t.startswith("**#")]
     assert 2 <= len(headers) <= 5  # top-5 after temporal NMS (2 s apart) on a 10 s video
     assert all("· 00:00:0" in h for h in headers), headers
-    assert at.status[0].label.startswith(f"Found {len(headers)} moments")
+    assert len(at.success) + len(at.warning) == 1  # the verdict line: found, or nothing matches well
     assert metric(at, "Index") == "built"
     assert int(metric(at, "Frames processed")) >= 9
     assert "frames/s" in metric(at, "Encoding FPS")
@@ -204,7 +205,7 @@ def test_subtitles_give_badges_highlights_and_a_transcript(app_home: Path, tmp_p
     shutil.copyfile(require_bikes(), video)
     video.with_suffix(".srt").write_text(SRT, encoding="utf-8")
     at = new_app()
-    assert at.toggle(key="speech").value is False and at.toggle(key="ocr").value is False
+    assert not at.session_state["tracks"]  # the Speech and Screen text chips start off
     at.radio(key="source_kind").set_value("Local file").run()
     at.text_input(key="local_path").input(str(video))
     search(at, "budget")
@@ -242,7 +243,6 @@ def test_bad_link_is_a_message_not_a_traceback(app_home: Path) -> None:
     message = at.error[0].value
     assert "127.0.0.1:9" in message and "\n" not in message and "Traceback" not in message
     assert "response" not in at.session_state
-    assert [s.label for s in at.status] == ["Search failed"]
 
 
 def test_empty_query_is_refused_before_any_work(app_home: Path) -> None:
@@ -260,7 +260,8 @@ def test_empty_query_is_refused_before_any_work(app_home: Path) -> None:
     ("kind", "key", "value", "expected"),
     [
         ("Local file", "local_path", "/no/such/video.mp4", "no such file or folder"),
-        ("Link", "link", "ftp://example.com/v.mp4", "only http:// and https:// links"),
+        ("Link", "link", "ftp://example.com/v.mp4", "is not a web link"),
+        ("Link", "link", "/etc/passwd", "“/etc/passwd” is not a web link"),
         ("Local file", "local_path", "", "no video chosen"),
     ],
 )
@@ -286,16 +287,15 @@ def test_unreadable_upload_is_a_message(app_home: Path) -> None:
 def test_page_without_results_has_inputs_and_limits(app_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAMESEEK_MAX_UPLOAD_MB", "7")
     at = new_app()
-    assert at.title[0].value.endswith("frameseek")
-    assert list(at.radio(key="source_kind").options) == list(logic.SOURCE_KINDS)
+    assert at.markdown[0].value.endswith("frameseek · find the moment in a video")
+    kinds = ["Link", "Upload", "Local file"]  # the library first (the default) only once it has videos
+    expected = ["Library", *kinds] if logic.library_videos() else [*kinds, "Library"]
+    assert list(at.radio(key="source_kind").options) == expected
     monkeypatch.delenv(logic.LOCAL_FILES_ENV)
     assert "Local file" not in new_app().radio(key="source_kind").options  # no address = all interfaces
     assert not at.error and not at.metric
-    assert not at.markdown  # nothing stray: a bare string in the script would be drawn ("magic")
-    assert at.toggle(key="speech").label == "Search speech" and "always" in str(at.toggle(key="speech").help)
-    assert (
-        at.toggle(key="ocr").label == "Search on-screen text" and at.text_input(key="sub_lang").value == "en"
-    )
+    assert len(at.markdown) == 1  # the title; nothing stray (a bare string in the script would be drawn)
+    assert at.text_input(key="sub_lang").value == "en"
     assert any("Uploads up to 7 MB" in c.value for c in at.sidebar.caption)
     at.radio(key="source_kind").set_value("Upload").run()
     assert at.file_uploader(key="upload").proto.max_upload_size_mb == 7
@@ -631,3 +631,152 @@ def test_the_player_embeds_the_original_youtube_video() -> None:
     assert logic.embed_link(response(link), "/other.mp4") is None
     assert logic.embed_link(response("http://example.com/v.mp4"), "/cache/v.mp4") is None  # played locally
     assert logic.embed_link(response("/videos/v.mp4"), "/cache/v.mp4") is None
+
+
+# ---------------------------------------------------------------------------------------- issue 27: present, jobs
+
+
+def _hit(time: float, confidence: float, video: str = "/v/a.mp4", title: str = "a") -> SearchResult:
+    return SearchResult(video, title, time, "", 0.2, time - 0.5, time + 0.5, None, confidence=confidence)
+
+
+def test_the_verdict_says_found_or_that_nothing_matches_well() -> None:
+    found = SearchResponse("v", "lite", "a dog", [_hit(3, 0.86), _hit(7, 0.3)], {}, found=True)
+    assert present.verdict(found, 2.04).text == "Found “a dog”: 1 moment match well · 2.0 s"
+    weak = SearchResponse("v", "lite", "an elephant on the moon", [_hit(3, 0.12)], {}, found=False)
+    said = present.verdict(weak)
+    assert not said.found and said.text.startswith("Nothing matches “an elephant on the moon” well")
+    assert "best confidence 12%" in said.text
+    several = SearchResponse("v", "lite", "q", [_hit(1, 0.9), _hit(2, 0.7, "/v/b.mp4", "b")], {}, found=True)
+    assert present.verdict(several).text == "Found “q”: 2 moments match well in 2 of 2 videos"
+
+
+def test_confidence_levels_use_the_documented_thresholds() -> None:
+    assert [present.level(_hit(0, c)) for c in (0.8, 0.79, 0.5, 0.49, 0.0)] == [
+        "high", "medium", "medium", "low", "low"
+    ]  # fmt: skip
+    assert present.level_label(_hit(0, 0.864)) == "High · 86%"
+    assert present.HIGH_AT == 0.8
+
+
+def test_fewer_moments_than_asked_is_explained() -> None:
+    response = SearchResponse("v", "lite", "q", [_hit(1, 0.9), _hit(5, 0.2)], {}, found=True)
+    note = present.shortfall(response, 5)
+    assert note is not None and note.startswith("2 of the 5 moments asked for")
+    assert present.shortfall(response, 2) is None
+
+
+def test_a_folder_answer_is_grouped_into_one_row_per_video() -> None:
+    hits = [_hit(1, 0.9, "/v/b.mp4", "b"), _hit(4, 0.3), _hit(8, 0.6, "/v/b.mp4", "b"), _hit(2, 0.7)]
+    rows = present.video_rows(SearchResponse("folder", "lite", "q", hits, {}))
+    assert [(r.title, [rank for rank, _ in r.hits]) for r in rows] == [("b", [1, 3]), ("a", [2, 4])]
+
+
+def test_the_timeline_keeps_a_fixed_confidence_scale() -> None:
+    line = Timeline("/v/a.mp4", "a", np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.3, 0.2]))
+    response = SearchResponse("v", "lite", "q", [_hit(1, 0.4)], {}, timelines=[line])
+    frames, moments = present.timeline_points(response, "/v/a.mp4")
+    assert [f["shape"] for f in frames] == pytest.approx([0.0, 1.0, 0.5])
+    assert moments == [{"time": 1, "start": 0.5, "end": 1.5, "confidence": 0.4, "level": "low", "rank": "#1",
+                        "at": "00:00:01"}]  # fmt: skip
+    library = SearchResponse("library:default", "lite", "q", [_hit(4, 0.9)], {})
+    assert [f["time"] for f in present.timeline_points(library, "/v/a.mp4")[0]] == [4]  # moments as targets
+
+
+def test_a_query_that_names_words_said_gets_the_speech_hint() -> None:
+    assert present.looks_like_speech("someone says thank you") and present.looks_like_speech('"budget"')
+    assert not present.looks_like_speech("a cyclist wearing a helmet")
+    assert present.speech_hint("someone says thank you", speech_on=True) is None
+    assert "Speech" in (present.speech_hint("someone says thank you", speech_on=False) or "")
+    missed = SearchResponse("v", "lite", "budget", [_hit(1, 0.1)], {}, found=False)
+    assert present.speech_hint("budget", False) is None  # nothing suggests it before the answer
+    assert "Speech" in (present.speech_hint("budget", False, missed) or "")
+
+
+@pytest.mark.parametrize(
+    "text", ["/etc/passwd", "not a link", "file:///etc/passwd", "ftp://x/v.mp4", "~/v.mp4"]
+)
+def test_the_link_box_accepts_only_web_links(text: str) -> None:
+    with pytest.raises(InputError, match="is not a web link"):
+        present.check_link(text)
+    assert present.check_link(" https://example.com/v.mp4 ") == "https://example.com/v.mp4"
+
+
+def test_errors_are_worded_for_people() -> None:
+    refused = SourceError(
+        "could not download http://127.0.0.1:9/nothing.mp4: Unable to download webpage: "
+        "HTTPConnection(host='127.0.0.1', port=9): Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    assert present.friendly_error(refused) == (
+        "could not download http://127.0.0.1:9/nothing.mp4: the server refused the connection (127.0.0.1:9)"
+    )
+    stored = "/home/x/.frameseek/uploads/" + "ab" * 32 + ".mp4"
+    broken = SourceError(f"{stored} is not a readable video: Invalid data found when processing input")
+    said = present.friendly_error(broken, given="holiday.mp4", stored=stored)
+    assert said.startswith("holiday.mp4 is not a readable video") and "uploads" not in said
+    assert present.friendly_error(ValueError("x\ny")).startswith("something went wrong (ValueError: x y)")
+
+
+def test_progress_line_counts_and_estimates() -> None:
+    fraction, text = present.progress_line(
+        "Extracting and encoding frames", 4.0, 10.0, 5.5, 2.0, "index", (1, 3)
+    )
+    assert fraction == pytest.approx(0.4)
+    assert text == (
+        "Extracting and encoding frames · 00:00:04 of 00:00:10 of video · video 2 of 3 · 40% · ETA 3 s · 5.5 s so far"
+    )
+    assert present.progress_line("Loading the image model", 0, None, 1.2, 1.2, "model") == (
+        None, "Loading the image model · 1.2 s so far"
+    )  # fmt: skip
+
+
+def test_a_cancelled_job_stops_at_its_next_report_and_keeps_no_answer() -> None:
+    reached: list[float] = []
+
+    def work(report: Any) -> SearchResponse:
+        for step in range(200):
+            report("index", float(step), 200.0)
+            reached.append(step)
+            time.sleep(0.01)
+        return SearchResponse("v", "lite", "q", [], {})
+
+    job = jobs.SearchJob("“q”", work).start()
+    while not reached:
+        time.sleep(0.01)
+    job.cancel()
+    job.join(5)
+    assert job.cancelled and not job.running and job.response is None and job.error is None
+    assert len(reached) < 200
+    assert job.snapshot().stage == "index"
+
+
+def test_a_failed_job_keeps_one_friendly_line() -> None:
+    def work(report: Any) -> SearchResponse:
+        raise SourceError("/srv/uploads/x.mp4 is not a readable video: Invalid data")
+
+    job = jobs.SearchJob("“q”", work, given="my clip.mp4", stored="/srv/uploads/x.mp4").start()
+    job.join(5)
+    assert job.error == "my clip.mp4 is not a readable video: Invalid data" and not job.running
+
+
+@pytest.mark.slow
+def test_the_query_side_answers_an_indexed_video_without_the_image_model(
+    model: DualEncoder, app_home: Path
+) -> None:
+    """With the query engine exported, a fresh server's text query on an indexed video never loads the image
+    model; a video that needs indexing loads it on the index side."""
+    Searcher(model).prepare_query_engine()
+    engines = jobs.Engines(require_app_model())
+    options = logic.QueryOptions(top_k=3, fps=0.75)  # a sampling no other test indexes: built here
+    request = jobs.Request("Local file", str(require_bikes()), logic.make_query(QUERY, None), options)
+    first = jobs.SearchJob("“q”", lambda report: jobs.search_work(engines, request, first))
+    first.start().join(TIMEOUT)
+    assert first.response is not None and first.response.results, first.error
+    assert first.response.metrics["waited_seconds"] > 0
+    assert first.response.metrics["index_reused"] is False and first.response.metrics["frames_processed"] >= 7
+    fresh = jobs.Engines(require_app_model())  # a new server: the video is indexed now
+    again = jobs.SearchJob("“q”", lambda report: jobs.search_work(fresh, request, again))
+    again.start().join(TIMEOUT)
+    assert again.response is not None and again.response.metrics["videos_indexed"] == 0
+    assert again.response.metrics["image_model_needed"] is False  # answered by the query engine alone
+    assert [r.time for r in again.response.results] == [r.time for r in first.response.results]

@@ -23,9 +23,15 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 PACKAGE = "frameseek"
 API = "frameseek.api"
 LAB = "frameseek.lab"
-DOORS = ("frameseek.cli", "frameseek.app", "frameseek.service", "frameseek.mcp")
+DOORS = ("frameseek.cli", "frameseek.app", "frameseek.service", "frameseek.mcp", "frameseek.mcp_server")
 LAUNCHERS = frozenset(
-    {"frameseek.service.command", "frameseek.app", "frameseek.mcp", "frameseek.mcp.command"}
+    {
+        "frameseek.service.command",
+        "frameseek.app",
+        "frameseek.mcp",
+        "frameseek.mcp.command",
+        "frameseek.mcp_server.command",
+    }
 )
 """What one door may import of another: the function that starts it (the app's lives in its package root)."""
 

@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH = REPO_ROOT / "benchmarks"
 
 SMOKE_ARGS: dict[str, list[str]] = {
+    "app_first_search": ["--rounds", "1"],
     "breakdown": ["--models", "lite", "--seconds", "4"],
     "calibration": [],
     "decode_limit": ["--seconds", "4", "--agreement-resolutions", "360p"],
@@ -27,6 +28,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "index_speed": ["--models", "lite", "--resolutions", "360p", "--seconds", "4"],
     "memory_vs_length": ["--minutes", "1"],
     "moment_queries": [],
+    "multilingual": [],
     "quality": [],
     # 1000 frames exercise the end-to-end part that crashed at --sizes 1000000 (issue 23, item 5)
     "query_latency": ["--sizes", "1000", "--queries", "5"],
@@ -36,6 +38,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--commit-every", "10000", "--nprobes", "8", "--candidates", "100",
     ],
     "text_tracks": ["--seconds", "6", "--every", "4"],
+    "tracks_speed": [],
 }  # fmt: skip
 """Arguments of each benchmark's smoke run (``--smoke --json`` is added); every script is listed."""
 

@@ -332,7 +332,7 @@ def test_frame_limit_gives_a_notice_and_a_larger_limit_rebuilds(
 def test_models_lists_the_presets() -> None:
     out, _ = invoke("models", "--json")
     names = [row["name"] for row in json.loads(out)]
-    assert names == ["lite", "resnet50-distilbert", "clip-vit-b32"]
+    assert names == ["lite", "resnet50-distilbert", "clip-vit-b32", "siglip2-base"]
     out, _ = invoke("models")
     assert all(name in out for name in names)
 

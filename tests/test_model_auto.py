@@ -49,7 +49,7 @@ def test_auto_is_the_default_and_falls_back_to_lite(
     assert DEFAULT_MODEL == "auto"
     name, note = resolve_auto()
     assert name == "lite"
-    assert note.startswith("model auto: lite") and "--download clip-vit-b32" in note and "\n" not in note
+    assert note.startswith("model auto: lite") and "--download siglip2-base" in note and "\n" not in note
     if packaged_weights("lite") is None:
         pytest.skip("the lite model's trained heads are not installed")
     with caplog.at_level(logging.WARNING, logger="frameseek"):

@@ -199,7 +199,8 @@ def test_describe_lists_every_preset(described: dict[str, dict[str, object]]) ->
     for name, row in described.items():
         assert row["description"] == PRESETS[name].description
         # the installed lite heads are an ensemble of three 512-d heads (concatenated); the others one
-        assert row["embed_dim"] == (create_model(name).embed_dim if name == "lite" else 512)
+        expected = create_model(name).embed_dim if name == "lite" else {"siglip2-base": 768}.get(name, 512)
+        assert row["embed_dim"] == expected
     assert described["lite"]["weights"] == "packaged"
     assert described["lite"]["heads"] in ("trained", "untrained (run frameseek train)")
     assert described["resnet50-distilbert"]["weights"] in ("hub: cached", "hub: download needed")

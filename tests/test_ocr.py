@@ -227,7 +227,10 @@ def test_lines_are_tracked_separately_and_unchanged_frames_inherit_text() -> Non
     stats = OcrStats()
     spans = read_screen_text(frames, reader, stats=stats, step=0.5)
     assert reader.calls == 1 and stats.frames_read == 1 and stats.frames_seen == 4
-    assert spans == [TextSpan(0.0, 3.5, "Goal by Smith", "screen"), TextSpan(0.0, 3.5, "LIVE", "screen")]
+    assert spans == [  # each line labelled with its language where the detector can tell
+        TextSpan(0.0, 3.5, "Goal by Smith", "screen", "en"),
+        TextSpan(0.0, 3.5, "LIVE", "screen", None),
+    ]
 
 
 def test_screen_change_sees_a_small_caption_but_not_noise() -> None:

@@ -174,7 +174,7 @@ def test_narrated_sentences_are_heard_at_their_times(media: dict[str, Path]) -> 
     calls: list[tuple[float, float | None]] = []
     track = transcribe(media["narrated"], threads=2, progress=lambda done, total: calls.append((done, total)))
     assert track.kind == "speech" and track.origin == "asr:whisper-base" and track.language == "en"
-    assert set(track.info) == {"model", "audio_seconds", "seconds", "language_probability"}
+    assert set(track.info) == {"model", "audio_seconds", "seconds", "language_probability", "language_forced"}
     assert track.info["model"] == "base" and track.info["audio_seconds"] == pytest.approx(10.0, abs=0.3)
     for offset, sentence, keywords in SENTENCES:
         heard = [s for s in track.spans if any(k in s.text.lower() for k in keywords)]

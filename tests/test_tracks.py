@@ -137,8 +137,8 @@ def test_a_damaged_stored_track_is_rebuilt(fs_home: Path, brightness: None, clip
 
 def test_the_text_tracks_are_registered_first_and_unknown_tracks_are_refused() -> None:
     assert list(registered())[:2] == ["speech", "screen"]
-    with pytest.raises(InputError, match="no track is registered as faces"):
-        TrackOptions(extra=frozenset({"faces"}))
+    with pytest.raises(InputError, match="no track is registered as smell"):
+        TrackOptions(extra=frozenset({"smell"}))  # (faces and sounds are registered now)
     with pytest.raises(InputError, match="other than 'visual'"):
         register(BrightnessTrack, name="visual")
 

@@ -25,7 +25,8 @@ from frameseek.editing.edits import (
     supercut_file,
 )
 from frameseek.editing.export import export_clip, export_for_editing, export_frame, export_hits
-from frameseek.editing.markers import markers_text
+from frameseek.editing.markers import MARKER_FORMATS, MARKER_LABELS, MARKER_SUFFIXES, markers_text
+from frameseek.editing.timelines import read_editor_text
 from frameseek.errors import (
     DecodeError,
     FrameseekError,
@@ -39,19 +40,42 @@ from frameseek.indexing.distributor import JobOutcome
 from frameseek.indexing.text_tracks import TrackOptions
 from frameseek.indexing.writer import discard_stale_scratch
 from frameseek.metrics import PipelineMetrics, ResourceMonitor
-from frameseek.models.download import download_preset
+from frameseek.models.download import download_preset, install_preset
 from frameseek.models.preprocess import ImageLike
 from frameseek.models.registry import AUTO_MODEL, DEFAULT_MODEL, PRESETS
 from frameseek.moments.confidence import FOUND_AT, Calibration
 from frameseek.moments.ranking import check_min_confidence, confidence_level
+from frameseek.people.find import (
+    find_person,
+    forget_faces,
+    list_people,
+    name_person,
+    named_people,
+    person_thumbnail,
+)
 from frameseek.progress import Progress
 from frameseek.query import MAX_STEPS, MomentQuery, Query, check_text, load_query_image
 from frameseek.results import SearchResponse, SearchResult, Timeline
 from frameseek.search import Searcher, frame_limit_notices
 from frameseek.settings import Limits, downloads_dir, home, indexes_dir, limits
+from frameseek.sounds.events import SOUND_CLASSES, SoundEvent
+from frameseek.sounds.query import sound_request
 from frameseek.storage.library import add_to_library, check_library_name, file_stamp, library_entries
 from frameseek.storage.maintenance import prune, remove_video, scan, watch
 from frameseek.storage.store import stored_text_tracks
+from frameseek.system.access import (
+    MIN_TOKEN_CHARS,
+    OutsideRoots,
+    bearer_of,
+    check_token,
+    host_header_is_loopback,
+    inside_roots,
+    is_loopback_host,
+    media_roots,
+    path_in_roots,
+    read_token,
+    token_matches,
+)
 from frameseek.system.atomic import atomic_dir, atomic_path, write_text_atomic
 from frameseek.system.devices import check_device_spec, resolve_device
 from frameseek.system.startup import heavy_imports
@@ -61,6 +85,7 @@ from frameseek.timecode import format_timecode
 from frameseek.transcripts import VideoText, read_text
 from frameseek.version import __version__
 from frameseek.video.decode import probe
+from frameseek.video.links import ConnectionGuard, LinkRefused, address_refusal, check_link
 from frameseek.video.sampling import MAX_VIDEO_SECONDS, Sampling
 from frameseek.video.sources import VideoSource, check_url, from_upload, is_link, resolve
 
@@ -106,12 +131,18 @@ __all__ = [
     "AUTO_MODEL",
     "DEFAULT_MODEL",
     "FOUND_AT",
+    "MARKER_FORMATS",
+    "MARKER_LABELS",
+    "MARKER_SUFFIXES",
     "MAX_CLIP_SECONDS",
     "MAX_STEPS",
     "MAX_VIDEO_SECONDS",
     "MIN_CLIP_SECONDS",
+    "MIN_TOKEN_CHARS",
     "PRESETS",
+    "SOUND_CLASSES",
     "Calibration",
+    "ConnectionGuard",
     "DecodeError",
     "EditFile",
     "FrameseekError",
@@ -120,9 +151,11 @@ __all__ = [
     "InputError",
     "JobOutcome",
     "Limits",
+    "LinkRefused",
     "ModelError",
     "Moment",
     "MomentQuery",
+    "OutsideRoots",
     "PipelineMetrics",
     "Progress",
     "Query",
@@ -131,6 +164,7 @@ __all__ = [
     "SearchResponse",
     "SearchResult",
     "Searcher",
+    "SoundEvent",
     "SourceError",
     "Timeline",
     "TrackOptions",
@@ -138,12 +172,16 @@ __all__ = [
     "VideoText",
     "__version__",
     "add_to_library",
+    "address_refusal",
     "atomic_dir",
     "atomic_path",
+    "bearer_of",
     "check_device_spec",
     "check_library_name",
+    "check_link",
     "check_min_confidence",
     "check_text",
+    "check_token",
     "check_url",
     "clip_bounds",
     "clip_window",
@@ -163,6 +201,8 @@ __all__ = [
     "export_hits",
     "export_supercut",
     "file_stamp",
+    "find_person",
+    "forget_faces",
     "format_presets",
     "format_timecode",
     "frame_limit_notices",
@@ -171,25 +211,39 @@ __all__ = [
     "highlight",
     "hit_clip",
     "home",
+    "host_header_is_loopback",
     "indexes_dir",
+    "inside_roots",
+    "install_preset",
     "is_link",
+    "is_loopback_host",
     "library_entries",
     "limits",
+    "list_people",
     "load_query_image",
     "markers_text",
+    "media_roots",
+    "name_person",
+    "named_people",
     "one_line",
+    "path_in_roots",
+    "person_thumbnail",
     "probe",
     "prune",
+    "read_editor_text",
     "read_text",
+    "read_token",
     "remove_video",
     "resolve",
     "resolve_device",
     "scan",
+    "sound_request",
     "stored_text_tracks",
     "supercut_file",
     "to_json",
     "to_srt",
     "to_vtt",
+    "token_matches",
     "watch",
     "write_text_atomic",
 ]

@@ -31,6 +31,9 @@ class SearchResult:
     confidence: float = 0.0
     """The calibrated probability that this moment matches the query, in [0, 1]
     (``frameseek.moments.confidence``)."""
+    language: str | None = None
+    """The ISO 639-1 code of ``text``'s language (what Whisper heard, ``--speech-language``, or the screen
+    text's detected language); None when unknown or no text matched."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,6 +8,7 @@ because it is the one public door: every method is a few lines of wiring over th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -302,7 +303,7 @@ class Searcher:
         if isinstance(query, MomentQuery):
             query = self.query(query.steps[0])
         q = query if isinstance(query, Query) else self.query(query, image, text_weight)  # before any work
-        tracks = tracks or TrackOptions()
+        tracks = with_named_people(tracks or TrackOptions(), q.text)
         sampling = sampling or self.sampling
         metrics = PipelineMetrics()
         with ResourceMonitor().watch(metrics):
@@ -630,3 +631,13 @@ __all__ = [
     "Timeline",
     "TrackOptions",
 ]
+
+
+def with_named_people(tracks: TrackOptions, text: str | None) -> TrackOptions:
+    """``tracks`` plus the faces track when ``text`` names a known person ("Alice at the whiteboard"): the
+    one rule every door follows (faces are read only for videos searched for a person by name)."""
+    from frameseek.people.find import named_people
+
+    if text is None or "faces" in tracks.extra or not named_people(text):
+        return tracks
+    return dataclasses.replace(tracks, extra=tracks.extra | {"faces"})

@@ -47,7 +47,7 @@ from frameseek.api import (
     load_query_image,
 )
 
-SOURCE_KINDS = ("Link", "Upload", "Library", "Local file")
+SOURCE_KINDS = ("Library", "Link", "Upload", "Local file")
 UPLOAD_TYPES = ("mp4", "mkv", "webm", "mov", "avi", "m4v")
 IMAGE_TYPES = ("png", "jpg", "jpeg", "webp")
 MODEL_ENV = "FRAMESEEK_APP_MODEL"
@@ -98,6 +98,8 @@ class QueryOptions:
     ocr: bool = False
     """Read the text shown on screen."""
     sub_lang: str = "en"
+    extra: frozenset[str] = frozenset()
+    """Further registered tracks to search (``faces``, ``sounds`` where installed)."""
 
     def sampling(self) -> Sampling:
         """The sampling these options ask for (validated: an impossible value is an InputError)."""
@@ -108,7 +110,11 @@ class QueryOptions:
         (validated: a bad language code is an InputError worded for the page, not the CLI)."""
         try:
             return TrackOptions(
-                subtitles=True, speech=self.speech, ocr=self.ocr, sub_lang=self.sub_lang.strip() or "en"
+                subtitles=True,
+                speech=self.speech,
+                ocr=self.ocr,
+                sub_lang=self.sub_lang.strip() or "en",
+                extra=self.extra,
             )
         except InputError as exc:
             raise InputError(str(exc).replace("--sub-lang", "the subtitle language")) from None
@@ -480,8 +486,9 @@ MATCH_TEXT_CHARS = 220
 """A result card shows at most this much of the matched words (cut around the first match)."""
 TRANSCRIPT_MAX_ROWS = 2000
 """The transcript panel draws at most this many lines (one button each: more would slow every rerun)."""
-TRANSCRIPT_HEIGHT = 420
-"""Pixels: the transcript panel scrolls inside this height (about the player's), less for a few lines."""
+TRANSCRIPT_HEIGHT = 300
+"""Pixels: the transcript panel scrolls inside this height (it sits under the docked player), less for a
+few lines."""
 TRANSCRIPT_ROW_HEIGHT = 48
 
 _MARKDOWN_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
@@ -715,9 +722,19 @@ def clip_mp4(hit: SearchResult, pad_before: float = 0.0, pad_after: float = 0.0)
 PAD_MAX_SECONDS = 10.0
 """The pad sliders' range: handles of up to this many seconds before and after each segment."""
 PAD_KEYS = ("pad_before", "pad_after")
-MARKER_CHOICES = {"EDL (CMX 3600)": "edl", "OTIO (OpenTimelineIO)": "otio"}
+MARKER_CHOICES = {
+    "EDL (CMX 3600)": "edl",
+    "OTIO (OpenTimelineIO)": "otio",
+    "Final Cut Pro (FCPXML)": "fcpxml",
+    "Premiere / Resolve (FCP7 XML)": "fcp7",
+}
 """The markers format picker: label → ``frameseek.editing.markers`` format."""
-_MARKER_FILES = {"edl": (".edl", "text/plain"), "otio": (".otio", "application/json")}
+_MARKER_FILES = {
+    "edl": (".edl", "text/plain"),
+    "otio": (".otio", "application/json"),
+    "fcpxml": (".fcpxml", "application/xml"),
+    "fcp7": (".xml", "application/xml"),
+}
 
 
 PICK_PREFIX = "pick-"
@@ -756,8 +773,8 @@ def supercut_mp4(hits: list[SearchResult], pad_before: float = 0.0, pad_after: f
 def markers_file(
     hits: list[SearchResult], kind: str, query: str | None, pad_before: float = 0.0, pad_after: float = 0.0
 ) -> bytes:
-    """The hits as edit markers: ``edl`` (CMX 3600) or ``otio`` (OpenTimelineIO), UTF-8 bytes; the same cut
-    as ``supercut_mp4``."""
+    """The hits as edit markers: ``edl`` (CMX 3600), ``otio`` (OpenTimelineIO), ``fcpxml`` (Final Cut Pro X)
+    or ``fcp7`` (Final Cut 7 XML: Premiere Pro, DaVinci Resolve), UTF-8 bytes; the same cut as ``supercut_mp4``."""
     return edit_markers(hits, kind, query=query, pad_before=pad_before, pad_after=pad_after).encode("utf-8")
 
 

@@ -1,14 +1,15 @@
-"""frameseek's web page: choose a video, type a sentence, see (and play) the matching moments.
+"""frameseek's web page: one search box, the answer first, the player in sight.
 
 Started by ``frameseek app`` (``streamlit run`` on this file). Drawing only: the work is done by
-``frameseek.app.logic``, which is plain Python. One file because Streamlit runs it top to bottom as the
-page: each function draws one part of it (sidebar, inputs, player and transcript, chart, cards, metrics).
+``frameseek.app.logic`` / ``present`` (plain Python) and runs in a ``jobs.SearchJob`` thread, so a rerun
+(any widget touched) never loses a running search. One file because Streamlit runs it top to bottom as the
+page: each function draws one part of it (options, search box, progress, verdict, cards, dock, details).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
+import time
 from functools import partial
 from typing import Any
 
@@ -18,35 +19,45 @@ import streamlit as st
 from frameseek.api import (
     AUTO_MODEL,
     PRESETS,
-    FrameseekError,
     InputError,
     MomentQuery,
     Query,
-    Searcher,
     SearchResponse,
     SearchResult,
+    TrackOptions,
     indexes_dir,
     limits,
 )
-from frameseek.app import logic
-
-log = logging.getLogger("frameseek.app")
+from frameseek.app import jobs, logic, present
 
 # No bare strings at module level: Streamlit's "magic" would draw them on the page (comments instead).
 CUSTOM_MODEL = "Checkpoint folder…"
-HIT_COLOR = "#e4572e"
-GRID_COLUMNS = 5
-MATCH_STYLE = (
-    "<style>.frameseek-said{font-size:0.85rem;line-height:1.35;opacity:0.9}"
-    ".frameseek-said mark{background:#ffd54f;color:#222;padding:0 2px;border-radius:3px}</style>"
-)
+GRID_COLUMNS = 3
+ROW_MOMENTS = 4
+POLL_SECONDS = 0.25
+TRACK_CHIPS = {"Speech": "speech", "Screen text": "ocr", "Faces": "faces", "Sounds": "sounds"}
+PAGE_STYLE = """<style>
+.stMainBlockContainer{padding-top:2.2rem}
+.frameseek-said{font-size:0.85rem;line-height:1.35;opacity:0.9}
+.frameseek-said mark{background:#ffd54f;color:#222;padding:0 2px;border-radius:3px}
+.st-key-playing-card{outline:3px solid #e4572e;outline-offset:2px;border-radius:0.6rem}
+[data-testid="stColumn"]:has(.st-key-dock){position:sticky;top:3.75rem;align-self:flex-start;z-index:5}
+.st-key-dock [data-testid="stVideo"], .st-key-dock video{max-height:45vh}
+@media (max-width: 640px){
+  [data-testid="stColumn"]:has(.st-key-dock){position:static}
+  .st-key-player-playing{position:fixed;left:0;right:0;bottom:0;z-index:1000;background:var(--background-color, #fff);
+    padding:4px 8px;box-shadow:0 -2px 8px rgba(0,0,0,.25)}
+  .st-key-player-playing video{max-height:30vh}
+  .stMainBlockContainer{padding-bottom:40vh}
+  [data-testid="stImage"] img{max-height:45vh;object-fit:cover}
+}
+</style>"""
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def cached_searcher(name: str) -> Searcher:
-    """One Searcher (one loaded, warmed-up model) per name per server process, shared by every session;
-    sampling and progress are per query."""
-    return Searcher(name, warm_up=True)
+def cached_engines(name: str) -> jobs.Engines:
+    """One model per name per server process, shared by every session, loading from the first page view."""
+    return jobs.Engines(name)
 
 
 # ---------------------------------------------------------------------------------------- state
@@ -62,11 +73,26 @@ def _jump(video: str, seconds: float) -> None:
     st.session_state["jumps"] = int(st.session_state.get("jumps", 0)) + 1
 
 
+def _seek(key: str, video: str) -> None:
+    """Timeline callback: a click on the chart plays ``video`` from the clicked time."""
+    event = st.session_state.get(key)
+    points = (getattr(event, "selection", None) or {}).get("seek") if event is not None else None
+    if points:
+        _jump(video, float(points[0].get("time", 0.0)))
+
+
+def _cancel() -> None:
+    job = st.session_state.get("job")
+    if isinstance(job, jobs.SearchJob):
+        job.cancel()
+        st.session_state["notice"] = f"Cancelled the search for {job.label} after {job.elapsed:.1f} s."
+
+
 # ---------------------------------------------------------------------------------------- inputs
 
 
 def sidebar() -> logic.QueryOptions:
-    """Model, top-k and sampling options."""
+    """Model, top-k, sampling and language: what most searches leave alone."""
     with st.sidebar:
         st.header("Options")
         presets = [AUTO_MODEL, *PRESETS]
@@ -88,13 +114,9 @@ def sidebar() -> logic.QueryOptions:
                 key="model_folder",
                 help="A folder written by `frameseek train` (config.json + model.safetensors).",
             ).strip()
-        top_k = st.slider("Moments to show (top-k)", 1, 20, 5, key="top_k")
-        mode = st.radio(
-            "Frame sampling",
-            ["Fixed rate", "Scene changes"],
-            key="sampling_mode",
-            help="Scene changes: one frame at each shot change, plus one every N seconds.",
-        )
+        top_k = st.slider("Moments to show (top-k)", 1, 20, 6, key="top_k")
+        mode = st.radio("Frame sampling", ["Fixed rate", "Scene changes"], key="sampling_mode",
+                        help="Scene changes: one frame at each shot change, plus one every N seconds.")  # fmt: skip
         fps, scene_gap = 1.0, 10.0
         if mode == "Fixed rate":
             fps = float(st.number_input("Frames per second", 0.1, 30.0, 1.0, 0.5, key="fps"))
@@ -102,38 +124,10 @@ def sidebar() -> logic.QueryOptions:
             scene_gap = float(
                 st.number_input("At least one frame every (s)", 1.0, 600.0, 10.0, 1.0, key="scene_gap")
             )
-        min_gap = float(
-            st.number_input(
-                "Min. gap between moments (s)",
-                0.0,
-                600.0,
-                2.0,
-                0.5,
-                key="min_gap",
-                help="No two results closer than this.",
-            )
-        )
-        st.divider()
-        speech = st.toggle(
-            "Search speech",
-            key="speech",
-            help="Subtitles beside the file or inside it (and a link's captions) are always searched when "
-            "present. This also transcribes the audio with speech recognition when a video has none: slow "
-            "the first time, then the transcript is stored and reused.",
-        )
-        ocr = st.toggle(
-            "Search on-screen text",
-            key="ocr",
-            help="Reads the text shown in the picture (slides, titles, signs, burnt-in captions) with OCR, "
-            "one frame per second where the picture changed. Stored and reused like the index.",
-        )
-        sub_lang = st.text_input(
-            "Subtitle language",
-            value="en",
-            key="sub_lang",
-            max_chars=12,
-            help="Preferred language of subtitles and captions, e.g. en, pt-BR.",
-        )
+        min_gap = float(st.number_input("Min. gap between moments (s)", 0.0, 600.0, 2.0, 0.5, key="min_gap",
+                                        help="No two results closer than this."))  # fmt: skip
+        sub_lang = st.text_input("Subtitle language", value="en", key="sub_lang", max_chars=12,
+                                 help="Preferred language of subtitles and captions, e.g. en, pt-BR.")  # fmt: skip
         caps = limits()
         st.divider()
         st.caption(
@@ -148,160 +142,189 @@ def sidebar() -> logic.QueryOptions:
         scene=mode == "Scene changes",
         scene_gap=scene_gap,
         min_gap=min_gap,
-        speech=bool(speech),
-        ocr=bool(ocr),
         sub_lang=sub_lang.strip() or "en",
     )
 
 
-def source_input() -> tuple[str, logic.SourceInput | None]:
-    """The video to search: a link, an upload, a library video or a file on this machine."""
+def available_chips() -> list[str]:
+    """Speech and screen text always; Faces and Sounds when their tracks are registered here."""
+    chips = ["Speech", "Screen text"]
+    for label in ("Faces", "Sounds"):
+        try:
+            TrackOptions(extra=frozenset({TRACK_CHIPS[label]}))
+        except InputError:
+            continue
+        chips.append(label)
+    return chips
+
+
+def source_kinds(videos: list[logic.LibraryVideo]) -> list[str]:
     kinds = list(logic.SOURCE_KINDS)
     if not logic.local_files_allowed(st.get_option("server.address")):
         kinds.remove("Local file")
-    kind = st.radio("Video", kinds, horizontal=True, key="source_kind")
+    if not videos:  # the library is the default only when it has videos
+        kinds.remove("Library")
+        kinds.append("Library")
+    return kinds
+
+
+def source_widget(kind: str, videos: list[logic.LibraryVideo]) -> logic.SourceInput | None:
+    """The input for the chosen kind of source (inside the search form, so Enter searches)."""
     if kind == "Link":
-        link = st.text_input(
-            "YouTube or web link",
-            placeholder="https://www.youtube.com/watch?v=…  or  https://example.com/video.mp4",
-            key="link",
-        )
-        return kind, link
-    if kind == "Upload":
+        return str(st.text_input("Link to a video", placeholder="e.g. https://www.youtube.com/watch?v=…", key="link",
+                                 help="A YouTube (or other) page, or a direct http(s) link to a video file."))  # fmt: skip
+    if kind == "Upload":  # drawn above the form (see search_box): its value is the stored upload
+        upload = st.session_state.get("upload")
+        return logic.Upload(upload.getvalue(), upload.name) if upload is not None else None
+    if kind == "Library":
+        if not videos:
+            st.caption("The library is empty: search a link or an upload first, or `frameseek index VIDEO…`.")
+            return None
+        labels = {v.path: v.label for v in videos}
+        every = f"All {len(videos)} videos in the library" if len(videos) > 1 else "The library's one video"
+        choice = st.selectbox("Library video", [jobs.LIBRARY_ALL, *labels], key="library_video",
+                              format_func=lambda p: labels.get(p, every))  # fmt: skip
+        return str(choice if choice is not None else jobs.LIBRARY_ALL)
+    return str(st.text_input("A video file or folder on this machine", placeholder="e.g. /videos/clip.mp4",
+                             key="local_path"))  # fmt: skip
+
+
+def search_box(videos: list[logic.LibraryVideo]) -> tuple[str, logic.SourceInput | None, bool]:
+    """Where to search (outside the form: it changes the inputs), then one form: the source, the query
+    (Enter searches), the track chips, and the image and order/duration builders."""
+    kinds = source_kinds(videos)
+    kind = str(st.radio("Search in", kinds, horizontal=True, key="source_kind", label_visibility="collapsed"))
+    if kind == "Upload":  # outside the form: a file is sent when chosen, and Enter in the form searches it
         limit_mb = max(1, limits().max_upload_bytes // 2**20)
-        upload = st.file_uploader(
+        st.file_uploader(
             "Video file",
             type=list(logic.UPLOAD_TYPES),
             key="upload",
             max_upload_size=limit_mb,
             help=f"Up to {limit_mb:,} MB (FRAMESEEK_MAX_UPLOAD_MB).",
         )
-        return kind, (logic.Upload(upload.getvalue(), upload.name) if upload is not None else None)
-    if kind == "Library":
-        try:
-            videos = logic.library_videos("default")
-        except Exception as exc:  # an unreadable library file: say so, keep the page usable
-            st.error(logic.error_message(exc))
-            videos = []
-        if not videos:
-            st.info(
-                "The library is empty: add videos with `frameseek index VIDEO…` (or search one here first)."
-            )
-            return kind, None
-        chosen = st.selectbox("Library video", videos, format_func=lambda v: v.label, key="library_video")
-        return kind, (chosen.path if chosen is not None else None)
-    path = st.text_input(
-        "A video file or folder on this machine",
-        placeholder="/path/to/video.mp4",
-        key="local_path",
+    with st.form("search_form", border=False, enter_to_submit=True):
+        source = source_widget(kind, videos)
+        col_query, col_button = st.columns([6, 1], vertical_alignment="bottom")
+        col_query.text_input("What are you looking for?", placeholder="e.g. a cyclist wearing a helmet",
+                             key="query", max_chars=limits().max_query_chars)  # fmt: skip
+        pressed = col_button.form_submit_button("Search", type="primary", icon=":material/search:",
+                                                width="stretch", key="search")  # fmt: skip
+        st.pills("Also search", available_chips(), selection_mode="multi", key="tracks",
+                 help="The picture is always searched; subtitles too when the video has them. Speech: "
+                      "transcribe the audio when there are none. Screen text: read text in the picture (OCR).")  # fmt: skip
+        with st.expander("Image, order and duration (optional)"):
+            st.file_uploader("An image that looks like the moment", type=list(logic.IMAGE_TYPES),
+                             key="query_image")  # fmt: skip
+            st.slider("Weight of the text (vs. the image)", 0.0, 1.0, 0.5, 0.05, key="text_weight",
+                      help="Used when both a sentence and an image are given.")  # fmt: skip
+            col_then, col_within = st.columns([3, 1])
+            col_then.text_input("…then", placeholder="e.g. a car drives away", key="then")
+            col_within.number_input("within (s)", min_value=0.1, value=None, step=1.0, key="within")
+            col_while, col_least = st.columns([3, 1])
+            col_while.text_input("…while", placeholder="e.g. someone says thank you", key="while")
+            col_least.number_input("at least (s)", min_value=0.1, value=None, step=1.0, key="at_least")
+    return kind, source, bool(pressed)
+
+
+def chosen_tracks(options: logic.QueryOptions) -> logic.QueryOptions:
+    picked = {TRACK_CHIPS[c] for c in st.session_state.get("tracks") or [] if c in TRACK_CHIPS}
+    return dataclasses.replace(
+        options,
+        speech="speech" in picked,
+        ocr="ocr" in picked,
+        extra=frozenset(picked - {"speech", "ocr"}),
+        text_weight=float(st.session_state.get("text_weight", 0.5)),
     )
-    return kind, path
-
-
-def query_input() -> tuple[str, logic.Upload | None, float, bool, dict[str, Any]]:
-    """The sentence, an optional query image (and its weight), whether Search was pressed, and the
-    "then / while / at least" builder's fields (``logic.make_moment_query``)."""
-    col_query, col_button = st.columns([6, 1], vertical_alignment="bottom")
-    with col_query:
-        query = st.text_input(
-            "What are you looking for?",
-            placeholder="a cyclist wearing a helmet",
-            key="query",
-            max_chars=limits().max_query_chars,
-        )
-    with col_button:
-        pressed = st.button("Search", type="primary", key="search", icon=":material/search:", width="stretch")
-    image_file: logic.Upload | None = None
-    weight = 0.5
-    with st.expander("Query by image (optional)"):
-        image = st.file_uploader(
-            "An image that looks like the moment", type=list(logic.IMAGE_TYPES), key="query_image"
-        )
-        if image is not None:
-            image_file = logic.Upload(image.getvalue(), image.name)
-            weight = float(
-                st.slider(
-                    "Weight of the text (vs. the image)",
-                    0.0,
-                    1.0,
-                    0.5,
-                    0.05,
-                    key="text_weight",
-                    help="Used when both a sentence and an image are given.",
-                )
-            )
-    with st.expander("Order and duration (optional)"):
-        col_then, col_within = st.columns([3, 1])
-        then = col_then.text_input("…then", placeholder="a car drives away", key="then")
-        within = col_within.number_input("within (s)", min_value=0.1, value=None, step=1.0, key="within")
-        col_while, col_least = st.columns([3, 1])
-        while_ = col_while.text_input("…while", placeholder="someone says thank you", key="while")
-        at_least = col_least.number_input("at least (s)", min_value=0.1, value=None, step=1.0, key="at_least")
-    builder = {"then": then or "", "within": within, "while_": while_ or "", "at_least": at_least}
-    return query or "", image_file, weight, pressed, builder
 
 
 # ---------------------------------------------------------------------------------------- work
 
 
-def run_search(
-    kind: str,
-    source: logic.SourceInput | None,
-    query: str,
-    image_file: logic.Upload | None,
-    options: logic.QueryOptions,
-    builder: dict[str, Any] | None = None,
-) -> None:
-    """Validate, then index (with progress) and search; the response goes to the session state."""
-    st.session_state.pop("response", None)
-    for key in [k for k in st.session_state if str(k).startswith(logic.PICK_PREFIX)]:
-        del st.session_state[key]  # a new search starts with every card selected
-    try:  # checks that need no work: shown at once, no status box
-        image = logic.query_image(image_file) if image_file is not None else None
-        moment = logic.make_moment_query(query, **(builder or {}))
+def start_search(kind: str, source: logic.SourceInput | None, options: logic.QueryOptions) -> None:
+    """Check the inputs (at once, one line), then start the search in its own thread."""
+    state = st.session_state
+    try:
+        image_file = state.get("query_image")
+        image = (
+            logic.query_image(logic.Upload(image_file.getvalue(), image_file.name)) if image_file else None
+        )
+        text = str(state.get("query") or "")
+        moment = logic.make_moment_query(
+            text,
+            then=str(state.get("then") or ""),
+            within=state.get("within"),
+            while_=str(state.get("while") or ""),
+            at_least=state.get("at_least"),
+        )
         if moment is not None and image is not None:
             raise InputError("“then”, “while” and “at least” work with a sentence, not with a query image")
-        parsed: Query | MomentQuery = moment or logic.make_query(query, image, options.text_weight)
-        chosen = logic.check_source(source, kind)
+        parsed: Query | MomentQuery = moment or logic.make_query(text, image, options.text_weight)
+        if kind == "Link":
+            source = present.check_link(str(source or ""))
+        elif kind == "Local file" and not logic.local_files_allowed(st.get_option("server.address")):
+            raise InputError("files on the server are not offered on this page")
+        if not (kind == "Library" and source == jobs.LIBRARY_ALL):
+            source = logic.check_source(source, kind)
         options.sampling()
         options.tracks()
     except Exception as exc:
-        st.error(logic.error_message(exc), icon=":material/error:")
+        state["error"] = present.friendly_error(exc)
         return
-    status = st.status(f"Loading the model `{options.model}`…", expanded=True)
-    with status:
-        bar = st.progress(0.0, text="Starting…")
-        tracker = logic.ProgressTracker()
+    previous = state.get("job")
+    if isinstance(previous, jobs.SearchJob) and previous.running:
+        previous.cancel()
+        state["notice"] = f"Stopped the search for {previous.label} to start this one."
+    given = source.name if isinstance(source, logic.Upload) else str(source or "")
+    request = jobs.Request(kind, source, parsed, options, image=image is not None)
+    engines = cached_engines(options.model)
+    label = f"“{parsed.label if isinstance(parsed, MomentQuery) else parsed.text or 'the image'}”"
+    job = jobs.SearchJob(label, lambda report: jobs.search_work(engines, request, job), given=given)
+    state["job"] = job.start()
+    state["job_top_k"] = options.top_k
+    state["job_speech"] = options.speech
 
-        def on_progress(stage: str, done: float, total: float | None) -> None:
-            view = tracker.update(stage, done, total)
-            if view is None:
-                return
-            status.update(label=f"{view.label}…")
-            bar.progress(view.fraction if view.fraction is not None else 0.0, text=view.text)
 
-        try:
-            searcher = cached_searcher(options.model)
-            status.update(label="Preparing the video…")
-            response = logic.run_query(searcher, chosen, parsed, options, progress=on_progress)
-        except Exception as exc:
-            if not isinstance(exc, FrameseekError):
-                log.exception("search failed")
-            status.update(label="Search failed", state="error", expanded=False)
-            st.session_state["error"] = logic.error_message(exc)
-            return
-        bar.progress(1.0, text="Done")
-    m = response.metrics
-    how = "index reused" if m.get("index_reused") else f"{m.get('frames_processed', 0)} frames indexed"
-    status.update(
-        label=f"Found {len(response.results)} moments in {float(m.get('wall_seconds') or 0):.2f} s ({how})",
-        state="complete",
-        expanded=False,
-    )
-    st.session_state["response"] = response
-    st.session_state["player_video"] = logic.player_video(response)
-    st.session_state["start_time"] = int(response.results[0].time) if response.results else 0
-    st.session_state["autoplay"] = False
+def wait_for(job: jobs.SearchJob) -> None:
+    """Show the running job's progress until it ends (a rerun draws it again and keeps waiting)."""
+    with st.container(key="progress"):
+        box = st.empty()
+        st.button("Cancel", key="cancel", on_click=_cancel, icon=":material/stop_circle:")
+    while job.running:
+        snap = job.snapshot()
+        label = jobs.STAGE_NAMES.get(snap.stage, snap.stage.capitalize())
+        fraction, text = present.progress_line(
+            label, snap.done, snap.total, job.elapsed, time.monotonic() - snap.stage_started, snap.stage,
+            (snap.videos_done, snap.videos_total),
+        )  # fmt: skip
+        box.progress(fraction if fraction is not None else 0.0, text=f"Searching {job.label} · {text}")
+        time.sleep(POLL_SECONDS)
+    box.empty()
+    finish(job)
+    st.rerun()
+
+
+def finish(job: jobs.SearchJob) -> None:
+    state = st.session_state
+    if state.get("job") is job:
+        del state["job"]
+    if job.cancelled:
+        return
+    if job.error is not None:
+        state["error"] = job.error
+        return
+    if job.response is None:
+        return
+    response = job.response
+    for key in [k for k in state if str(k).startswith(logic.PICK_PREFIX)]:
+        del state[key]  # a new answer starts with every card selected
+    state["response"] = response
+    state["waited"] = job.elapsed
+    state["asked_top_k"] = state.get("job_top_k", len(response.results))
+    state["asked_speech"] = bool(state.get("job_speech"))
+    state["player_video"] = logic.player_video(response)
+    state["start_time"] = int(response.results[0].time) if response.results else 0
+    state["autoplay"] = False
 
 
 # ---------------------------------------------------------------------------------------- results
@@ -309,45 +332,92 @@ def run_search(
 
 def _download(label: str, data: Any, file_name: str, mime: str, key: str, help_text: str) -> None:
     """A small download button whose file (``data``, a callable) is made only when it is clicked."""
-    st.download_button(
-        label,
-        data=data,
-        file_name=file_name,
-        mime=mime,
-        key=key,
-        on_click="ignore",
-        icon=":material/download:",
-        type="tertiary",
-        help=help_text,
-    )
+    st.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click="ignore",
+                       icon=":material/download:", type="tertiary", help=help_text)  # fmt: skip
 
 
-def hit_card(rank: int, hit: SearchResult, multi: bool, query: str | None) -> None:
-    with st.container(border=True):
+def hit_card(rank: int, hit: SearchResult, query: str | None, multi: bool) -> None:
+    playing = (st.session_state.get("player_video") == hit.video and st.session_state.get("autoplay")
+               and int(st.session_state.get("start_time", -1)) == int(hit.time))  # fmt: skip
+    with st.container(border=True, key="playing-card" if playing else f"card-{rank}"):
         if hit.thumbnail:
             st.image(hit.thumbnail, width="stretch")
-        st.markdown(f"**#{rank} · {logic.hms(hit.time)}**")
-        with st.container(horizontal=True, gap="small"):
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            st.markdown(f"**#{rank} · {logic.hms(hit.time)}**")
+            level = present.level(hit)
+            st.badge(
+                present.level_label(hit), color=present.LEVEL_COLORS[level], help=present.LEVEL_HELP[level]
+            )
             for badge in logic.match_badges(hit.match):
                 st.badge(badge.label, icon=badge.icon, color=badge.color, help=badge.help or None)
         if hit.text:
             st.markdown(logic.highlight_html(hit.text, query), unsafe_allow_html=True)
-        details = f"score {hit.score:.3f} · segment {logic.segment_label(hit)}"
-        st.caption(f"{hit.title} · {details}" if multi else details)
-        st.button(
-            f"▶ Play from {logic.hms(hit.time)}",
-            key=f"play-{rank}",
-            on_click=_jump,
-            args=(hit.video, hit.time),
-            width="stretch",
-        )
-        with st.container(horizontal=True, gap="small"):
-            _download("Frame", partial(logic.frame_jpeg, hit), logic.download_name(hit, ".jpg"),
-                      "image/jpeg", f"frame-{rank}", "The frame at full resolution (JPEG)")  # fmt: skip
-            _download("Clip", partial(logic.clip_mp4, hit, *logic.pads(st.session_state)),
-                      logic.download_name(hit, ".mp4"), "video/mp4", f"clip-{rank}",
-                      f"The segment {logic.segment_label(hit)} with its sound, plus the pads (MP4)")  # fmt: skip
-        st.checkbox("Select", value=True, key=logic.pick_key(rank), help="In the supercut and the markers")
+        if multi:
+            st.caption(hit.title)
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            st.button("▶ Playing" if playing else f"▶ Play from {logic.hms(hit.time)}", key=f"play-{rank}",
+                      on_click=_jump, args=(hit.video, hit.time), type="primary" if playing else "secondary",
+                      help=f"segment {logic.segment_label(hit)}")  # fmt: skip
+            with st.popover("More", icon=":material/more_horiz:", type="tertiary"):
+                _download("Frame", partial(logic.frame_jpeg, hit), logic.download_name(hit, ".jpg"),
+                          "image/jpeg", f"frame-{rank}", "The frame at full resolution (JPEG)")  # fmt: skip
+                _download("Clip", partial(logic.clip_mp4, hit, *logic.pads(st.session_state)),
+                          logic.download_name(hit, ".mp4"), "video/mp4", f"clip-{rank}",
+                          f"The segment {logic.segment_label(hit)} with its sound, plus the pads (MP4)")  # fmt: skip
+                st.checkbox("In the supercut", value=True, key=logic.pick_key(rank),
+                            help="In the supercut and the markers (For editing, below)")  # fmt: skip
+
+
+def grid(response: SearchResponse) -> None:
+    for row in range(0, len(response.results), GRID_COLUMNS):
+        columns = st.columns(GRID_COLUMNS)
+        for offset, column in enumerate(columns):
+            rank = row + offset + 1
+            if rank <= len(response.results):
+                with column:
+                    hit_card(rank, response.results[rank - 1], response.query, False)
+
+
+def video_rows(response: SearchResponse) -> None:
+    """A folder or library: one row per video, its moments side by side and its own timeline."""
+    for i, row in enumerate(present.video_rows(response)):
+        with st.container(border=True, key=f"video-row-{i}"):
+            st.markdown(f"##### :material/movie: {logic.markdown_text(row.title)}")
+            for start in range(0, len(row.hits), ROW_MOMENTS):
+                columns = st.columns(ROW_MOMENTS)
+                for column, (rank, hit) in zip(columns, row.hits[start : start + ROW_MOMENTS], strict=False):
+                    with column:
+                        hit_card(rank, hit, response.query, False)
+            timeline(response, row.video, f"timeline-{i}", height=70)
+
+
+def timeline(response: SearchResponse, video: str, key: str, height: int = 90) -> None:
+    """The video's timeline: its moments as bars (height = confidence on a fixed 0–1 scale), the frames'
+    similarity as a faint shape; a click anywhere plays from the nearest sampled frame."""
+    frames, moments = present.timeline_points(response, video)
+    if not frames:
+        return
+    axis = alt.Axis(labelExpr="utcFormat(datum.value * 1000, '%M:%S')", labelOverlap=True, title=None,
+                    tickMinStep=1)  # fmt: skip
+    x = alt.X("time:Q", axis=axis)
+    seek = alt.selection_point(name="seek", fields=["time"], nearest=True, on="click", clear=False)
+    shape = (alt.Chart(alt.Data(values=frames)).mark_area(opacity=0.18, color="#888")
+             .encode(x=x, y=alt.Y("shape:Q", scale=alt.Scale(domain=[0, 1]), axis=None)))  # fmt: skip
+    click = (alt.Chart(alt.Data(values=frames)).mark_point(size=260, opacity=0.001, filled=True)
+             .encode(x=x, y=alt.value(height / 2), tooltip=[alt.Tooltip("at:N", title="play from")])
+             .add_params(seek))  # fmt: skip
+    layers: list[Any] = [shape]
+    if moments:
+        color = alt.Color("level:N", scale=alt.Scale(domain=["high", "medium", "low"],
+                                                     range=["#2e7d32", "#ef6c00", "#9e9e9e"]), legend=None)  # fmt: skip
+        layers.append(
+            alt.Chart(alt.Data(values=moments)).mark_bar(opacity=0.85)
+            .encode(x="start:Q", x2="end:Q", y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]), axis=None),
+                    color=color, tooltip=["rank:N", "at:N", alt.Tooltip("confidence:Q", format=".0%"), "level:N"])
+        )  # fmt: skip
+    layers.append(click)
+    st.altair_chart(alt.layer(*layers).properties(height=height), width="stretch", key=key,
+                    on_select=partial(_seek, key, video), selection_mode="seek")  # fmt: skip
 
 
 def player(response: SearchResponse) -> None:
@@ -355,183 +425,142 @@ def player(response: SearchResponse) -> None:
     if not video:
         return
     start = int(st.session_state.get("start_time", 0))
-    st.subheader("Player")
     title = next((line.title for line in response.timelines if line.video == video), "")
-    if title:
-        st.caption(title)
+    title = title or next((hit.title for hit in response.results if hit.video == video), "")
     autoplay = bool(st.session_state.get("autoplay"))
-    alt = f"{title or 'video'}, from {logic.hms(start)}"
-    link = logic.embed_link(response, video)
-    try:
-        st.video(
-            link or video,
-            format=logic.video_mime(video),
-            start_time=start,
-            autoplay=autoplay,
-            alt=f"{alt} (jump {st.session_state.get('jumps', 0)})" if autoplay else alt,
+    with st.container(key="player-playing" if autoplay else "player"):
+        st.caption(
+            f":material/play_circle: {logic.markdown_text(title or 'video')} · from {logic.hms(start)}"
         )
-    except Exception as exc:  # e.g. the file was moved away since it was indexed
-        st.error(f"cannot play the video: {logic.error_message(exc)}")
-    points = logic.jump_points(response, video)
-    if points:
-        st.markdown("**Jump to a match**")
-        with st.container(horizontal=True, gap="small"):
-            for rank, hit in points:
-                st.button(
-                    f"{logic.hms(hit.time)} · #{rank}",
-                    key=f"jump-{rank}",
-                    on_click=_jump,
-                    args=(hit.video, hit.time),
-                    type="primary" if int(hit.time) == start else "secondary",
-                    help=f"score {hit.score:.3f} · segment {logic.segment_label(hit)}",
-                )
+        alt_text = f"{title or 'video'}, from {logic.hms(start)}"
+        link = logic.embed_link(response, video)
+        try:
+            st.video(link or video, format=logic.video_mime(video), start_time=start, autoplay=autoplay,
+                     alt=f"{alt_text} (jump {st.session_state.get('jumps', 0)})" if autoplay else alt_text)  # fmt: skip
+        except Exception as exc:  # e.g. the file was moved away since it was indexed
+            st.error(f"cannot play the video: {present.friendly_error(exc)}")
+    timeline(response, video, "timeline-player")
+    st.caption("Click the timeline to play from there · bars: moments, taller = more confident.")
 
 
-def transcript_panel(response: SearchResponse) -> bool:
-    """Every line said or shown in the player's video, scrollable; a click plays from there. False: none."""
+def transcript_panel(response: SearchResponse) -> None:
+    """Every line said or shown in the player's video, scrollable; a click plays from there."""
     video = st.session_state.get("player_video") or logic.player_video(response)
     rows = logic.transcript_rows(response, video)
     if not rows:
-        return False
-    st.subheader("Transcript")
+        return
     st.caption(logic.transcript_note(rows))
     active = logic.active_row(rows, int(st.session_state.get("start_time", 0)))
     with st.container(height=logic.transcript_height(len(rows)), border=True, key="transcript"):
         for i, row in enumerate(rows[: logic.TRANSCRIPT_MAX_ROWS]):
-            st.button(
-                row.label,
-                key=f"line-{i}",
-                icon=row.icon,
-                on_click=_jump,
-                args=(video, row.start),
-                type="secondary" if i == active else "tertiary",
-                help=f"{'Said' if row.kind == 'speech' else 'On screen'} {logic.hms(row.start)}–"
-                f"{logic.hms(row.end)} · click to play from here",
-            )
-    return True
+            st.button(row.label, key=f"line-{i}", icon=row.icon, on_click=_jump, args=(video, row.start),
+                      type="secondary" if i == active else "tertiary",
+                      help=f"{'Said' if row.kind == 'speech' else 'On screen'} {logic.hms(row.start)}–"
+                      f"{logic.hms(row.end)} · click to play from here")  # fmt: skip
 
 
-def timeline_chart(response: SearchResponse) -> None:
-    curve, hits = logic.timeline_rows(response)
-    if not curve:
-        return
-    st.subheader("Similarity over time")
-    multi = len(response.timelines) > 1
-    axis = alt.Axis(labelExpr="utcFormat(datum.value * 1000, '%H:%M:%S')", labelOverlap=True, tickMinStep=1)
-    x = alt.X("time:Q", title="time", axis=axis)
-    y = alt.Y("score:Q", title="similarity", scale=alt.Scale(zero=False, padding=18))
-    line = alt.Chart(alt.Data(values=curve)).mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=14))
-    line = (
-        line.encode(x=x, y=y, color=alt.Color("video:N", legend=alt.Legend(orient="bottom")))
-        if multi
-        else line.encode(x=x, y=y)
-    )
-    layers: list[Any] = [line]
-    if hits:
-        hit_data = alt.Data(values=hits)
-        tooltip = ["rank:N", "timestamp:N", alt.Tooltip("score:Q", format=".3f"), "segment:N"]
-        if multi:
-            tooltip.append("video:N")
-        layers.append(
-            alt.Chart(hit_data).mark_rule(color=HIT_COLOR, strokeDash=[4, 3], opacity=0.6).encode(x=x)
-        )
-        layers.append(
-            alt.Chart(hit_data)
-            .mark_point(filled=True, size=110, color=HIT_COLOR, opacity=1)
-            .encode(x=x, y=y, tooltip=tooltip)
-        )
-        layers.append(
-            alt.Chart(hit_data)
-            .mark_text(dy=-12, fontWeight="bold", color=HIT_COLOR)
-            .encode(x=x, y=y, text="rank:N")
-        )
-    st.altair_chart(alt.layer(*layers).properties(height=300), width="stretch")
-    st.caption("Every sampled frame's similarity to the query; the marked points are the returned moments.")
-
-
-def metrics_panel(metrics: dict[str, Any]) -> None:
-    st.subheader("Metrics")
-    cards = logic.metric_cards(metrics)
-    per_row = 4
-    for start in range(0, len(cards), per_row):
-        columns = st.columns(per_row)
-        for column, card in zip(columns, cards[start : start + per_row], strict=False):
-            column.metric(card.label, card.value, help=card.help, border=True)
+def metrics_panel(response: SearchResponse) -> None:
+    with st.expander("Details: timing and metrics", icon=":material/monitoring:"):
+        cards = logic.metric_cards(response.metrics)
+        per_row = 4
+        for start in range(0, len(cards), per_row):
+            columns = st.columns(per_row)
+            for column, card in zip(columns, cards[start : start + per_row], strict=False):
+                column.metric(card.label, card.value, help=card.help, border=True)
 
 
 def edit_panel(response: SearchResponse) -> None:
     """For editors: pads, then the selected moments as one supercut or as markers for editing software."""
-    st.subheader("For editing")
-    left, right = st.columns(2)
-    left.slider("Pad before (s)", 0.0, logic.PAD_MAX_SECONDS, 0.0, 0.5, key="pad_before",
-                help="Seconds added before each segment (clips, supercut, markers)")  # fmt: skip
-    right.slider("Pad after (s)", 0.0, logic.PAD_MAX_SECONDS, 0.0, 0.5, key="pad_after",
-                 help="Seconds added after each segment (clips, supercut, markers)")  # fmt: skip
-    picked = logic.picked_hits(response, st.session_state)
-    before, after = logic.pads(st.session_state)
-    label = st.radio("Markers format", list(logic.MARKER_CHOICES), horizontal=True, key="marker_format")
-    kind = logic.MARKER_CHOICES.get(label or "", "edl")
-    suffix, mime = logic.markers_download(kind)
-    st.caption(f"{len(picked)} of {len(response.results)} moments selected (tick them on the cards).")
-    with st.container(horizontal=True, gap="small"):
-        st.download_button("Download supercut (MP4)", partial(logic.supercut_mp4, picked, before, after),
-                           logic.edit_name(response, ".mp4"), "video/mp4", key="supercut", on_click="ignore",
-                           icon=":material/movie:", disabled=not picked,
-                           help="The selected moments, in rank order, with their sound, as one MP4")  # fmt: skip
-        st.download_button("Download markers (EDL / OTIO)",
-                           partial(logic.markers_file, picked, kind, response.query, before, after),
-                           logic.edit_name(response, suffix), mime, key="markers", on_click="ignore",
-                           icon=":material/bookmarks:", disabled=not picked,
-                           help="The same cut for editing software: CMX 3600 EDL or OpenTimelineIO")  # fmt: skip
+    with st.expander("For editing: supercut and markers", icon=":material/movie_edit:"):
+        left, right = st.columns(2)
+        left.slider("Pad before (s)", 0.0, logic.PAD_MAX_SECONDS, 0.0, 0.5, key="pad_before",
+                    help="Seconds added before each segment (clips, supercut, markers)")  # fmt: skip
+        right.slider("Pad after (s)", 0.0, logic.PAD_MAX_SECONDS, 0.0, 0.5, key="pad_after",
+                     help="Seconds added after each segment (clips, supercut, markers)")  # fmt: skip
+        picked = logic.picked_hits(response, st.session_state)
+        before, after = logic.pads(st.session_state)
+        label = st.radio("Markers format", list(logic.MARKER_CHOICES), horizontal=True, key="marker_format")
+        kind = logic.MARKER_CHOICES.get(label or "", "edl")
+        suffix, mime = logic.markers_download(kind)
+        st.caption(
+            f"{len(picked)} of {len(response.results)} moments selected (untick them under More on a card)."
+        )
+        with st.container(horizontal=True, gap="small"):
+            st.download_button("Download supercut (MP4)", partial(logic.supercut_mp4, picked, before, after),
+                               logic.edit_name(response, ".mp4"), "video/mp4", key="supercut", on_click="ignore",
+                               icon=":material/movie:", disabled=not picked,
+                               help="The selected moments, in rank order, with their sound, as one MP4")  # fmt: skip
+            st.download_button("Download markers (EDL / OTIO)",
+                               partial(logic.markers_file, picked, kind, response.query, before, after),
+                               logic.edit_name(response, suffix), mime, key="markers", on_click="ignore",
+                               icon=":material/bookmarks:", disabled=not picked,
+                               help="The same cut for editing software: CMX 3600 EDL or OpenTimelineIO")  # fmt: skip
 
 
 def results(response: SearchResponse) -> None:
-    for notice in response.notices:
-        st.info(notice, icon=":material/info:")
+    state = st.session_state
+    said = present.verdict(response, state.get("waited"))
+    with st.container(key="verdict"):
+        if said.found:
+            st.success(said.text, icon=":material/check_circle:")
+        else:
+            st.warning(said.text, icon=":material/help:")
+    hint = present.speech_hint(response.query or "", bool(state.get("asked_speech")), response)
+    if hint:
+        st.info(hint, icon=":material/record_voice_over:")
+    short = present.shortfall(response, int(state.get("asked_top_k") or len(response.results)))
+    for note in [*response.notices, *([short] if short else [])]:
+        st.caption(f":material/info: {note}")
     if not response.results:
-        st.warning("No moments found: no frames were sampled from this video.")
         return
-    multi = len({hit.video for hit in response.results}) > 1
-    left, right = st.columns([5, 7], gap="large")
+    videos = {hit.video for hit in response.results}
+    multi = response.source.startswith("library:") or len(response.timelines) > 1 or len(videos) > 1
+    left, right = st.columns([7, 3], gap="medium")
     with left:
+        if multi:
+            video_rows(response)
+        else:
+            grid(response)
+    with right, st.container(key="dock"):
         player(response)
-    with right:  # the transcript beside the player when the video has one, else the chart
-        has_transcript = transcript_panel(response)
-        if not has_transcript:
-            timeline_chart(response)
-    if has_transcript:
-        timeline_chart(response)
-    st.html(MATCH_STYLE)  # style tags only: applied to the page, takes no room
-    st.subheader(logic.results_heading(response))
-    for row in range(0, len(response.results), GRID_COLUMNS):
-        columns = st.columns(GRID_COLUMNS)
-        for offset, column in enumerate(columns):
-            rank = row + offset + 1
-            if rank <= len(response.results):
-                with column:
-                    hit_card(rank, response.results[rank - 1], multi, response.query)
+        transcript_panel(response)
     edit_panel(response)
-    metrics_panel(response.metrics)
+    metrics_panel(response)
 
 
 # ---------------------------------------------------------------------------------------- page
 
 
 def main() -> None:
-    st.set_page_config(
-        page_title="frameseek — search inside videos", page_icon=":material/movie_filter:", layout="wide"
-    )
-    st.title(":material/movie_filter: frameseek", anchor=False)
-    st.caption("Find the moments in a video that match a sentence. Everything runs on this machine.")
+    st.set_page_config(page_title="frameseek — search inside videos", page_icon=":material/movie_filter:",
+                       layout="wide", initial_sidebar_state="collapsed")  # fmt: skip
+    st.html(PAGE_STYLE)  # style tags only: applied to the page, takes no room
+    st.markdown("##### :material/movie_filter: frameseek · find the moment in a video")
     options = sidebar()
-    kind, source = source_input()
-    query, image_file, weight, pressed, builder = query_input()
-    options = dataclasses.replace(options, text_weight=weight)
-    st.session_state.pop("error", None)
+    cached_engines(options.model).preload()  # the query engine, then the image model, in the background
+    try:
+        videos = logic.library_videos("default")
+    except Exception as exc:  # an unreadable library file: say so, keep the page usable
+        st.error(present.friendly_error(exc))
+        videos = []
+    kind, source, pressed = search_box(videos)
+    options = chosen_tracks(options)
+    hint = present.speech_hint(str(st.session_state.get("query") or ""), options.speech)
+    if hint and not pressed:
+        st.info(hint, icon=":material/record_voice_over:")
     if pressed:
-        run_search(kind, source, query, image_file, options, builder)
-    if "error" in st.session_state:
-        st.error(st.session_state["error"], icon=":material/error:")
+        start_search(kind, source, options)
+    job = st.session_state.get("job")
+    if isinstance(job, jobs.SearchJob) and not job.running:
+        finish(job)
+    notice = st.session_state.pop("notice", None)
+    if notice:
+        st.info(notice, icon=":material/info:")
+    error = st.session_state.pop("error", None)
+    if error:
+        st.error(error, icon=":material/error:")
+    if isinstance(job, jobs.SearchJob) and job.running:
+        wait_for(job)
     response = st.session_state.get("response")
     if isinstance(response, SearchResponse):
         results(response)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from frameseek.cli.options import (
     OcrOpt,
     SceneGapOpt,
     SceneOpt,
+    SpeechLanguageOpt,
     SpeechOpt,
     SubLangOpt,
     SubtitlesOpt,
@@ -46,6 +48,7 @@ def index(
     subtitles: SubtitlesOpt = True,
     sub_lang: SubLangOpt = "en",
     asr_model: AsrModelOpt = "base",
+    speech_language: SpeechLanguageOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
     device: DeviceOpt = None,
     ray: Annotated[
@@ -68,6 +71,12 @@ def index(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    faces: Annotated[
+        bool, typer.Option("--faces", help="Also find faces and group them into people (opt-in; see README).")
+    ] = False,
+    sounds: Annotated[
+        bool, typer.Option("--sounds", help="Also detect what is heard: speech, singing and music events.")
+    ] = False,
 ) -> None:
     """Index videos into a library (reusing stored indexes) for `frameseek search --library`; with
     subtitles, --speech and --ocr their text tracks too. A video that fails is reported and the rest still
@@ -78,7 +87,11 @@ def index(
     from frameseek import api
 
     how = sampling(fps, scene, scene_gap, exact_frames=exact_frames)
-    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model)
+    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model, speech_language)
+    if faces:
+        text_tracks = dataclasses.replace(text_tracks, extra=text_tracks.extra | {"faces"})
+    if sounds:
+        text_tracks = dataclasses.replace(text_tracks, extra=text_tracks.extra | {"sounds"})
     api.library_entries(library_name)  # a bad library name fails before any work
     api.check_device_spec(device)
     precheck_sources(sources)

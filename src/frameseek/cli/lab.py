@@ -161,21 +161,44 @@ def train(
 
 
 def eval_(
-    dataset: Annotated[str, typer.Option(help="flickr8k, flickr30k, coco, csv, jsonl or msrvtt.")],
+    dataset: Annotated[str, typer.Option(help="flickr8k, flickr30k, coco, csv, jsonl, msrvtt or multi30k.")],
     data: Annotated[Path, typer.Option(help="Dataset folder or file.")],
     split: Annotated[str, typer.Option(help="test, dev (val), train or all.")] = "test",
     model: ModelOpt = DEFAULT_MODEL,
     device: DeviceOpt = None,
     flip_tta: Annotated[bool, typer.Option(help="Average each image with its mirror image.")] = True,
     fps: Annotated[float, typer.Option(help="MSR-VTT: frames sampled per second of each clip.")] = 1.0,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="multi30k: the Flickr8k folder whose photos the captions describe (--data: Multi30k)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Recall@1/5/10 and ranks: standard and original protocols (images), or text→video (MSR-VTT)."""
+    """Recall@1/5/10 and ranks: standard and original protocols (images), text→video (MSR-VTT), or
+    text→image per language (multi30k: English, German, French, Czech). Captions in any language are
+    embedded as queries are: English by the model, others by its multilingual tower."""
     load_api()
     from frameseek import api
 
     if device is not None:
         api.resolve_device(device)  # a GPU that is not there fails before the data are read
+    if dataset.lower() == "multi30k":
+        if images is None:
+            raise api.InputError("--dataset multi30k needs --images (the Flickr8k folder)")
+        from frameseek.lab.multilingual import evaluate_multi30k
+
+        report = evaluate_multi30k(
+            api.create_model(model, device=device), images, data, split, flip_tta=flip_tta
+        )
+        if json_out:
+            typer.echo(json.dumps(report))
+        else:
+            from frameseek.cli.languages import print_languages
+
+            print_languages(report)
+        return
     if dataset.lower() == "msrvtt":
         report = _eval_msrvtt(data, split, model, fps, json_out, device)
     else:

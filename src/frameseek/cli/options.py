@@ -108,6 +108,14 @@ AsrModelOpt = Annotated[
         help="Speech model: base (packaged, offline), a faster-whisper hub name (e.g. small) or a folder.",
     ),
 ]
+SpeechLanguageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--speech-language",
+        help="Force the speech language (an ISO 639-1 code Whisper knows: en, de, es, fr, zh, ...) "
+        "where its detection is wrong; default: detected per video.",
+    ),
+]
 
 
 def load_api() -> None:
@@ -160,12 +168,24 @@ def moment_query(
     )
 
 
-def tracks(speech: bool, ocr: bool, subtitles: bool, sub_lang: str, asr_model: str) -> TrackOptions:
+def tracks(
+    speech: bool,
+    ocr: bool,
+    subtitles: bool,
+    sub_lang: str,
+    asr_model: str,
+    speech_language: str | None = None,
+) -> TrackOptions:
     """The text-track options as one validated value."""
     from frameseek import api
 
     return api.TrackOptions(
-        subtitles=subtitles, speech=speech, ocr=ocr, sub_lang=sub_lang, asr_model=asr_model
+        subtitles=subtitles,
+        speech=speech,
+        ocr=ocr,
+        sub_lang=sub_lang,
+        asr_model=asr_model,
+        speech_language=speech_language,
     )
 
 

@@ -75,7 +75,9 @@ def print_results(data: dict[str, Any], title_prefix: str = "") -> None:
     for column in columns:
         table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
     for rank, hit in enumerate(data["results"], 1):
-        words = [escape(hit.get("text") or "")] if with_text else []
+        said = hit.get("text") or ""
+        language = hit.get("language") if said else None  # the span's language: "[es] el precio del pan"
+        words = [escape(f"[{language}] {said}" if language else said)] if with_text else []
         cell = confidence_cell(float(hit.get("confidence", 0.0)))
         table.add_row(
             str(rank),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -25,6 +26,7 @@ from frameseek.cli.options import (
     OcrOpt,
     SceneGapOpt,
     SceneOpt,
+    SpeechLanguageOpt,
     SpeechOpt,
     SubLangOpt,
     SubtitlesOpt,
@@ -86,14 +88,18 @@ def search(
         bool, typer.Option("--supercut", help="--export: also every hit, in order, in one supercut.mp4.")
     ] = False,
     markers: Annotated[
-        Literal["edl", "otio"] | None,
-        typer.Option(help="--export: also markers.edl (CMX 3600) or markers.otio (OpenTimelineIO)."),
+        Literal["edl", "otio", "fcpxml", "fcp7"] | None,
+        typer.Option(
+            help="--export: also markers.edl (CMX 3600), markers.otio (OpenTimelineIO), markers.fcpxml"
+            " (Final Cut Pro X) or markers.xml (fcp7: Final Cut 7 XML for Premiere Pro and DaVinci Resolve)."
+        ),
     ] = None,
     speech: SpeechOpt = False,
     ocr: OcrOpt = False,
     subtitles: SubtitlesOpt = True,
     sub_lang: SubLangOpt = "en",
     asr_model: AsrModelOpt = "base",
+    speech_language: SpeechLanguageOpt = None,
     refine: Annotated[
         bool,
         typer.Option(
@@ -103,6 +109,22 @@ def search(
     model: ModelOpt = DEFAULT_MODEL,
     device: DeviceOpt = None,
     json_out: JsonOpt = False,
+    face: Annotated[
+        str | None,
+        typer.Option(
+            "--face",
+            help="Find a person: a face photo, or a known person's id (p3) or name (frameseek people).",
+        ),
+    ] = None,
+    faces: Annotated[
+        bool, typer.Option("--faces", help="Use the faces track (opt-in; a known name in QUERY also does).")
+    ] = False,
+    sounds: Annotated[
+        bool,
+        typer.Option(
+            "--sounds", help="Also search what is heard: speech, singing and music events (offline)."
+        ),
+    ] = False,
 ) -> None:
     """Search a video (file, link or folder) — or the library — for a sentence and/or an image: what is
     seen, and what is said (subtitles; --speech) or written on screen (--ocr)."""
@@ -117,6 +139,13 @@ def search(
         if not args or len(args) > 2:
             raise api.InputError('give SOURCE and QUERY, e.g. frameseek search video.mp4 "a dog on a beach"')
         source, query = args[0], (args[1] if len(args) > 1 else None)
+    if face is not None:
+        if library or source is None or query is not None or image is not None:
+            raise api.InputError(
+                "with --face give only SOURCE, e.g. frameseek search video.mp4 --face alice.jpg"
+            )
+        face_search(source, face, top_k, min_confidence, json_out)
+        return
     if query is None and image is None:
         raise api.InputError("give a text QUERY, --image, or both")
     api.check_text(query)  # an empty sentence fails before the model is loaded (seconds of work)
@@ -129,7 +158,11 @@ def search(
             " leave out --library, --image and --refine"
         )
     how = sampling(fps, scene, scene_gap, start, end, max_frames, exact_frames)
-    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model)
+    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model, speech_language)
+    if faces:  # a known name in the query adds the faces track by itself (Searcher.search)
+        text_tracks = dataclasses.replace(text_tracks, extra=text_tracks.extra | {"faces"})
+    if sounds:
+        text_tracks = dataclasses.replace(text_tracks, extra=text_tracks.extra | {"sounds"})
     if source is not None:
         precheck_sources([source])
     with ProgressPrinter(not json_out) as progress:
@@ -173,6 +206,33 @@ def search(
     searcher.prepare_query_engine()  # once the model was loaded: later text queries need not
 
 
+def face_search(source: str, face: str, top_k: int, min_confidence: float, json_out: bool) -> None:
+    """``--face``: where the person on a photo (or known by id or name) appears in SOURCE."""
+    from frameseek import api
+
+    photo = Path(face).expanduser()
+    looks_like_file = photo.is_file() or photo.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+    precheck_sources([source])
+    with ProgressPrinter(not json_out) as progress:
+        response = api.find_person(
+            source,
+            face=photo if looks_like_file else None,
+            person=None if looks_like_file else face,
+            top_k=top_k,
+            min_confidence=min_confidence,
+            progress=progress,
+        )
+    data = response.as_dict()
+    if json_out:
+        typer.echo(json.dumps(data))
+        return
+    for notice in response.notices:
+        note(notice)
+    if not response.found:
+        not_found_line(data, None)
+    print_results(data)
+
+
 def export_for_editors(
     response: SearchResponse,
     folder: Path,
@@ -180,7 +240,7 @@ def export_for_editors(
     pad_after: float,
     *,
     supercut: bool,
-    markers: Literal["edl", "otio"] | None,
+    markers: Literal["edl", "otio", "fcpxml", "fcp7"] | None,
 ) -> dict[str, Any]:
     """``--export``: each hit's frame and clip, then the supercut and markers; the keys added to the JSON
     (``exports``, ``supercut``, ``markers``). The one place the command line calls the editors' exports."""

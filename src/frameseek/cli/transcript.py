@@ -9,6 +9,7 @@ import typer
 from frameseek.cli.options import (
     AsrModelOpt,
     OcrOpt,
+    SpeechLanguageOpt,
     SpeechOpt,
     SubLangOpt,
     SubtitlesOpt,
@@ -27,6 +28,7 @@ def transcript(
     subtitles: SubtitlesOpt = True,
     sub_lang: SubLangOpt = "en",
     asr_model: AsrModelOpt = "base",
+    speech_language: SpeechLanguageOpt = None,
 ) -> None:
     """Print what was heard (subtitles, or --speech recognition) and read on screen (--ocr)."""
     load_api()
@@ -34,7 +36,7 @@ def transcript(
 
     if format_ not in ("srt", "vtt", "json"):
         raise api.InputError(f"--format must be srt, vtt or json, got {format_!r}")
-    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model)
+    text_tracks = tracks(speech, ocr, subtitles, sub_lang, asr_model, speech_language)
     precheck_sources([source])
     with ProgressPrinter(True) as progress:
         videos = api.read_text(source, text_tracks, progress=progress)

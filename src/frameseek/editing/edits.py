@@ -23,9 +23,10 @@ from typing import Literal
 from PIL import Image
 
 from frameseek.editing.clips import check_pads, export_clip, export_supercut, padded_window
+from frameseek.editing.folders import writable_folder, write_markers
 from frameseek.editing.markers import MARKER_FORMATS, MARKER_MIME, MARKER_SUFFIXES, MarkedHit, markers_text
 from frameseek.errors import FrameseekError, InputError
-from frameseek.system.atomic import atomic_path, write_text_atomic
+from frameseek.system.atomic import atomic_path
 from frameseek.video.decode import frame_at, probe
 
 MIN_CLIP_SECONDS = 1.0
@@ -35,7 +36,7 @@ MAX_CLIP_SECONDS = 120.0
 SUPERCUT_NAME = "supercut.mp4"
 MARKERS_STEM = "markers"
 
-EditFormat = Literal["mp4", "edl", "otio"]
+EditFormat = Literal["mp4", "edl", "otio", "fcpxml", "fcp7"]
 EDIT_FORMATS: tuple[EditFormat, ...] = ("mp4", *MARKER_FORMATS)
 
 HitRow = tuple[str | Path, float, float, float]
@@ -177,7 +178,8 @@ def edit_markers(
     pad_before: float = 0.0,
     pad_after: float = 0.0,
 ) -> str:
-    """The hits as ``edl`` (CMX 3600) or ``otio`` (OpenTimelineIO) text: the same cut as the supercut."""
+    """The hits as ``edl`` (CMX 3600), ``otio`` (OpenTimelineIO), ``fcpxml`` (Final Cut Pro X) or ``fcp7``
+    (Final Cut 7 XML: Premiere Pro, DaVinci Resolve) text: the same cut as the supercut."""
     check_pads(pad_before, pad_after)
     return markers_text(edit_moments(hits), kind, query=query, pad_before=pad_before, pad_after=pad_after)
 
@@ -242,7 +244,7 @@ def export_hits(
     """Each hit's frame (JPEG) and clip (MP4 with its sound: the rule, with ``pad_before`` / ``pad_after``
     seconds of handles), ranked, into ``folder``; a hit is a ``SearchResult`` or ``(video, time, start, end)``."""
     check_pads(pad_before, pad_after)
-    folder.mkdir(parents=True, exist_ok=True)
+    writable_folder(folder)
     written = []
     for rank, moment in enumerate(edit_moments(hits), 1):
         stem = hit_stem(rank, moment.video, moment.time)
@@ -270,13 +272,13 @@ def export_for_editing(
     pad_after: float = 0.0,
     query: str | None = None,
 ) -> dict[str, str]:
-    """``supercut.mp4`` (every hit, in order, with handles and sound) and ``markers.edl`` / ``markers.otio``
-    into ``folder``, as asked; returns ``{"supercut": path, "markers": path}`` for what was written (no
+    """``supercut.mp4`` (every hit, in order, with handles and sound) and ``markers.edl`` / ``.otio`` /
+    ``.fcpxml`` / ``.xml`` (fcp7) into ``folder``, as asked; returns ``{"supercut": path, "markers": path}`` for what was written (no
     supercut without hits). The EDL is at the first source's frame rate, the OTIO clips at their own."""
     if markers is not None and markers not in MARKER_FORMATS:
         raise InputError(f"--markers must be one of {', '.join(MARKER_FORMATS)}, got {markers!r}")
     check_pads(pad_before, pad_after)
-    folder.mkdir(parents=True, exist_ok=True)
+    writable_folder(folder)
     moments = edit_moments(hits)
     written: dict[str, str] = {}
     if supercut and moments:
@@ -285,6 +287,6 @@ def export_for_editing(
     if markers is not None:
         target = folder / f"{MARKERS_STEM}{MARKER_SUFFIXES[markers]}"
         text = markers_text(moments, markers, query=query, pad_before=pad_before, pad_after=pad_after)
-        write_text_atomic(target, text)
+        write_markers(target, text)
         written["markers"] = str(target)
     return written

@@ -4,6 +4,8 @@ Both describe the same cut as ``export_supercut``: each hit's segment with its h
 video, one after another on the record side. Times are whole frames: the EDL's at one rate for the whole
 list (timecodes non-drop unless asked, and then only for the NTSC rates that have drop-frame timecode);
 the OTIO clips each at their own source's rate, their media references pointing at the source files.
+Final Cut Pro X ``.fcpxml`` and Final Cut 7 XML (Premiere Pro, DaVinci Resolve) are written from that
+OTIO timeline by OpenTimelineIO's adapters (``timelines``): the rough cut and each source with its markers.
 """
 
 from __future__ import annotations
@@ -19,13 +21,21 @@ from typing import Any, Literal, Protocol
 import opentimelineio as otio
 
 from frameseek.editing.clips import check_pads, has_audio, padded_window
+from frameseek.editing.timelines import EDITOR_FORMATS, EDITOR_MIME, EDITOR_SUFFIXES, editor_text
 from frameseek.errors import FrameseekError, InputError, one_line
 from frameseek.video.decode import VideoInfo, probe
 
-MarkerFormat = Literal["edl", "otio"]
-MARKER_FORMATS: tuple[MarkerFormat, ...] = ("edl", "otio")
-MARKER_SUFFIXES = {"edl": ".edl", "otio": ".otio"}
-MARKER_MIME = {"edl": "text/plain", "otio": "application/json"}
+MarkerFormat = Literal["edl", "otio", "fcpxml", "fcp7"]
+MARKER_FORMATS: tuple[MarkerFormat, ...] = ("edl", "otio", *EDITOR_FORMATS)
+MARKER_SUFFIXES = {"edl": ".edl", "otio": ".otio", **EDITOR_SUFFIXES}
+MARKER_MIME = {"edl": "text/plain", "otio": "application/json", **EDITOR_MIME}
+MARKER_LABELS = {
+    "edl": "CMX 3600 EDL (Avid, Premiere, Resolve, most editors)",
+    "otio": "OpenTimelineIO (Resolve, otio tools)",
+    "fcpxml": "Final Cut Pro X (.fcpxml)",
+    "fcp7": "Final Cut 7 XML (Premiere Pro, DaVinci Resolve)",
+}
+"""What each markers format is, for pickers and help texts."""
 
 EdlTrack = Literal["V", "A", "A2", "AA", "B", "AA/V"]
 EDL_TRACKS: tuple[str, ...] = ("V", "A", "A2", "AA", "B", "AA/V")
@@ -355,8 +365,15 @@ def markers_text(
     pad_after: float = 0.0,
     fps: float | None = None,
 ) -> str:
-    """The markers file for ``kind`` ``edl`` or ``otio`` (``fps`` None: the EDL at the first source's rate,
-    OTIO clips at their own rates, 25 where unknown)."""
+    """The markers file for ``kind``: ``edl``, ``otio``, ``fcpxml`` or ``fcp7`` (``fps`` None: the EDL at the
+    first source's rate, the other formats' clips at their own rates, 25 where unknown). ``fcpxml`` and
+    ``fcp7`` hold two sequences: the rough cut (one clip per hit, a marker at each hit's frame) and each source
+    whole with a marker over each hit's segment (``timelines.editor_timelines``)."""
+    if kind in EDITOR_FORMATS:
+        timeline = otio_timeline(
+            hits, query=query, title=title, pad_before=pad_before, pad_after=pad_after, fps=fps or DEFAULT_FPS
+        )
+        return editor_text(timeline, kind)
     if kind == "edl":
         return edl(hits, fps=fps, title=title, query=query, pad_before=pad_before, pad_after=pad_after)
     if kind == "otio":

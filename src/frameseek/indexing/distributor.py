@@ -92,7 +92,7 @@ class InProcessDistributor:
         runner = self.runner(spec, local)
         for job in jobs:
             try:
-                index = runner.get(job.source, job.sampling, metrics, progress)
+                index = runner.get(job.source, job.sampling, metrics, progress, tracks=job.tracks)
                 text = runner.text_tracks(job.source, index.duration, job.tracks, metrics, progress)
             except FrameseekError as exc:
                 if not keep_going:

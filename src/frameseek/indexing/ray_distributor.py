@@ -126,7 +126,7 @@ class IndexWorker:
                     f"{job.source.path} is not readable on Ray node {self.node}: every node needs the videos "
                     "at the same path (a shared folder)"
                 )
-            index = self.runner.get(job.source, job.sampling, metrics)
+            index = self.runner.get(job.source, job.sampling, metrics, tracks=job.tracks)
             text = self.runner.text_tracks(job.source, index.duration, job.tracks, metrics)
         except FrameseekError as exc:
             return WorkResult(error=_portable(exc), metrics=metrics, node=self.node)

@@ -26,7 +26,9 @@ from frameseek.indexing.encoder import FrameEncoder
 from frameseek.indexing.preparer import FramePreparer, PreparedFrame
 from frameseek.indexing.reader import FrameReader
 from frameseek.indexing.stage import Stage, timed
+from frameseek.indexing.tee import FrameTee, covers
 from frameseek.indexing.text_tracks import TextTrackBuilder, TextTracks, TrackOptions
+from frameseek.indexing.tracks import TrackContext
 from frameseek.indexing.writer import IndexWriter
 from frameseek.metrics import PipelineMetrics
 from frameseek.progress import Progress
@@ -120,8 +122,12 @@ class IndexRunner:
         sampling: Sampling,
         metrics: PipelineMetrics,
         progress: Progress | None = None,
+        tracks: TrackOptions | None = None,
     ) -> VideoIndex:
-        """The stored visual track, else one built under an inter-process lock (a racing process waits)."""
+        """The stored visual track, else one built under an inter-process lock (a racing process waits).
+
+        ``tracks``: the job's other tracks; while the picture is decoded, the frame tracks among them that
+        are not stored yet read the same frames (``FrameTee``), so ``text_tracks`` then finds them stored."""
         folder = self.folder(src, sampling)
         migrated = False
 
@@ -134,7 +140,7 @@ class IndexRunner:
                     return moved
             self.encoder.prepare()  # image backbone + engine: start-up, not indexing time
             with metrics.stage("index"):
-                return self.build(src, sampling, folder, metrics, progress)
+                return self.build(src, sampling, folder, metrics, progress, tracks)
 
         existing, built = get_or_build(folder, lambda: self.stored(src, sampling), build)
         if built and not migrated:
@@ -211,15 +217,21 @@ class IndexRunner:
         folder: Path,
         metrics: PipelineMetrics,
         progress: Progress | None = None,
+        tracks: TrackOptions | None = None,
     ) -> VideoIndex:
-        """Decode, prepare, encode and write one video's visual track (call under ``lock_for(folder)``)."""
+        """Decode, prepare, encode and write one video's visual track (call under ``lock_for(folder)``);
+        the frame tracks of ``tracks`` not stored yet are built from the same decode when its grid covers
+        theirs (decoded at the largest side any of them needs, scaled down for each)."""
         info = probe(src.path)
         self.encoder.prepare()  # image backbone + engine ready before the first batch (a no-op if done)
         metrics.image_inference = self.model.image_inference
         duration = info.duration
-        reader = self.reader(sampling)
+        tee, decode = self.tee(src, sampling, tracks, TrackContext(duration, metrics, progress))
+        reader = self.reader(decode)
         with IndexWriter.scratch(folder) as thumbs:
-            times, embeddings = self.encode_frames(reader, src.path, thumbs, duration, metrics, progress)
+            times, embeddings = self.encode_frames(
+                reader, src.path, thumbs, duration, metrics, progress, tee=tee, max_side=sampling.max_side
+            )
             if not times:
                 raise InputError(f"no frames were sampled from {src.title} (check --start/--end)")
             # the stretch of video the sampled frames cover (less than the window when --max-frames cuts it)
@@ -246,6 +258,23 @@ class IndexRunner:
             with metrics.stage("write"):
                 return self.writer(index, thumbs)
 
+    def tee(
+        self, src: VideoSource, sampling: Sampling, tracks: TrackOptions | None, ctx: TrackContext
+    ) -> tuple[FrameTee | None, Sampling]:
+        """The frame tracks of ``tracks`` that can read the visual decode and are not stored yet, as a
+        ``FrameTee`` (None if there are none), and the sampling to decode at."""
+        if tracks is None:
+            return None, sampling
+        unbuilt = [
+            t
+            for t in self.text.frame_tracks(src, tracks)
+            if covers(sampling.but(max_side=10**6), t.sampling(tracks))
+        ]
+        if not unbuilt:
+            return None, sampling
+        side = max([sampling.max_side, *(t.sampling(tracks).max_side for t in unbuilt)])
+        return FrameTee(unbuilt, src, tracks, ctx, nice=BACKGROUND_NICE), sampling.but(max_side=side)
+
     def encode_frames(
         self,
         reader: FrameReader,
@@ -254,10 +283,21 @@ class IndexRunner:
         duration: float | None,
         metrics: PipelineMetrics,
         progress: Progress | None = None,
+        *,
+        tee: FrameTee | None = None,
+        max_side: int | None = None,
     ) -> tuple[list[float], list[np.ndarray]]:
         """Three threads: decode ‖ prepare (thumbnail + preprocess) ‖ encode batches; prepare and encode at
-        a lower priority (``BACKGROUND_NICE``), this thread collecting the results."""
-        frames = reader(path)  # opens the file now: bad input fails before any thread starts
+        a lower priority (``BACKGROUND_NICE``), this thread collecting the results. ``tee``: frame tracks
+        fed from the same decode (in their own threads); the picture's frames then fit ``max_side``."""
+        try:
+            frames: Iterator[Frame] = reader(path)  # opens the file now: bad input fails before any thread
+        except BaseException:
+            if tee is not None:
+                tee.abort()
+            raise
+        if tee is not None:
+            frames = tee.feed(frames, cap=reader.frame_cap, max_side=max_side)
         preparer = FramePreparer(self.model.preprocess, thumbs)
 
         def decoded(frame: Frame) -> Frame:
@@ -308,8 +348,15 @@ class IndexRunner:
                     times.extend(batch_times)
                     if progress:
                         progress("index", batch_times[-1], duration)
+            except BaseException:
+                if tee is not None:
+                    tee.abort()
+                raise
             finally:
                 encoding.close()
                 preparing.close()
                 decoding.close()
+            if tee is not None:
+                with metrics.stage("tracks-after-picture"):  # what the frame tracks still had to do
+                    tee.close()
         return times, embeddings

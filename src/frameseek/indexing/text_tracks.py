@@ -128,7 +128,9 @@ class SpeechTrack:
         return score_text_track(index, value, query)
 
     def get(self, src: VideoSource, options: TrackOptions, ctx: TrackContext) -> Obtained:
-        track, notices = self.speech(src, ctx.duration, options, ctx.metrics, ctx.progress)
+        track, notices = self.speech(
+            src, ctx.duration, options, ctx.metrics, ctx.progress, audio=lambda: ctx.audio(src)
+        )
         return Obtained(track, notices)
 
     def speech(
@@ -138,8 +140,10 @@ class SpeechTrack:
         options: TrackOptions,
         metrics: PipelineMetrics,
         progress: Progress | None = None,
+        audio: Callable[[], tuple[Any, float]] | None = None,
     ) -> tuple[TextTrack | None, list[str]]:
-        """Subtitles, else a link's captions, else (with ``options.speech``) recognised speech."""
+        """Subtitles, else a link's captions, else (with ``options.speech``) recognised speech (from
+        ``audio()``'s samples when given: decoded once for every audio track)."""
         notices: list[str] = []
         if options.subtitles:
             if _is_link(src):
@@ -150,7 +154,7 @@ class SpeechTrack:
                 return track, notices
         if not options.speech:
             return None, notices
-        return self._recognised(src, options, metrics, progress, notices)
+        return self._recognised(src, options, metrics, progress, notices, audio)
 
     def _subtitles(
         self, src: VideoSource, duration: float | None, options: TrackOptions
@@ -201,6 +205,7 @@ class SpeechTrack:
         metrics: PipelineMetrics,
         progress: Progress | None,
         notices: list[str],
+        audio: Callable[[], tuple[Any, float]] | None = None,
     ) -> tuple[TextTrack | None, list[str]]:
         from frameseek.text.speech import NoAudioError, has_audio, transcribe
 
@@ -209,7 +214,8 @@ class SpeechTrack:
                 *notices,
                 str(NoAudioError(f"{src.title} has no audio stream; speech search skipped")),
             ]
-        path = text_track_path(src.sha256, "speech", _key(kind="asr", model=options.asr_model))
+        forced = {"language": options.speech_language} if options.speech_language else {}
+        path = text_track_path(src.sha256, "speech", _key(kind="asr", model=options.asr_model, **forced))
 
         def build() -> TextTrack:
             started = time.perf_counter()
@@ -217,8 +223,10 @@ class SpeechTrack:
                 track = transcribe(
                     src.path,
                     model=options.asr_model,
+                    language=options.speech_language,
                     threads=self.settings.asr_threads,
                     progress=(lambda done, total: progress("speech", done, total)) if progress else None,
+                    audio=audio() if audio is not None else None,
                 )
             metrics.audio_seconds += float(track.info.get("audio_seconds") or 0.0)
             metrics.asr_seconds += time.perf_counter() - started
@@ -291,6 +299,8 @@ class ScreenTrack(FrameTrack[TextTrack]):
 
 register(SpeechTrack)
 register(ScreenTrack)
+import frameseek.people.track  # noqa: E402  (registers the opt-in "faces" track)
+import frameseek.sounds.track  # noqa: E402, F401  (registers "sounds" after the text tracks)
 
 
 class TextTrackBuilder:
@@ -324,6 +334,19 @@ class TextTrackBuilder:
             if name in options.extra or track.wanted(options):
                 found.append(track)
         return found
+
+    def frame_tracks(self, src: VideoSource, options: TrackOptions) -> list[FrameTrack[Any]]:
+        """The frame tracks ``options`` asks for that are not stored yet for ``src`` (to be built)."""
+        from frameseek.indexing.tee import unbuilt
+
+        return unbuilt(self.wanted(options), src, options)
+
+    def shared_decode(self, src: VideoSource, options: TrackOptions, ctx: TrackContext) -> list[str]:
+        """The frame tracks not stored yet, built from one decode (``tee.shared_decode``)."""
+        from frameseek.indexing.tee import shared_decode
+
+        limits = {"frame_limit": self.frame_limit, "max_pixels": self.max_pixels}
+        return shared_decode(self.frame_tracks(src, options), src, options, ctx, **limits)
 
     def speech(
         self,
@@ -359,9 +382,13 @@ class TextTrackBuilder:
         metrics: PipelineMetrics,
         progress: Progress | None = None,
     ) -> TextTracks:
-        """Every track ``options`` asks for; a failure of one is a notice, never the end of the search."""
+        """Every track ``options`` asks for; a failure of one is a notice, never the end of the search.
+
+        One decode feeds every frame track still to build (``shared_decode``), one of the audio every
+        audio track (``TrackContext.audio``)."""
         result = TextTracks()
         ctx = TrackContext(duration, metrics, progress)
+        self.shared_decode(src, options, ctx)
         for track in self.wanted(options):
             try:
                 got = track.get(src, options, ctx)

@@ -58,6 +58,8 @@ class TrackOptions:
     asr_model: str = "base"
     ocr_fps: float = 1.0
     extra: frozenset[str] = frozenset()
+    speech_language: str | None = None
+    """Whisper's language, forced (``--speech-language``); None: detected per video."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extra", frozenset(self.extra))
@@ -70,6 +72,10 @@ class TrackOptions:
             raise InputError("--asr-model must name a model (e.g. base, small) or a folder")
         if not (0 < self.ocr_fps <= 10):
             raise InputError(f"--ocr-fps must be in (0, 10], got {self.ocr_fps}")
+        if self.speech_language is not None:
+            from frameseek.text.speech import check_speech_language
+
+            object.__setattr__(self, "speech_language", check_speech_language(self.speech_language))
 
     @property
     def any_text(self) -> bool:
@@ -89,11 +95,25 @@ class TrackSettings:
 
 @dataclass
 class TrackContext:
-    """One video's build: its duration, where time and counts go, who hears of progress."""
+    """One video's build: its duration, where time and counts go, who hears of progress, and its audio
+    (``audio``: decoded once for every audio track of the build)."""
 
     duration: float | None
     metrics: PipelineMetrics
     progress: Progress | None = None
+    _audio: tuple[str, Any, float] | None = field(default=None, repr=False)
+
+    def audio(self, src: VideoSource) -> tuple[np.ndarray, float]:
+        """``src``'s 16 kHz mono samples and their start (``text.speech.decode_audio``), decoded on first
+        use and kept for the rest of this build: speech recognition and the sound track share them."""
+        if self._audio is None or self._audio[0] != src.sha256:
+            from frameseek.text.speech import decode_audio
+
+            self._audio = None  # another video's samples go before this one's are decoded
+            with self.metrics.stage("audio"):
+                samples, offset = decode_audio(src.path)
+            self._audio = (src.sha256, samples, offset)
+        return self._audio[1], self._audio[2]
 
 
 @dataclass(frozen=True)
@@ -250,6 +270,24 @@ class FrameTrack(StoredTrack[T]):
 
     def build(self, src: VideoSource, options: TrackOptions, ctx: TrackContext) -> T:
         return self.from_frames(self.frames(src, options), src, options, ctx)
+
+    def stored_value(self, src: VideoSource, options: TrackOptions) -> T | None:
+        """The stored value, or None when it must be built (a damaged one is removed)."""
+        return self.load(self.path(src, options))
+
+    def get_from(
+        self, frames: Iterable[Frame], src: VideoSource, options: TrackOptions, ctx: TrackContext
+    ) -> None:
+        """Build and store the value from frames another pass decodes (``FrameTee``); nothing is written
+        when the frames end early (an error or a stop raised through ``frames``)."""
+        path = self.path(src, options)
+
+        def build() -> T:
+            value = self.from_frames(frames, src, options, ctx)
+            write_text_atomic(path, self.encode(value) + "\n")
+            return value
+
+        get_or_build(path, lambda: self.load(path), build)
 
 
 def track_candidates(

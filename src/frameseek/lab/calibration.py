@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from frameseek.errors import InputError
 from frameseek.moments.confidence import Calibration, Logistic
-from frameseek.text.matching import SpanMatcher
+from frameseek.text.matching import SEMANTIC_WEIGHT, SpanMatcher
 from frameseek.text.spans import TextSpan
 
 BANK_SIZE = 1500
@@ -344,16 +344,22 @@ def text_pairs(
         index[k] = len(texts)
         texts.append(k)
     emb = np.asarray(encode_sentences(texts), dtype=np.float32)
-    scores, labels = [], []
+    scores, labels, lexical, cosine = [], [], [], []
 
     def score(query: str, g: int, skip: str | None) -> float:
         spans = [t for t in groups[g] if t != skip]
         if not spans:
+            lexical.append(0.0)
+            cosine.append(-1.0)
             return 0.0
+        rows = emb[[index[t] for t in spans]]
         matcher = SpanMatcher(
             [TextSpan(float(i), float(i + 1), t) for i, t in enumerate(spans)],
-            embeddings=emb[[index[t] for t in spans]],
+            embeddings=rows,
+            multilingual=None,  # ``encode_sentences`` scores every pair, whatever its language
         )
+        lexical.append(float(matcher.lexical_scores(query).max()))
+        cosine.append(float((rows @ emb[index[query]]).max()))
         return float(matcher.scores(query, query_embedding=emb[index[query]]).max())
 
     for g, pos in chosen:
@@ -366,7 +372,70 @@ def text_pairs(
         for g in rng.sample(range(len(groups)), min(5, len(groups))):
             scores.append(score(query, g, None))
             labels.append(0.0)
-    return Pairs({"score": np.asarray(scores, dtype=np.float64)}, np.asarray(labels))
+    columns = {"score": scores, "lexical": lexical, "cosine": cosine}
+    return Pairs({k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}, np.asarray(labels))
+
+
+def rescaled_score(pairs: Pairs, floor: float, ceiling: float) -> NDArray[np.float64]:
+    """A pair's ``SpanMatcher`` score had its semantic channel's cosine been rescaled by ``floor`` /
+    ``ceiling``: ``max(lexical, SEMANTIC_WEIGHT · clip((cos - floor) / (ceiling - floor), 0, 1))``."""
+    semantic = SEMANTIC_WEIGHT * np.clip((pairs.columns["cosine"] - floor) / (ceiling - floor), 0.0, 1.0)
+    return np.maximum(pairs.columns["lexical"], semantic)
+
+
+def fit_multilingual_range(
+    text_sets: Sequence[tuple[Sequence[Sequence[str]], int]],
+    text_model: Logistic,
+    encode: Callable[[list[str]], NDArray[Any]] | None = None,
+    seed: int = 0,
+) -> tuple[float, float, dict[str, Any]]:
+    """``MULTILINGUAL_FLOOR`` / ``CEILING`` for the multilingual encoder (``encode``: the packaged one):
+    the rescaling under which the text tracks' fitted logistic (``text_model``, fitted over the English
+    encoder's scores) has the least log loss on ``text_sets``' pairs scored through the multilingual
+    encoder, so that one score means one confidence whichever encoder gave it. Pairs are English captions
+    (no translated captions of non-TEST photos are stored here): a translation of a span scores like a
+    close paraphrase (cosine 0.81-0.89, ``text.multilingual``)."""
+    from frameseek.text.multilingual import encode_multilingual
+
+    encode = encode or encode_multilingual
+    pairs = Pairs.join(
+        [
+            text_pairs(groups, encode, ABSENT_FIT if i == 0 else (), seed, per_group)
+            for i, (groups, per_group) in enumerate(text_sets)
+        ]
+    )
+    y = pairs.labels
+    best: tuple[float, float, float] | None = None
+    for floor in np.arange(0.0, 0.62, 0.02):
+        for ceiling in np.arange(floor + 0.1, 1.001, 0.02):
+            p = np.clip(text_model({"score": rescaled_score(pairs, floor, ceiling)}), 1e-6, 1 - 1e-6)
+            loss = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+            if best is None or loss < best[0] - 1e-6:
+                best = (loss, round(float(floor), 2), round(float(ceiling), 2))
+    assert best is not None
+    info = {
+        "log_loss": round(best[0], 4),
+        "present": int(y.sum()),
+        "absent": int((1 - y).sum()),
+    }
+    return best[1], best[2], info
+
+
+def measure_multilingual(
+    calibration: Calibration,
+    groups: Sequence[Sequence[str]],
+    floor: float,
+    ceiling: float,
+    encode: Callable[[list[str]], NDArray[Any]] | None = None,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """ECE / AUROC of the text tracks' confidence with the multilingual encoder's scores rescaled by
+    ``floor`` / ``ceiling``: the held-out pairs of ``measure_text``."""
+    from frameseek.text.multilingual import encode_multilingual
+
+    pairs = text_pairs(groups, encode or encode_multilingual, ABSENT_HELD_OUT, seed, queries_per_group=1)
+    scores = rescaled_score(pairs, floor, ceiling)
+    return {"multilingual": scored(calibration.text_confidence("speech", scores), pairs.labels)}
 
 
 def fit_calibration(

@@ -28,8 +28,23 @@ def embed_split(
     if flip_tta:
         flipped = model.project_images(cached_image_features(model, images, flip=True).to(device))
         image_emb = F.normalize(image_emb + flipped, dim=-1)
-    text_emb = model.project_texts(cached_text_features(model, captions).to(device))
-    return image_emb.cpu().numpy(), text_emb.cpu().numpy()
+    text_emb = model.project_texts(cached_text_features(model, captions).to(device)).cpu().numpy()
+    return image_emb.cpu().numpy(), route_captions(model, captions, text_emb)
+
+
+def route_captions(model: DualEncoder, captions: Sequence[str], english: np.ndarray) -> np.ndarray:
+    """Caption embeddings as queries get them: ``english`` (the model's own path) for English captions,
+    the model's multilingual tower (``frameseek.models.multilingual``), where it has one, for the rest."""
+    from frameseek.models.multilingual import MultilingualTower
+
+    tower = MultilingualTower.load(model.source_folder)
+    if tower is None:
+        return english
+    other = [i for i, caption in enumerate(captions) if not tower.is_english(caption)]
+    if other:
+        english = english.copy()
+        english[other] = tower.encode([captions[i] for i in other])
+    return english
 
 
 def recall_report(

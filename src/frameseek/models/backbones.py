@@ -1,4 +1,9 @@
-"""Image and text backbones, loaded by kind from a package, the Hugging Face hub or a local folder."""
+"""Image and text backbones, loaded by kind from a package, the Hugging Face hub or a local folder.
+
+One module because every kind (EfficientNet-Lite, ResNet, CLIP, SigLIP; the text encoders) shares the base
+classes, the deferred stand-ins and ``_from_pretrained`` with the build-by-kind dispatch at the bottom: a
+module per family would have the dispatch import each family and each family the base classes, a cycle.
+"""
 
 from __future__ import annotations
 
@@ -355,6 +360,52 @@ class CLIPTextEncoder(TextBackbone):
         ).text_embeds
 
 
+class SiglipVisionImage(ImageBackbone):
+    """SigLIP's vision tower with its attention-pooling head: embeddings already in SigLIP's joint space.
+
+    The fixed-resolution SigLIP 2 checkpoints (``google/siglip2-base-patch16-256``, …) are stored in
+    SigLIP's architecture (``model_type: siglip``), so ``SiglipVisionModel`` reads them; inputs are squashed
+    to the model's size and scaled to [-1, 1], as its image processor does.
+    """
+
+    def __init__(self, source: str, image_size: int | None = None):
+        super().__init__()
+        from transformers import SiglipVisionModel
+
+        self.net = net = _from_pretrained(SiglipVisionModel, source)
+        self.out_dim = int(net.config.hidden_size)
+        self.image_size = int(image_size or net.config.image_size)
+        self.mean, self.std = TF_MEAN, TF_STD
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_values=pixels).pooler_output
+
+
+class SiglipTextEncoder(TextBackbone):
+    """SigLIP's text tower with its head, fed as it was trained: lower-cased text padded to ``max_length``
+    tokens and no attention mask (the pooled state is the last position's, padding included)."""
+
+    def __init__(self, source: str, max_length: int = 64):
+        super().__init__()
+        from transformers import AutoTokenizer, SiglipTextModel
+
+        self.tokenizer = _from_pretrained(AutoTokenizer, source)
+        self.tokenizer.padding_side = "right"  # as trained: text first, padding after (Gemma's default: left)
+        self.net = net = _from_pretrained(SiglipTextModel, source)
+        self.max_length = min(int(max_length), int(net.config.max_position_embeddings))
+        self.out_dim = int(net.config.projection_size)
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        batch = self.tokenizer(
+            [text.lower() for text in texts],
+            padding="max_length",
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return self.net(input_ids=batch["input_ids"].to(self.net.device)).pooler_output
+
+
 def build_image_backbone(config: ImageSideConfig) -> ImageBackbone:
     """Build the image backbone a config names."""
     if config.backbone == "efficientnet-lite0":
@@ -365,6 +416,8 @@ def build_image_backbone(config: ImageSideConfig) -> ImageBackbone:
         return HFResNetImage(config.source, config.image_size)
     if config.backbone == "clip-vision":
         return CLIPVisionImage(config.source, config.image_size)
+    if config.backbone == "siglip-vision":
+        return SiglipVisionImage(config.source, config.image_size)
     raise ModelError(f"unknown image backbone {config.backbone!r}")
 
 
@@ -376,6 +429,8 @@ def build_text_backbone(config: TextSideConfig) -> TextBackbone:
         return ConcatTextEncoder(concat_sources(config.source), config.pooling, config.max_length)
     if config.backbone == "clip-text":
         return CLIPTextEncoder(config.source, config.max_length)
+    if config.backbone == "siglip-text":
+        return SiglipTextEncoder(config.source, config.max_length)
     raise ModelError(f"unknown text backbone {config.backbone!r}")
 
 

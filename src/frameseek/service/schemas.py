@@ -55,6 +55,12 @@ class SearchRequest(SamplingOptions, TrackFlags):
     image: str | None = Field(
         default=None, description="An image as the query: base64 (standard or URL-safe)."
     )
+    face: str | None = Field(
+        default=None, description="Find a person: a face photo, base64 (with a 'source' under --media)."
+    )
+    person: str | None = Field(
+        default=None, min_length=1, max_length=80, description="Find a known person by id (p3) or name."
+    )
     text_weight: float = Field(default=0.5, ge=0, le=1)
     top_k: int = Field(default=5, ge=1, le=100)
     min_gap: float = Field(default=2.0, ge=0, le=3600)
@@ -104,6 +110,12 @@ class SearchRequest(SamplingOptions, TrackFlags):
     def _one_target(self) -> SearchRequest:
         if (self.source is None) == (self.library is None):
             raise ValueError("give exactly one of 'source' or 'library'")
+        if self.face is not None or self.person is not None:
+            if self.face is not None and self.person is not None:
+                raise ValueError("give a 'face' photo or a 'person', not both")
+            if self.source is None or self.query is not None or self.image is not None:
+                raise ValueError("a 'face' or 'person' search takes a 'source' and no 'query' or 'image'")
+            return self
         if self.query is None and self.image is None:
             raise ValueError("give a 'query', an 'image', or both")
         if self.moment_options is not None and (
@@ -233,9 +245,29 @@ class EditRequest(_Strict):
     clips: list[str] = Field(
         min_length=1, max_length=100, description="clip_id of each chosen hit, in order."
     )
-    format: Literal["mp4", "edl", "otio"] = Field(
-        default="mp4", description="mp4: a supercut with sound; edl: CMX 3600; otio: OpenTimelineIO."
+    format: Literal["mp4", "edl", "otio", "fcpxml", "fcp7"] = Field(
+        default="mp4",
+        description="mp4: a supercut with sound; edl: CMX 3600; otio: OpenTimelineIO; fcpxml: Final Cut Pro X;"
+        " fcp7: Final Cut 7 XML (Premiere Pro, DaVinci Resolve).",
     )
     pad_before: float = Field(default=0.0, ge=0, le=30, description="Seconds of handle before each hit.")
     pad_after: float = Field(default=0.0, ge=0, le=30, description="Seconds of handle after each hit.")
     query: str | None = Field(default=None, max_length=500, description="Written into the markers.")
+
+
+class PeopleAnswer(BaseModel):
+    """The people of a video or of the library: id, name, screen time, appearances, their videos."""
+
+    people: list[dict[str, Any]]
+
+
+class NameRequest(_Strict):
+    """A name for a person (``POST /people/{person}/name``)."""
+
+    name: str = Field(min_length=1, max_length=80)
+
+
+class Forgotten(BaseModel):
+    """How many people ``DELETE /people`` removed."""
+
+    forgotten: int

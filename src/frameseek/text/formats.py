@@ -70,6 +70,7 @@ def _track_dict(track: TextTrack) -> dict[str, Any]:
                 "start_timecode": format_timecode(start),
                 "end_timecode": format_timecode(end),
                 "text": span.text,
+                "language": span.language,
             }
         )
     return {
@@ -82,7 +83,8 @@ def _track_dict(track: TextTrack) -> dict[str, Any]:
 
 
 def to_json(tracks: TextTrack | Iterable[TextTrack]) -> str:
-    """``{"tracks": [{kind, origin, language, info, spans: [{start, end, start_timecode, end_timecode, text}]}]}``
+    """``{"tracks": [{kind, origin, language, info, spans: [{start, end, start_timecode, end_timecode, text,
+    language}]}]}``
     with seconds as numbers and ``HH:MM:SS.mmm`` timecodes, spans in time order."""
     items = [tracks] if isinstance(tracks, TextTrack) else list(tracks)
     return json.dumps({"tracks": [_track_dict(t) for t in items]}, ensure_ascii=False, indent=2)

@@ -2,7 +2,11 @@
 
 ``read_screen_text`` never opens a video: it takes frames a reader already sampled (e.g. 1 frame/s from
 ``iter_frames``), runs OCR only where the picture changed since the last frame it read, and turns the lines
-read into ``TextSpan(kind="screen")``: one span per line of text for as long as it stays on screen.
+read into ``TextSpan(kind="screen")``: one span per line of text for as long as it stays on screen, labelled
+with its language where ``text.multilingual.detect_language`` can tell (script, or a Latin language's
+function words). RapidOCR's packaged PP-OCR models read Latin script (English, German, Spanish, French, …)
+and Chinese (simplified and traditional characters); other scripts (Cyrillic, Arabic, Devanagari, …) are
+not recognised.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from frameseek.errors import InputError, ModelError
 from frameseek.text.matching import NEAR_IDENTICAL, normalize, text_similarity
+from frameseek.text.multilingual import detect_language
 from frameseek.text.spans import TextSpan
 from frameseek.video.decode import Frame
 from frameseek.video.scenes import rgb_to_hsv, thumb_size
@@ -307,7 +312,11 @@ def read_screen_text(
         gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
         step = statistics.median(gaps) if gaps else 1.0
     spans = sorted(
-        (TextSpan(line.first, round(line.last + step, 6), line.text(), "screen") for line in closed),
+        (
+            TextSpan(line.first, round(line.last + step, 6), text, "screen", detect_language(text))
+            for line in closed
+            for text in (line.text(),)
+        ),
         key=lambda s: (s.start, s.end, s.text),
     )
     stats.spans = len(spans)

@@ -59,6 +59,31 @@ Progress = Callable[[float, float | None], None]
 """``progress(audio_seconds_done, audio_seconds_total_or_None)``."""
 
 
+_WHISPER_CODES = (
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi "
+    "hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn "
+    "no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi "
+    "yi yo zh yue"
+)
+WHISPER_LANGUAGES = frozenset(_WHISPER_CODES.split())
+"""The 100 language codes Whisper transcribes (faster-whisper 1.2.1's list): what ``--speech-language``
+accepts."""
+
+
+def check_speech_language(code: str | None) -> str | None:
+    """``code`` as Whisper takes it (lower case, trimmed; None or ``auto``: detect), else InputError."""
+    if code is None:
+        return None
+    cleaned = code.strip().lower()
+    if cleaned in ("", "auto"):
+        return None
+    if cleaned not in WHISPER_LANGUAGES:
+        raise InputError(
+            f"unknown speech language {code!r}: use an ISO 639-1 code Whisper knows, such as en, de, es or fr"
+        )
+    return cleaned
+
+
 class NoAudioError(InputError):
     """The video has no audio stream, so there is nothing to recognise."""
 
@@ -211,6 +236,12 @@ def has_audio(video: Path) -> bool:
         return len(container.streams.audio) > 0
 
 
+def decode_audio(video: Path) -> tuple[np.ndarray, float]:
+    """16 kHz mono float32 samples of ``video``'s first audio stream and their start (seconds from the
+    video stream's start): what recognition and the sound track read, decoded once for both."""
+    return _decode_audio(Path(video))
+
+
 def _decode_audio(video: Path) -> tuple[np.ndarray, float]:
     """16 kHz mono float32 samples of the first audio stream, and their start from the video stream's start.
 
@@ -275,22 +306,25 @@ def transcribe(
     language: str | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    audio: tuple[np.ndarray, float] | None = None,
 ) -> TextTrack:
     """What is said in ``video`` as sentence spans (``kind="speech"``), timed from the video stream's start.
 
-    NoAudioError if it has no audio stream; silent audio gives a track without spans.
+    NoAudioError if it has no audio stream; silent audio gives a track without spans. ``audio``: its
+    samples already decoded (``decode_audio``), so another audio track does not decode them again.
     """
     video = Path(video)
     if threads is not None and threads < 1:
         raise InputError(f"threads must be at least 1, got {threads}")
+    language = check_speech_language(language)
     started = time.monotonic()
-    samples, offset = _decode_audio(video)  # first: a video without audio fails before any model loads
+    samples, offset = (
+        audio if audio is not None else _decode_audio(video)
+    )  # first: a video without audio fails before any model loads
     decoded = time.monotonic()
     whisper = _load(resolve_asr_model(model), threads or _default_threads())
-    if language is not None:
-        language = language.strip().lower()
-        if language not in whisper.supported_languages:
-            raise InputError(f"unknown speech language {language!r}: use a code such as en, fr, de or es")
+    if language is not None and language not in whisper.supported_languages:  # an English-only model
+        raise InputError(f"the speech model {model!r} does not transcribe {language!r}")
     started -= time.monotonic() - decoded  # "seconds" leaves out the model's loading
     total = len(samples) / _SAMPLE_RATE
     if progress is not None:
@@ -312,12 +346,14 @@ def transcribe(
         progress(total, total)
     if not spans:  # on silence Whisper still "detects" a language (measured: en, p=0.57 on digital zero)
         detected, probability = language, None
+    spans = [TextSpan(s.start, s.end, s.text, s.kind, detected) for s in spans]
     seconds = time.monotonic() - started
     info_dict = {
         "model": model.strip() or PACKAGED_MODEL,
         "audio_seconds": round(total, 3),
         "seconds": round(seconds, 3),
         "language_probability": probability,
+        "language_forced": language is not None,
     }
     spans.sort(key=lambda s: (s.start, s.end))
     return TextTrack("speech", tuple(spans), f"asr:{_model_label(model)}", detected, info_dict)
