@@ -5,7 +5,8 @@
     python benchmarks/run_all.py --only index_speed,breakdown
     python benchmarks/run_all.py --render-only   # rebuild BENCHMARKS.md from benchmarks/results/*.json
 
-Every number in BENCHMARKS.md comes from benchmarks/results/<name>.json, written by this script.
+Every number in the sections it generates comes from benchmarks/results/<name>.json, written by this script;
+the sections of benchmarks measured apart (each names its own command) are kept as they are, in order.
 """
 
 from __future__ import annotations
@@ -560,12 +561,15 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
             lines += [f"Failed: {r['error']}.", ""]
             continue
         lines += [render(r), ""]
+    lines += kept_sections(OUTPUT.read_text(encoding="utf-8") if OUTPUT.is_file() else "", lines)
     lines += [
         "## Reproduce",
         "",
         "```",
         "python benchmarks/run_all.py            # everything, then BENCHMARKS.md",
         *[f"{results[n]['command']}" for n in ORDER if n in results],
+        "# measured apart (their sections above are kept by a rebuild):",
+        *MEASURED_APART,
         "```",
         "",
         "Test clips are generated with ffmpeg from the real footage in `../shared/data` and cached in "
@@ -573,6 +577,39 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
         "",
     ]
     return "\n".join(lines)
+
+
+GENERATED_TITLES = ("Machine", "Key numbers", "Reproduce")
+MEASURED_APART = (
+    "python benchmarks/calibration.py --json",
+    "python benchmarks/moment_queries.py --json --video VIDEO",
+    "python benchmarks/tracks_speed.py --json   # 30-40 min on 2 quiet cores",
+    "python benchmarks/multilingual.py --multi30k MULTI30K --json",
+    "python benchmarks/app_first_search.py --json   # needs Chromium and Playwright",
+)
+
+
+def kept_sections(previous: str, generated: list[str]) -> list[str]:
+    """The sections of the previous BENCHMARKS.md that this script does not write (benchmarks measured
+    apart, each with its own command and context: calibration, moment queries, tracks, languages, the app),
+    in their order: a rebuild never drops them."""
+    titles = {line for line in generated if line.startswith("## ")}
+    sections: list[list[str]] = []
+    for line in previous.splitlines():
+        if line.startswith("## "):
+            sections.append([line])
+        elif sections:
+            sections[-1].append(line)
+    kept: list[str] = []
+    for section in sections:
+        title = section[0]
+        if title in titles or title[3:] in GENERATED_TITLES:
+            continue
+        body = section[:]
+        while body and not body[-1].strip():
+            body.pop()
+        kept += [*body, ""]
+    return kept
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -780,3 +780,62 @@ def test_the_query_side_answers_an_indexed_video_without_the_image_model(
     assert again.response is not None and again.response.metrics["videos_indexed"] == 0
     assert again.response.metrics["image_model_needed"] is False  # answered by the query engine alone
     assert [r.time for r in again.response.results] == [r.time for r in first.response.results]
+
+
+# ---------------------------------------------------------------------------------------- issues 26/27: the tracks
+
+
+def _heard(match: str, text: str | None, language: str | None = None) -> SearchResult:
+    hit = _hit(4, 0.9)
+    return SearchResult(hit.video, hit.title, hit.time, "", 0.2, 3.5, 4.5, None, match=match, text=text,
+                        language=language, confidence=0.9)  # fmt: skip
+
+
+def test_a_moment_heard_gets_a_sound_badge_naming_what_was_heard_instead_of_its_label_as_words() -> None:
+    music = _heard("sounds", "[music]")
+    assert present.sound_badge(music) == "♪ Music" and present.shown_text(music) is None
+    assert present.sound_badge(_heard("sounds+visual", "[singing]")) == "♪ Singing"
+    assert present.sound_badge(_heard("sounds", None)) == "♪ Sound"
+    said = _heard("speech+sounds", "We bake bread [music] together")  # words said stay words
+    assert present.sound_badge(said) == "♪ Music" and present.shown_text(said) == said.text
+    assert present.sound_badge(_heard("speech", "[music] plays")) is None  # only the sounds track
+    assert [b.label for b in logic.match_badges("sounds+faces")] == ["Sound", "Face"]
+
+
+def test_words_in_another_language_than_the_query_are_tagged_with_their_language() -> None:
+    spanish = _heard("speech", "Hoy hace mucho sol en la playa", "es")
+    assert present.language_tag(spanish, "the weather today") == "ES"
+    assert present.language_tag(spanish, "el tiempo hoy") is None  # the query's own language
+    assert present.language_tag(_heard("speech", "a sunny day", "en"), "a cyclist rides past") is None
+    assert present.language_tag(_heard("visual", None, "es"), "the weather today") is None  # no words
+    assert present.language_tag(_heard("screen", "Wetter", None), "the weather today") is None
+
+
+def test_the_people_gallery_adds_up_each_persons_screen_time_and_names_them_or_shows_their_id() -> None:
+    rows = [
+        {"id": "p2", "name": None, "thumbnail": "/t/p2.jpg", "screen_time": 6.0, "appearances": 1,
+         "videos": [{"video": "/v/a.mp4", "title": "a", "appearances": [[0, 6]]}]},
+        {"id": "p1", "name": "Alice", "thumbnail": None, "screen_time": 40.0, "appearances": 2,
+         "videos": [{"video": "/v/a.mp4", "title": "a", "appearances": [[6, 11], [20, 55]]}]},
+        {"id": "p2", "name": None, "thumbnail": "/t/p2.jpg", "screen_time": 61.0, "appearances": 2,
+         "videos": [{"video": "/v/b.mp4", "title": "b", "appearances": [[0, 30], [40, 71]]}]},
+    ]  # fmt: skip
+    cards = present.people_cards(rows)
+    assert [(c.id, c.label) for c in cards] == [("p2", "p2"), ("p1", "Alice")]  # most screen time first
+    assert (
+        cards[0].screen_time == "1 min 07 s on screen · 3 appearances" and cards[0].thumbnail == "/t/p2.jpg"
+    )
+    assert cards[1].screen_time == "40 s on screen · 2 appearances"
+    assert present.person_videos(rows, "p2") == ["/v/a.mp4", "/v/b.mp4"]
+    assert present.person_videos(rows, "p9") == [] and present.people_cards([]) == []
+
+
+def test_a_person_seen_in_no_video_searched_is_one_clear_line() -> None:
+    with pytest.raises(InputError, match="p9 is not seen in any video searched"):
+        jobs.person_moments("p9", [], 5)
+    response = SearchResponse("v", "lite", "q", [_hit(3, 0.9, "/v/b.mp4")], {},
+                              timelines=[Timeline("/v/a.mp4", "a", np.zeros(0), np.zeros(0))])  # fmt: skip
+    assert jobs.searched_videos(response) == ["/v/a.mp4"]
+    assert jobs.searched_videos(SearchResponse("v", "lite", "q", [_hit(3, 0.9, "/v/b.mp4")], {})) == [
+        "/v/b.mp4"
+    ]

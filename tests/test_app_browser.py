@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from frameseek.app import logic
-from videos import BIKES, MSRVTT_DIR  # tests/ is not a package: pytest puts it on sys.path
+from test_mcp import MUSIC, make_music_video  # the melody video the MCP and service tests use
+from videos import BIKES, MSRVTT_DIR, require_ffmpeg  # tests/ is not a package: pytest puts it on sys.path
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, FilePayload, Page, ViewportSize
@@ -56,6 +57,11 @@ PLAYER_AT = (
     " return v !== null && v.currentTime >= t - 0.05 && v.currentTime < t + 2; }"
 )
 """True once the player has seeked to ``t`` seconds (and plays on from there)."""
+
+
+PEOPLE_SCENES = (("video236.mp4", 0.0, 6.0), ("video2392.mp4", 6.0, 11.0))
+"""A montage of two real MSR-VTT clips (as tests/test_people.py builds it): a teacher 0-6 s, then
+another woman 6-11 s."""
 
 
 def _free_port() -> int:
@@ -104,6 +110,33 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for clip in sorted(MSRVTT_DIR.glob("*.mp4"))[3:9]:
         shutil.copyfile(clip, root / "slow" / clip.name)
     return root
+
+
+@pytest.fixture(scope="module")
+def heard_and_seen(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A melody video (sox, ``MUSIC``) and a montage of two people from real footage (``PEOPLE_SCENES``)."""
+    ffmpeg = require_ffmpeg()
+    missing = sorted({c for c, _, _ in PEOPLE_SCENES if not (MSRVTT_DIR / c).is_file()})
+    if missing:
+        pytest.skip(f"montage clips not available: {', '.join(missing)}")
+    root = tmp_path_factory.mktemp("app-heard-seen")
+    music = make_music_video(root / "music.mp4")
+    inputs: list[str] = []
+    chains = []
+    for i, (clip, start, end) in enumerate(PEOPLE_SCENES):
+        inputs += ["-i", str(MSRVTT_DIR / clip)]
+        chains.append(
+            f"[{i}:v]trim=start={start}:end={end},setpts=PTS-STARTPTS,scale=640:360:force_original_aspect_ratio="
+            f"decrease,pad=640:360:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25[v{i}]"
+        )
+    graph = ";".join(chains) + ";[v0][v1]concat=n=2:v=1:a=0[out]"
+    people = root / "people.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[out]", "-c:v", "libx264",
+         "-preset", "veryfast", "-pix_fmt", "yuv420p", str(people)],
+        check=True,
+    )  # fmt: skip
+    return music, people
 
 
 @pytest.fixture(scope="module")
@@ -385,3 +418,50 @@ def test_subtitles_show_in_the_transcript_and_a_line_seeks(page: Page, media: Pa
     lines.nth(1).click()
     page.wait_for_function(PLAYER_AT, arg=7, timeout=20_000)
     _shot(page, shots, "app-transcript.png")
+
+
+def test_the_sounds_chip_finds_the_music_with_a_music_badge(
+    page: Page, heard_and_seen: tuple[Path, Path]
+) -> None:
+    music, _ = heard_and_seen
+    _source(page, "Local file", str(music))
+    page.get_by_role("button", name="Sounds").click()
+    _ask(page, "when the music starts")
+    said = _verdict(page, "when the music starts")
+    assert "Found" in said, said
+    first = page.locator(".st-key-card-1, .st-key-playing-card").first
+    assert "♪ Music" in first.inner_text(), first.inner_text()
+    assert "[music]" not in first.inner_text()  # the badge says it; the raw label is not shown as words
+    start = int(first.get_by_role("button", name=re.compile("Play")).inner_text()[-1])
+    assert MUSIC[0] - 1 <= start <= MUSIC[0] + 1, start
+
+
+def test_the_faces_chip_shows_a_people_gallery_whose_faces_show_their_moments_and_can_be_named(
+    page: Page, heard_and_seen: tuple[Path, Path], shots: Path
+) -> None:
+    _, people = heard_and_seen
+    _source(page, "Local file", str(people))
+    page.get_by_role("button", name="Faces").click()
+    _ask(page, "a woman talking")
+    _verdict(page, "a woman talking")
+    gallery = page.locator(".st-key-people")
+    gallery.wait_for(state="visible")
+    faces = gallery.locator("[class*='st-key-person-']")
+    assert faces.count() == 2, gallery.inner_text()  # the teacher and the other woman
+    assert gallery.locator("img").count() == 2 and "on screen" in gallery.inner_text()
+    person = faces.first.get_by_role("button", name=re.compile(r"p\d+$"))
+    found_id = re.search(r"p\d+", person.inner_text())
+    assert found_id is not None, person.inner_text()
+    ident = found_id.group()
+    person.click()
+    said = _verdict(page, ident)  # the answer is now this person's moments
+    assert "Found" in said, said
+    first = page.locator(".st-key-card-1, .st-key-playing-card").first
+    assert "Face" in first.inner_text(), first.inner_text()
+    _shot(page, shots, "app-people.png")
+    faces.first.get_by_role("button", name="Name").click()
+    page.get_by_role("textbox", name="Name").fill("Alice")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text(f"{ident} is now called Alice.").wait_for(state="visible")
+    _idle(page)
+    assert gallery.get_by_role("button", name="Alice").count() == 1

@@ -30,12 +30,36 @@ from mcp.types import CallToolResult, ImageContent, TextContent
 
 from frameseek.mcp_server.config import McpSettings
 from frameseek.mcp_server.server import FrameseekMCP, build_server
-from videos import require_bikes
+from videos import make_video, require_bikes
 
 QUERY = "a cyclist wearing a helmet"
 CYCLIST = (3.0, 5.5)  # shared/data/README.md: 3.0-5.5 s a cyclist in a helmet on a bike beside a van
 TOKEN = "mcp-test-token-0123456789abcdef"
 TOOLS = {"search", "index", "transcript", "library_list", "library_remove", "export"}
+MUSIC = (3.0, 6.2)  # make_music_video: silence, a plucked melody from 3.0 s to 6.2 s, silence
+
+
+def make_music_video(path: Path) -> Path:
+    """A 9.2 s video whose sound is silence, a melody synthesised by sox (``MUSIC``), then silence again
+    (as tests/test_sounds.py builds it); shared with the service and app tests."""
+    sox, ffmpeg = shutil.which("sox"), shutil.which("ffmpeg")
+    assert sox and ffmpeg, "sox and ffmpeg are installed on every test machine"
+    tmp = path.with_suffix(".parts")
+    tmp.mkdir(parents=True, exist_ok=True)
+    notes = [f"synth 0.4 pluck {n}" for n in ("C4", "E4", "G4", "C5", "A4", "F4", "D4", "G4")]
+    wav = [str(tmp / name) for name in ("s1.wav", "melody.wav", "s2.wav", "all.wav")]
+    subprocess.run([sox, "-n", "-r", "16000", "-c", "1", wav[1], *" : ".join(notes).split()], check=True)
+    for silent in (wav[0], wav[2]):
+        subprocess.run([sox, "-n", "-r", "16000", "-c", "1", silent, "trim", "0", "3"], check=True)
+    subprocess.run([sox, *wav[:3], wav[3]], check=True)
+    make_video(tmp / "picture.mp4", seconds=9.2, fps=5, size=(96, 64), cuts=(3.0, 6.2))
+    subprocess.run(
+        [ffmpeg, "-y", "-loglevel", "error", "-i", str(tmp / "picture.mp4"), "-i", wav[3],
+         "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(path)],
+        check=True,
+    )  # fmt: skip
+    shutil.rmtree(tmp)
+    return path
 
 
 # --- fixtures: one home, media folders, one in-process server -------------------------------------------
@@ -121,9 +145,11 @@ def test_the_client_lists_every_tool_with_typed_input_and_structured_output(serv
     tools = {tool.name: tool for tool in anyio.run(run)}
     assert set(tools) >= TOOLS
     search = tools["search"]
-    assert {"query", "source", "top_k", "then", "count", "speech", "screen", "image"} <= set(
+    assert {"query", "source", "top_k", "then", "count", "speech", "screen", "image", "sounds"} <= set(
         search.input_schema["properties"]
     )
+    for tool in ("search", "index", "transcript"):
+        assert "speech_language" in tools[tool].input_schema["properties"], tool
     assert search.output_schema is not None and "moments" in search.output_schema["properties"]
     assert tools["index"].input_schema["required"] == ["sources"]
 
@@ -197,6 +223,13 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("transcript", {"source": "/etc/passwd"}, "must lie under the server's --media folders"),
     ("index", {"sources": ["bikes.mp4", "/root"]}, "must lie under the server's --media folders"),
     ("index", {"sources": ["bikes.mp4"], "library": "../evil"}, "library"),
+    (
+        "search",
+        {"source": "bikes.mp4", "query": "x", "speech_language": "klingon"},
+        "unknown speech language",
+    ),
+    ("index", {"sources": ["bikes.mp4"], "speech_language": "xx"}, "unknown speech language 'xx'"),
+    ("transcript", {"source": "bikes.mp4", "speech_language": "zz"}, "unknown speech language 'zz'"),
     ("export", {"moment_ids": ["0123456789abcdef"]}, "unknown moment id"),
     ("library_remove", {"video_id": "not-an-id"}, "give the video's id"),
     ("no_such_tool", {}, "no_such_tool"),
@@ -248,8 +281,8 @@ def test_the_export_writes_clips_and_markers_inside_the_exports_folder_only(
 def test_index_reports_progress_and_the_library_lists_and_removes_the_video(server: FrameseekMCP) -> None:
     reports: list[tuple[float, float | None, str | None]] = []
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        reports.append((done, total, message))
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        reports.append((progress, total, message))
 
     async def run() -> tuple[CallToolResult, CallToolResult]:
         async with Client(server) as client:
@@ -275,11 +308,19 @@ def test_index_reports_progress_and_the_library_lists_and_removes_the_video(serv
 def test_a_cancelled_index_stops_and_the_server_keeps_serving(server: FrameseekMCP, home: Path) -> None:
     async def run() -> CallToolResult:
         async with Client(server) as client:
-            with anyio.move_on_after(1.0):
-                await client.call_tool(
-                    "index", {"sources": ["bikes.mp4"], "library": "cancelled", "fps": 8.0}
+            with anyio.CancelScope() as scope:
+
+                async def cancel_at_first_report(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    scope.cancel()  # the client cancels the call as soon as the work has started
+
+                early = await client.call_tool(
+                    "index",
+                    {"sources": ["bikes.mp4"], "library": "cancelled", "fps": 25.0},  # every frame: seconds
+                    progress_callback=cancel_at_first_report,
                 )
-                raise AssertionError("the index finished before it was cancelled")
+                raise AssertionError(f"the index finished before it was cancelled: {early.content}")
             return await client.call_tool("library_list", {"library": "cancelled"})
 
     listed = anyio.run(run)
@@ -289,7 +330,7 @@ def test_a_cancelled_index_stops_and_the_server_keeps_serving(server: FrameseekM
     assert not again.is_error, again.content
     listed = call(server, "library_list", {"library": "cancelled"})
     frames = [v["frames"] for v in listed.structured_content["videos"]]  # type: ignore[index]
-    assert len(frames) == 1 and frames[0] <= 21  # the 2 fps index alone: the 8 fps one stopped
+    assert len(frames) == 1 and frames[0] <= 21  # the 2 fps index alone: the 25 fps one stopped
     left = [p.name for p in home.rglob(".*") if p.name.endswith(".tmp") or p.name.startswith(".thumbs-")]
     assert not left, left
 
@@ -319,6 +360,27 @@ def test_a_transcript_is_a_tool_answer_and_a_resource_and_its_words_are_searched
 
     contents = anyio.run(read).contents
     assert json.loads(contents[0].text)["tracks"][0]["spans"][0]["end"] == 5.0
+
+
+def test_with_sounds_the_music_is_found_with_its_badge_and_without_them_it_is_not(
+    server: FrameseekMCP, media: Path
+) -> None:
+    make_music_video(media / "music.mp4")
+    try:
+        heard = call(
+            server, "search", {"source": "music.mp4", "query": "when the music starts", "sounds": True}
+        )
+        plain = call(server, "search", {"source": "music.mp4", "query": "when the music starts"})
+    finally:
+        (media / "music.mp4").unlink()
+    assert not heard.is_error, heard.content
+    best = heard.structured_content["moments"][0]  # type: ignore[index]
+    assert best["match"].startswith("sounds") and best["matched_words"] == "[music]", best
+    assert MUSIC[0] - 0.5 <= best["time"] <= MUSIC[0] + 1.0 and best["confidence"] >= 0.5
+    assert not plain.is_error and all(
+        "sounds" not in m["match"]
+        for m in plain.structured_content["moments"]  # type: ignore[index]
+    )
 
 
 # --- over stdio: the command an assistant launches --------------------------------------------------------

@@ -12,12 +12,15 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
 
 from frameseek import api
+from frameseek.people.faces import FacesValue
+from frameseek.people.store import PeopleStore
 from videos import MSRVTT_DIR, require_ffmpeg
 
 TEACHER, OTHER, COURT = "video236.mp4", "video2392.mp4", "video1672.mp4"
@@ -296,9 +299,17 @@ def test_the_mcp_people_tool_finds_a_face_and_answers_a_cartoon_with_a_tool_erro
     assert len(listed.structured_content["people"]) == 2
 
 
+def _stored_faces(footage: Footage) -> list[Path]:
+    """The montage's stored faces files (the tests above store them; read here when run alone)."""
+    if not list(footage.home.glob("indexes/*/*/faces/*.json")):
+        api.list_people(footage.video)
+    return list(footage.home.glob("indexes/*/*/faces/*.json"))
+
+
 def test_forget_deletes_every_face_file(
     footage: Footage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _stored_faces(footage)
     home = tmp_path / "home"
     shutil.copytree(footage.home, home)
     monkeypatch.setenv("FRAMESEEK_HOME", str(home))
@@ -310,3 +321,27 @@ def test_forget_deletes_every_face_file(
     assert api.forget_faces(None) == 2
     assert not list(home.glob("indexes/*/*/faces")) and not (home / "people" / "people.json").exists()
     assert not list((home / "people").glob("thumbs/*.jpg"))
+
+
+def test_forgetting_one_video_removes_every_face_taken_from_it_even_of_people_seen_elsewhere(
+    footage: Footage, tmp_path: Path
+) -> None:
+    values = [FacesValue.from_json(p.read_text(encoding="utf-8")) for p in _stored_faces(footage)]
+    value = max(values, key=lambda v: len(v.groups))  # the montage's: two people
+    first, second = (
+        SimpleNamespace(sha256=c * 64, title=f"{c}.mp4", path=tmp_path / f"{c}.mp4") for c in "ab"
+    )
+    store = PeopleStore(tmp_path / "people")
+    # a video source's three fields are all the store reads; the same faces join the same people
+    store.add_video(first, value)  # type: ignore[arg-type]
+    store.add_video(second, value)  # type: ignore[arg-type]
+    people = store.people()
+    assert len(people) == 2 and all(set(p.videos) == {first.sha256, second.sha256} for p in people)
+
+    store.forget(first.sha256)
+    people = store.people()
+    assert len(people) == 2 and all(set(p.videos) == {second.sha256} for p in people)
+    assert all(set(p.sources) == {second.sha256} for p in people)
+    assert all(0 < len(p.exemplars) == len(p.sources) for p in people)
+    assert not list((tmp_path / "people").glob("thumbs/*.jpg"))  # each was cut from the forgotten video
+    assert store.forget(second.sha256) == 2 and store.people() == []

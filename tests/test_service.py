@@ -155,6 +155,30 @@ def test_search_takes_then_within_and_count_as_json_fields(client: httpx.Client)
         assert answer.status_code == status and words in answer.json()["error"], answer.text
 
 
+def test_search_takes_sounds_and_refuses_an_unknown_speech_language_in_one_sentence(
+    client: httpx.Client, media: Path
+) -> None:
+    from test_mcp import MUSIC, make_music_video  # the same melody video the MCP tests use
+
+    make_music_video(media / "music.mp4")
+    heard = search(client, source="music.mp4", query="when the music starts", sounds=True, top_k=3)
+    assert heard.status_code == 200, heard.text
+    best = heard.json()["results"][0]
+    assert best["match"].startswith("sounds") and best["text"] == "[music]", best
+    assert MUSIC[0] - 0.5 <= best["time"] <= MUSIC[0] + 1.0
+    for path, body in (
+        ("/search", {"source": "bikes.mp4", "query": "a car", "speech_language": "klingon"}),
+        ("/index", {"sources": ["bikes.mp4"], "speech_language": "xx"}),
+    ):
+        refused = client.post(path, json=body)
+        error = refused.json()["error"]
+        assert refused.status_code == 422 and "unknown speech language" in error, refused.text
+        assert "\n" not in error
+    assert (
+        search(client, source="sub/short.mp4", query="a red square", speech_language="de").status_code == 200
+    )
+
+
 def test_search_by_image_in_base64(client: httpx.Client, media: Path) -> None:
     search(client, source="bikes.mp4", query="warm up")
     picture = io.BytesIO()

@@ -5,6 +5,8 @@ search's fused results; the built-in text tracks go through the same registry.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -141,6 +143,20 @@ def test_the_text_tracks_are_registered_first_and_unknown_tracks_are_refused() -
         TrackOptions(extra=frozenset({"smell"}))  # (faces and sounds are registered now)
     with pytest.raises(InputError, match="other than 'visual'"):
         register(BrightnessTrack, name="visual")
+
+
+def test_the_text_tracks_are_listed_first_even_when_another_track_module_was_imported_before_them() -> None:
+    code = (
+        "import frameseek.people.track, frameseek.sounds.track\n"
+        "import frameseek.indexing.text_tracks\n"
+        "from frameseek.indexing.tracks import registered\n"
+        "print(','.join(registered()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    names = out.stdout.strip().split(",")
+    assert names[:2] == ["speech", "screen"] and {"faces", "sounds"} <= set(names[2:])
 
 
 def test_a_track_is_stored_under_its_name_and_a_hash_key_and_nothing_else(fs_home: Path) -> None:

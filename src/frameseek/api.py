@@ -81,6 +81,7 @@ from frameseek.system.devices import check_device_spec, resolve_device
 from frameseek.system.startup import heavy_imports
 from frameseek.text.formats import to_json, to_srt, to_vtt
 from frameseek.text.matching import highlight
+from frameseek.text.multilingual import detect_language
 from frameseek.timecode import format_timecode
 from frameseek.transcripts import VideoText, read_text
 from frameseek.version import __version__
@@ -189,6 +190,7 @@ __all__ = [
     "create_model",
     "create_ray_distributor",
     "describe_presets",
+    "detect_language",
     "discard_stale_scratch",
     "download_preset",
     "downloads_dir",

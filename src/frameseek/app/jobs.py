@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from frameseek.api import (
     FrameseekError,
@@ -27,7 +28,10 @@ from frameseek.api import (
     Query,
     Searcher,
     SearchResponse,
+    SearchResult,
     VideoSource,
+    find_person,
+    list_people,
 )
 from frameseek.app.logic import QueryOptions, SourceInput, to_source
 from frameseek.app.present import friendly_error
@@ -53,6 +57,7 @@ STAGE_NAMES = {
     "encode": "Encoding frames",
     "speech": "Transcribing speech",
     "screen": "Reading on-screen text",
+    "faces": "Finding faces",
     "search": "Searching",
 }
 """What the progress line calls each stage (the indexing stages' names come from ``Progress``)."""
@@ -164,6 +169,8 @@ class SearchJob:
         self.finished: float | None = None
         self.response: SearchResponse | None = None
         self.error: str | None = None
+        self.people: list[dict[str, Any]] | None = None
+        """With the Faces chip: who is in the videos searched (``list_people`` rows), for the gallery."""
         self.cancelled = False
         self._cancel = threading.Event()
         self._lock = threading.Lock()
@@ -293,8 +300,49 @@ def search_work(engines: Engines, request: Request, job: SearchJob) -> SearchRes
             response.metrics["index_reused"] = not todo
             stages = dict(response.metrics.get("stages_seconds") or {})
             response.metrics["stages_seconds"] = {**work.get("stages_seconds", {}), **stages}
+    if "faces" in options.extra:
+        job.people = people_rows(response, every=request.kind == LIBRARY and request.source == LIBRARY_ALL)
     report("search", 1.0, 1.0)
     response.metrics["image_model_needed"] = bool(request.image or todo)
     response.metrics["waited_seconds"] = round(job.elapsed, 3)
     response.metrics["wall_seconds"] = response.metrics["waited_seconds"]  # the whole run, as waited for
     return response
+
+
+def searched_videos(response: SearchResponse) -> list[str]:
+    """The videos a response covers (each timeline's, else each result's), in order."""
+    videos = [line.video for line in response.timelines] or [hit.video for hit in response.results]
+    return list(dict.fromkeys(v for v in videos if v))
+
+
+def people_rows(response: SearchResponse, *, every: bool = False) -> list[dict[str, Any]]:
+    """Who is in the videos searched (their faces were read by the search: the Faces chip), or everyone
+    in the library (``every``)."""
+    if every:
+        return list_people(None)
+    rows: list[dict[str, Any]] = []
+    for video in searched_videos(response):
+        rows += list_people(video)
+    return rows
+
+
+def person_moments(person: str, videos: list[str], top_k: int) -> SearchResponse:
+    """Every appearance of ``person`` (an id or a name) in ``videos``, most confident first."""
+    if not videos:
+        raise InputError(f"{person} is not seen in any video searched")
+    answers = [find_person(video, person=person, top_k=top_k) for video in videos]
+    if len(answers) == 1:
+        return answers[0]
+    results: list[SearchResult] = sorted(
+        (hit for answer in answers for hit in answer.results), key=lambda hit: -hit.confidence
+    )
+    first = answers[0]
+    return SearchResponse(
+        source=f"{len(videos)} videos",
+        model=first.model,
+        query=first.query,
+        results=results[:top_k],
+        metrics=first.metrics,
+        notices=[note for answer in answers for note in answer.notices],
+        found=any(answer.found for answer in answers),
+    )

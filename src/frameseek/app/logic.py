@@ -497,7 +497,7 @@ _MARKDOWN_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]{}()!|~$:
 them occurs in what ``html.escape`` writes, so the two compose."""
 
 
-BadgeColor = Literal["blue", "orange", "violet", "gray"]
+BadgeColor = Literal["blue", "orange", "violet", "gray", "green", "red"]
 
 
 @dataclass(frozen=True)
@@ -518,6 +518,8 @@ MATCH_BADGES = {
     "screen": Badge(
         "On screen", ":material/screenshot_monitor:", "violet", "Text on screen matches the query"
     ),
+    "sounds": Badge("Sound", ":material/music_note:", "green", "What is heard matches the query"),
+    "faces": Badge("Face", ":material/face:", "red", "This person is seen here"),
 }
 KIND_ICONS = {"speech": MATCH_BADGES["speech"].icon, "screen": MATCH_BADGES["screen"].icon}
 """The transcript panel's icon for a line said and a line read on screen."""

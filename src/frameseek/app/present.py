@@ -17,6 +17,7 @@ from frameseek.api import (
     SearchResponse,
     SearchResult,
     confidence_level,
+    detect_language,
     format_timecode,
 )
 
@@ -264,3 +265,84 @@ def short_duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+SOUND_NAMES = {"music": "Music", "singing": "Singing", "speech": "Speech heard"}
+"""What a sound badge says for each class the sounds track hears (``SOUND_CLASSES``)."""
+
+
+def sound_badge(hit: SearchResult) -> str | None:
+    """A moment matched by what is heard (``match`` has ``sounds``, ``text`` like ``[music]``): its badge,
+    ``♪ Music``; None for any other moment."""
+    if "sounds" not in (part.strip() for part in hit.match.split("+")):
+        return None
+    heard = re.findall(r"\[([a-z ]+)\]", (hit.text or "").lower())
+    names = [SOUND_NAMES.get(h.strip(), h.strip().capitalize()) for h in heard] or ["Sound"]
+    return "♪ " + " + ".join(dict.fromkeys(names))
+
+
+def shown_text(hit: SearchResult) -> str | None:
+    """The words a card shows: what was said or written; a sound's ``[music]`` is its badge instead."""
+    if hit.text and sound_badge(hit) is not None and re.fullmatch(r"(\s*\[[a-z ]+\]\s*)+", hit.text):
+        return None
+    return hit.text or None
+
+
+def query_language(query: str | None) -> str:
+    """The query's language (ISO 639-1); English when it cannot tell (short or mixed queries)."""
+    return (detect_language(query) if query else None) or "en"
+
+
+def language_tag(hit: SearchResult, query: str | None) -> str | None:
+    """``ES`` when the words that matched are in another language than the query's (a span in Spanish
+    found by an English sentence); None when they are in the query's language or unknown."""
+    if not hit.language or not hit.text or hit.language.lower() == query_language(query):
+        return None
+    return hit.language.upper()
+
+
+@dataclass(frozen=True)
+class PersonCard:
+    """One face of the people gallery."""
+
+    id: str
+    label: str
+    """The person's name, else their id (``p3``)."""
+    thumbnail: str | None
+    screen_time: str
+    """``1 min 5 s on screen · 3 appearances``."""
+    seconds: float
+
+
+def people_cards(rows: list[dict[str, Any]]) -> list[PersonCard]:
+    """``list_people`` rows as gallery cards, most screen time first (rows for the same person, from
+    several videos, are added up)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        seen = merged.setdefault(str(row["id"]), {**row, "screen_time": 0.0, "appearances": 0, "videos": []})
+        seen["screen_time"] += float(row.get("screen_time") or 0.0)
+        seen["appearances"] += int(row.get("appearances") or 0)
+        seen["videos"] += list(row.get("videos") or [])
+    cards = []
+    for person_id, row in merged.items():
+        count = int(row["appearances"])
+        time_text = f"{short_duration(float(row['screen_time']))} on screen"
+        cards.append(
+            PersonCard(
+                id=person_id,
+                label=str(row.get("name") or person_id),
+                thumbnail=row.get("thumbnail"),
+                screen_time=f"{time_text} · {count} appearance{'s' if count != 1 else ''}",
+                seconds=float(row["screen_time"]),
+            )
+        )
+    return sorted(cards, key=lambda c: (-c.seconds, c.id))
+
+
+def person_videos(rows: list[dict[str, Any]], person_id: str) -> list[str]:
+    """The videos (paths) where ``person_id`` appears, in the gallery's rows."""
+    found: list[str] = []
+    for row in rows:
+        if str(row["id"]) == person_id:
+            found += [str(v["video"]) for v in row.get("videos") or [] if v.get("video")]
+    return list(dict.fromkeys(found))

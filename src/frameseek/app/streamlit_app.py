@@ -27,6 +27,7 @@ from frameseek.api import (
     TrackOptions,
     indexes_dir,
     limits,
+    name_person,
 )
 from frameseek.app import jobs, logic, present
 
@@ -86,6 +87,37 @@ def _cancel() -> None:
     if isinstance(job, jobs.SearchJob):
         job.cancel()
         st.session_state["notice"] = f"Cancelled the search for {job.label} after {job.elapsed:.1f} s."
+
+
+def _show_person(person: str) -> None:
+    """Gallery callback: the answer becomes every appearance of ``person`` in the videos searched."""
+    state = st.session_state
+    rows = state.get("people") or []
+    try:
+        answer = jobs.person_moments(person, present.person_videos(rows, person), int(state.get("top_k", 6)))
+    except Exception as exc:
+        state["error"] = present.friendly_error(exc)
+        return
+    state["response"] = answer
+    state["asked_top_k"] = len(answer.results)
+    state["player_video"] = logic.player_video(answer)
+    state["start_time"] = int(answer.results[0].time) if answer.results else 0
+    state["autoplay"] = False
+
+
+def _name_person(person: str) -> None:
+    """Gallery callback: give ``person`` the name typed beside their face."""
+    state = st.session_state
+    name = str(state.get(f"name-{person}") or "").strip()
+    try:
+        named = name_person(person, name)
+    except Exception as exc:
+        state["error"] = present.friendly_error(exc)
+        return
+    for row in state.get("people") or []:
+        if str(row["id"]) == person:
+            row["name"] = named.get("name")
+    state["notice"] = f"{person} is now called {named.get('name')}."
 
 
 # ---------------------------------------------------------------------------------------- inputs
@@ -319,6 +351,8 @@ def finish(job: jobs.SearchJob) -> None:
     for key in [k for k in state if str(k).startswith(logic.PICK_PREFIX)]:
         del state[key]  # a new answer starts with every card selected
     state["response"] = response
+    state["people"] = job.people  # the Faces chip's gallery (None: no gallery)
+    state["people_library"] = response.source.startswith("library:")
     state["waited"] = job.elapsed
     state["asked_top_k"] = state.get("job_top_k", len(response.results))
     state["asked_speech"] = bool(state.get("job_speech"))
@@ -348,10 +382,19 @@ def hit_card(rank: int, hit: SearchResult, query: str | None, multi: bool) -> No
             st.badge(
                 present.level_label(hit), color=present.LEVEL_COLORS[level], help=present.LEVEL_HELP[level]
             )
+            heard = present.sound_badge(hit)
             for badge in logic.match_badges(hit.match):
+                if heard and badge.label == "Sound":
+                    st.badge(heard, color=badge.color, help=badge.help)
+                    continue
                 st.badge(badge.label, icon=badge.icon, color=badge.color, help=badge.help or None)
-        if hit.text:
-            st.markdown(logic.highlight_html(hit.text, query), unsafe_allow_html=True)
+            spoken = present.language_tag(hit, query)
+            if spoken:
+                st.badge(spoken, icon=":material/translate:", color="gray",
+                         help=f"The words that matched are in {spoken}, not the query's language")  # fmt: skip
+        said = present.shown_text(hit)
+        if said:
+            st.markdown(logic.highlight_html(said, query), unsafe_allow_html=True)
         if multi:
             st.caption(hit.title)
         with st.container(horizontal=True, gap="small", vertical_alignment="center"):
@@ -366,6 +409,31 @@ def hit_card(rank: int, hit: SearchResult, query: str | None, multi: bool) -> No
                           f"The segment {logic.segment_label(hit)} with its sound, plus the pads (MP4)")  # fmt: skip
                 st.checkbox("In the supercut", value=True, key=logic.pick_key(rank),
                             help="In the supercut and the markers (For editing, below)")  # fmt: skip
+
+
+def people_gallery(rows: list[dict[str, Any]], library: bool) -> None:
+    """The Faces chip's gallery: each person's face, name (or id) and screen time; a click on a face
+    shows that person's moments, and a person can be named."""
+    cards = present.people_cards(rows)
+    with st.container(border=True, key="people"):
+        where = "the library" if library else "the videos searched"
+        st.markdown(f"##### :material/groups: People in {where}")
+        if not cards:
+            st.caption("No faces were found.")
+            return
+        per_row = 6
+        for start in range(0, len(cards), per_row):
+            columns = st.columns(per_row)
+            for column, card in zip(columns, cards[start : start + per_row], strict=False):
+                with column, st.container(key=f"person-{card.id}"):
+                    if card.thumbnail:
+                        st.image(card.thumbnail, width=96)
+                    st.button(card.label, key=f"show-{card.id}", on_click=_show_person, args=(card.id,),
+                              icon=":material/face:", help=f"Show every moment of {card.label}")  # fmt: skip
+                    st.caption(card.screen_time)
+                    with st.popover("Name", icon=":material/edit:", type="tertiary"):
+                        st.text_input("Name", key=f"name-{card.id}", max_chars=80, placeholder="e.g. Alice")
+                        st.button("Save", key=f"save-{card.id}", on_click=_name_person, args=(card.id,))
 
 
 def grid(response: SearchResponse) -> None:
@@ -511,6 +579,9 @@ def results(response: SearchResponse) -> None:
     short = present.shortfall(response, int(state.get("asked_top_k") or len(response.results)))
     for note in [*response.notices, *([short] if short else [])]:
         st.caption(f":material/info: {note}")
+    people = state.get("people")
+    if isinstance(people, list):
+        people_gallery(people, bool(state.get("people_library")))
     if not response.results:
         return
     videos = {hit.video for hit in response.results}

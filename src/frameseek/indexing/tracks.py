@@ -175,10 +175,17 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+BUILT_IN_FIRST = ("speech", "screen")
+"""Listed first whatever was imported first (a track module imported before ``indexing.text_tracks``
+registers before them)."""
+
+
 def registered() -> dict[str, TrackFactory]:
-    """Every registered track by name, in registration order: the built-ins first (``speech`` and
-    ``screen`` register when ``indexing.text_tracks``, the module of ``TrackOptions``, is imported)."""
-    return dict(_REGISTRY)
+    """Every registered track by name: the built-in text tracks first, then the others in registration
+    order (``speech`` and ``screen`` register when ``indexing.text_tracks``, the module of
+    ``TrackOptions``, is imported; ``faces`` and ``sounds`` right after them)."""
+    first = {name: _REGISTRY[name] for name in BUILT_IN_FIRST if name in _REGISTRY}
+    return first | {name: f for name, f in _REGISTRY.items() if name not in first}
 
 
 # ---- stored tracks ---------------------------------------------------------------------------------

@@ -104,6 +104,20 @@ class Remembered:
         return value
 
 
+def track_options(
+    subtitles: bool, speech: bool, screen: bool, sounds: bool, speech_language: str | None
+) -> TrackOptions:
+    """The tracks a tool asked for; an unknown ``speech_language`` is one line (InputError), before any
+    source is checked."""
+    return TrackOptions(
+        subtitles=subtitles,
+        speech=speech,
+        ocr=screen,
+        extra=frozenset({"sounds"}) if sounds else frozenset(),
+        speech_language=speech_language,
+    )
+
+
 def check_top_k(top_k: int) -> int:
     if not 1 <= top_k <= MAX_TOP_K:
         raise InputError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
@@ -184,10 +198,13 @@ class Backend:
         speech: bool = False,
         screen: bool = False,
         subtitles: bool = True,
+        sounds: bool = False,
+        speech_language: str | None = None,
         min_confidence: float = 0.0,
         progress: Progress | None = None,
     ) -> tuple[SearchOut, list[bytes]]:
         """The moments of a source (or of a library when no source is given), and their thumbnails."""
+        tracks = track_options(subtitles, speech, screen, sounds, speech_language)
         check_top_k(top_k)
         check_min_confidence(min_confidence)
         if query is None and image is None:
@@ -220,7 +237,6 @@ class Backend:
                 last=last,
                 while_=during,
             )
-        tracks = TrackOptions(subtitles=subtitles, speech=speech, ocr=screen)
         with self._work, self.guard():
             found = self.videos(checked, searcher, progress)
             target: str | VideoSource = found[0] if is_link(checked) else checked
@@ -260,6 +276,7 @@ class Backend:
                     level=confidence_level(result.confidence),
                     match=result.match,
                     matched_words=result.text,
+                    language=result.language,
                     thumbnail=None if picture is None else THUMBNAIL_URI.format(moment_id=key),
                 )
             )
@@ -290,17 +307,19 @@ class Backend:
         speech: bool = False,
         screen: bool = False,
         subtitles: bool = True,
+        sounds: bool = False,
+        speech_language: str | None = None,
         progress: Progress | None = None,
         cancelled: threading.Event | None = None,
     ) -> IndexOut:
         """Index files, folders or links into a library; every source is checked before any work."""
+        tracks = track_options(subtitles, speech, screen, sounds, speech_language)
         if not sources:
             raise InputError("give at least one source to index")
         if len(sources) > MAX_SOURCES:
             raise InputError(f"index at most {MAX_SOURCES} sources per call, got {len(sources)}")
         name = check_library_name(library)
         sampling = Sampling(fps=fps)
-        tracks = TrackOptions(subtitles=subtitles, speech=speech, ocr=screen)
         checked = [self.check_source(s) for s in sources]
         report = stoppable(progress, cancelled)
         searcher = self.searcher()
@@ -332,12 +351,13 @@ class Backend:
         speech: bool = False,
         screen: bool = False,
         subtitles: bool = True,
+        speech_language: str | None = None,
         progress: Progress | None = None,
         cancelled: threading.Event | None = None,
     ) -> TranscriptOut:
         """What is said (subtitles, or recognised speech) and written on screen in each video of a source."""
+        options = track_options(subtitles, speech, screen, False, speech_language)
         checked = self.check_source(source)
-        options = TrackOptions(subtitles=subtitles, speech=speech, ocr=screen)
         report = stoppable(progress, cancelled)
         rows: list[TranscriptVideo] = []
         notices: list[str] = []

@@ -19,8 +19,13 @@ class MomentOut(BaseModel):
     end_timecode: str
     confidence: float = Field(description="The calibrated probability that the moment matches, 0 to 1.")
     level: str = Field(description="high, medium or low (low: below the found threshold).")
-    match: str = Field(description="What matched: visual, speech, screen, or several joined by '+'.")
-    matched_words: str | None = Field(None, description="The words said or written that matched.")
+    match: str = Field(
+        description="What matched: visual, speech, screen, sounds, faces, or several joined by '+'."
+    )
+    matched_words: str | None = Field(
+        None, description="The words said or written that matched; for sounds the event, e.g. [music]."
+    )
+    language: str | None = Field(None, description="The matched words' language (ISO 639-1), when known.")
     thumbnail: str | None = Field(None, description="The thumbnail's resource URI (image/jpeg).")
 
 

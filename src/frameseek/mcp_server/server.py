@@ -7,6 +7,9 @@ cancelled call stops at its next progress report (``Cancelled``), and long calls
 
 Where new tools go: one ``register_*(server, backend)`` function each, called from ``build_server`` (the
 ``people`` tool, with the faces track, registers here as ``register_people``).
+
+One module because each tool's typed signature is its published schema, and the tools share one error
+rule and one worker-thread runner; splitting them would scatter that one contract.
 """
 
 from __future__ import annotations
@@ -146,7 +149,8 @@ def register_search(server: MCPServer[Any], backend: Backend) -> None:
             "Give `source` (a file or folder under the media folders, or an http(s) link) or leave it out "
             "to search the library. `then`/`within` ask for a sequence, `count` for how many times, "
             "`first`/`last` for the earliest/latest, `during` for two things at once, `min_duration` for "
-            "a lasting moment. `speech`/`screen` also search what is said / written on screen."
+            "a lasting moment. `speech`/`screen` also search what is said / written on screen, `sounds` what "
+            "is heard (music, singing)."
         ),
     )
     async def search(
@@ -179,6 +183,13 @@ def register_search(server: MCPServer[Any], backend: Backend) -> None:
         speech: Annotated[bool, Field(description="Also search recognised speech.")] = False,
         screen: Annotated[bool, Field(description="Also search text on screen (OCR).")] = False,
         subtitles: Annotated[bool, Field(description="Use subtitles when the video has them.")] = True,
+        sounds: Annotated[
+            bool, Field(description="Also search what is heard: music, singing, speech (badge: [music]).")
+        ] = False,
+        speech_language: Annotated[
+            str | None,
+            Field(description="The language spoken, as a Whisper code (en, de, ja ...); none: detected."),
+        ] = None,
         min_confidence: Annotated[
             float, Field(description="Keep only moments at least this confident.")
         ] = 0.0,
@@ -204,6 +215,8 @@ def register_search(server: MCPServer[Any], backend: Backend) -> None:
                 speech=speech,
                 screen=screen,
                 subtitles=subtitles,
+                sounds=sounds,
+                speech_language=speech_language,
                 min_confidence=min_confidence,
                 progress=progress,
             )
@@ -230,6 +243,13 @@ def register_index(server: MCPServer[Any], backend: Backend) -> None:
         speech: Annotated[bool, Field(description="Also recognise speech.")] = False,
         screen: Annotated[bool, Field(description="Also read text on screen (OCR).")] = False,
         subtitles: Annotated[bool, Field(description="Use subtitles when a video has them.")] = True,
+        sounds: Annotated[
+            bool, Field(description="Also detect what is heard: music, singing, speech (badge: [music]).")
+        ] = False,
+        speech_language: Annotated[
+            str | None,
+            Field(description="The language spoken, as a Whisper code (en, de, ja ...); none: detected."),
+        ] = None,
     ) -> IndexOut:
         return await run_work(
             ctx,
@@ -240,6 +260,8 @@ def register_index(server: MCPServer[Any], backend: Backend) -> None:
                 speech=speech,
                 screen=screen,
                 subtitles=subtitles,
+                sounds=sounds,
+                speech_language=speech_language,
                 progress=progress,
                 cancelled=cancelled,
             ),
@@ -260,6 +282,10 @@ def register_transcript(server: MCPServer[Any], backend: Backend) -> None:
         speech: Annotated[bool, Field(description="Recognise speech when there are no subtitles.")] = False,
         screen: Annotated[bool, Field(description="Read text on screen (OCR).")] = False,
         subtitles: Annotated[bool, Field(description="Use subtitles when the video has them.")] = True,
+        speech_language: Annotated[
+            str | None,
+            Field(description="The language spoken, as a Whisper code (en, de, ja ...); none: detected."),
+        ] = None,
     ) -> TranscriptOut:
         return await run_work(
             ctx,
@@ -268,6 +294,7 @@ def register_transcript(server: MCPServer[Any], backend: Backend) -> None:
                 speech=speech,
                 screen=screen,
                 subtitles=subtitles,
+                speech_language=speech_language,
                 progress=progress,
                 cancelled=cancelled,
             ),

@@ -149,7 +149,8 @@ class ModelHandle:
         """The model's multilingual tower (``multilingual.json`` beside its weights), or None; numpy only."""
         with self._lock:
             if not self._multilingual_checked:
-                folder = self._model.source_folder if self._model is not None else self._folder
+                model_folder = getattr(self._model, "source_folder", None)  # a bare encoder has none
+                folder = model_folder if self._model is not None else self._folder
                 if folder is None and self._model is None:
                     return None  # not known before the model is created: asked again then
                 self._multilingual_checked = True

@@ -46,18 +46,24 @@ def people_dir() -> Path:
 
 @dataclass
 class Person:
-    """One person across the library: ``id`` (``p1``…), an optional ``name``, exemplar face embeddings,
-    and per video (by content hash) its title, path, face count and appearances (start, end)."""
+    """One person across the library: ``id`` (``p1``…), an optional ``name``, exemplar face embeddings
+    with the video each came from (``sources``, content hashes: forgetting a video removes its faces), and
+    per video (by content hash) its title, path, face count and appearances (start, end); ``thumb_source``
+    is the video the face thumbnail was cut from."""
 
     id: str
     name: str | None
     exemplars: np.ndarray
     videos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    thumb_source: str | None = None
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
-        """Each embedding's distance to this person's nearest exemplar."""
+        """Each embedding's distance to this person's nearest exemplar (infinite with none left)."""
         if len(embeddings) == 0:
             return np.zeros(0)
+        if len(self.exemplars) == 0:
+            return np.full(len(embeddings), np.inf)
         d = np.linalg.norm(embeddings[:, None, :] - self.exemplars[None, :, :], axis=2)
         return np.asarray(d.min(axis=1))
 
@@ -91,13 +97,29 @@ class Person:
             "id": self.id,
             "name": self.name,
             "exemplars": base64.b64encode(data).decode("ascii"),
+            "sources": self.sources,
+            "thumb_source": self.thumb_source,
             "videos": self.videos,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Person:
         vectors = np.frombuffer(base64.b64decode(data["exemplars"]), dtype="<f2").astype(np.float32)
-        return cls(str(data["id"]), data.get("name"), vectors.reshape(-1, 128), dict(data["videos"]))
+        vectors = vectors.reshape(-1, 128)
+        sources = [str(s) for s in data.get("sources", [])]
+        if len(sources) != len(vectors):  # unknown provenance: treat every exemplar as from every video
+            sources = [""] * len(vectors)
+        thumb = data.get("thumb_source")
+        return cls(
+            str(data["id"]), data.get("name"), vectors, dict(data["videos"]), sources, thumb and str(thumb)
+        )
+
+    def drop_video(self, sha: str) -> None:
+        """Forget ``sha``: its appearances, the exemplar faces taken from it (and those of unknown origin)."""
+        self.videos.pop(sha, None)
+        keep = [i for i, s in enumerate(self.sources) if s and s != sha]
+        self.exemplars = self.exemplars[keep]
+        self.sources = [self.sources[i] for i in keep]
 
 
 def check_name(name: str) -> str:
@@ -172,10 +194,12 @@ class PeopleStore:
                     chosen = Person(f"p{next_id}", None, np.zeros((0, 128), np.float32))
                     next_id += 1
                     people.append(chosen)
-                    if g < len(value.thumbs):
-                        write_bytes_atomic(self.folder / "thumbs" / f"{chosen.id}.jpg", value.thumbs[g])
+                if not (self.folder / "thumbs" / f"{chosen.id}.jpg").is_file() and g < len(value.thumbs):
+                    write_bytes_atomic(self.folder / "thumbs" / f"{chosen.id}.jpg", value.thumbs[g])
+                    chosen.thumb_source = src.sha256
                 picks = vectors[np.linspace(0, len(vectors) - 1, min(PER_GROUP, len(vectors))).astype(int)]
                 chosen.exemplars = np.concatenate([chosen.exemplars, picks])[-MAX_EXEMPLARS:]
+                chosen.sources = (chosen.sources + [src.sha256] * len(picks))[-MAX_EXEMPLARS:]
                 entry = chosen.videos.setdefault(
                     src.sha256, {"title": src.title, "path": str(src.path), "faces": 0, "appearances": []}
                 )
@@ -202,8 +226,9 @@ class PeopleStore:
         return target
 
     def forget(self, sha: str | None = None) -> int:
-        """Delete face data: of one video (by content hash: its people entries, people seen only there,
-        their thumbnails), or everything (``sha`` None: the whole store). Returns the people removed."""
+        """Delete face data: of one video (by content hash: its appearances, every exemplar face and
+        thumbnail taken from it, people seen only there), or everything (``sha`` None: the whole store).
+        Returns the people removed."""
         with self._lock():
             people, next_id = self.load()
             if sha is None:
@@ -213,10 +238,11 @@ class PeopleStore:
                 return removed
             kept = []
             for p in people:
-                p.videos.pop(sha, None)
+                p.drop_video(sha)
+                if not p.videos or p.thumb_source in (sha, None):
+                    (self.folder / "thumbs" / f"{p.id}.jpg").unlink(missing_ok=True)
+                    p.thumb_source = None
                 if p.videos:
                     kept.append(p)
-                else:
-                    (self.folder / "thumbs" / f"{p.id}.jpg").unlink(missing_ok=True)
             self._save(kept, next_id)
             return len(people) - len(kept)

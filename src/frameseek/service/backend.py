@@ -74,7 +74,12 @@ def sampling_of(options: SamplingOptions, **window: Any) -> Sampling:
 def tracks_of(flags: TrackFlags) -> TrackOptions:
     """The text tracks asked for (speech uses the packaged offline model: no hub name, no folder)."""
     return TrackOptions(
-        subtitles=flags.subtitles, speech=flags.speech, ocr=flags.ocr, sub_lang=flags.sub_lang
+        subtitles=flags.subtitles,
+        speech=flags.speech,
+        ocr=flags.ocr,
+        sub_lang=flags.sub_lang,
+        extra=frozenset({"sounds"}) if flags.sounds else frozenset(),
+        speech_language=flags.speech_language,
     )
 
 

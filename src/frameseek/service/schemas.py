@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from frameseek.api import MAX_STEPS, MAX_VIDEO_SECONDS, SearchResult
+from frameseek.api import MAX_STEPS, MAX_VIDEO_SECONDS, InputError, SearchResult, TrackOptions
 
 MAX_SOURCES = 100
 MAX_SOURCE_CHARS = 4096
@@ -32,7 +32,8 @@ class SamplingOptions(_Strict):
 
 
 class TrackFlags(_Strict):
-    """Text tracks: subtitles, what is said (speech), what is written on screen (ocr)."""
+    """Text tracks: subtitles, what is said (speech, in ``speech_language``), what is written on screen
+    (ocr), and what is heard (sounds)."""
 
     speech: bool = Field(default=False, description="Offline speech recognition when there are no subtitles.")
     ocr: bool = Field(default=False, description="Also search text on screen.")
@@ -40,6 +41,25 @@ class TrackFlags(_Strict):
     sub_lang: str = Field(
         default="en", min_length=2, max_length=12, description="Subtitle language (en, pt-BR)."
     )
+    sounds: bool = Field(
+        default=False, description="Also search what is heard: music, singing, speech (text like [music])."
+    )
+    speech_language: str | None = Field(
+        default=None,
+        max_length=16,
+        description="The language spoken, a Whisper code (en, de, ja; auto: detect); none: detected.",
+    )
+
+    @field_validator("speech_language")
+    @classmethod
+    def _known_language(cls, code: str | None) -> str | None:
+        """An unknown code is refused here (422, one sentence), before any source is read."""
+        if code is None:
+            return None
+        try:
+            return TrackOptions(speech_language=code).speech_language
+        except InputError as error:
+            raise ValueError(str(error)) from None
 
 
 class SearchRequest(SamplingOptions, TrackFlags):
