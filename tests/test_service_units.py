@@ -13,8 +13,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from frameseek.api import is_loopback_host
 from frameseek.service.auth import BearerAuth
-from frameseek.service.config import is_loopback_host
 from frameseek.service.errors import Forbidden, NotFound
 from frameseek.service.jobs import MAX_ATTEMPTS, JobManager
 from frameseek.service.limits import RateLimit

@@ -8,15 +8,14 @@ only listens on loopback (``command.serve`` refuses anything else), and then ans
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from frameseek.api import host_header_is_loopback
+
 PUBLIC_PATHS = frozenset({"/health"})
 """Paths answered without a token (add "/docs" and "/openapi.json" here to publish the API schema)."""
-
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -24,23 +23,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key.lower() == name:
             return bytes(value)
     return None
-
-
-def _host_is_loopback(host_header: bytes | None) -> bool:
-    """True if a ``Host`` header names this machine (localhost, 127.0.0.0/8, ::1), with any port."""
-    if not host_header:
-        return False
-    host = host_header.decode("latin-1").strip().lower()
-    if host.startswith("["):  # [::1]:8000
-        host = host[1 : host.find("]")] if "]" in host else host
-    elif host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bearer_token(scope: Scope) -> bytes | None:
@@ -66,7 +48,7 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         if self.token is None:
-            if not _host_is_loopback(_header(scope, b"host")):
+            if not host_header_is_loopback(_header(scope, b"host")):
                 await JSONResponse(
                     {"error": "this server answers only requests addressed to localhost (no token is set)"},
                     status_code=403,

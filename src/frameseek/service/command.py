@@ -70,8 +70,8 @@ def serve(
     """Serve the search API over HTTP (OpenAPI docs at /docs); a bearer token guards all but /health."""
     from filelock import FileLock, Timeout
 
-    from frameseek.api import InputError, check_device_spec, resolve_device
-    from frameseek.service.config import ServiceSettings, is_loopback_host, media_roots, read_token
+    from frameseek.api import InputError, check_device_spec, is_loopback_host, media_roots, resolve_device
+    from frameseek.service.config import ServiceSettings, read_token
 
     check_device_spec(device)
     token = read_token(token_file)

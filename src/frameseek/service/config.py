@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,17 +68,6 @@ class ServiceSettings:
         return self.home / "clips"
 
 
-def media_roots(folders: list[Path]) -> tuple[Path, ...]:
-    """``--media`` folders resolved (symlinks followed); each must be an existing folder."""
-    roots = []
-    for folder in folders:
-        resolved = Path(os.path.realpath(folder.expanduser()))
-        if not resolved.is_dir():
-            raise InputError(f"--media {folder}: no such folder")
-        roots.append(resolved)
-    return tuple(dict.fromkeys(roots))
-
-
 def read_token(token_file: Path | None) -> str | None:
     """The bearer token: the first line of ``--token-file``, else ``$FRAMESEEK_TOKEN``, else None."""
     if token_file is not None:
@@ -94,19 +81,3 @@ def read_token(token_file: Path | None) -> str | None:
         return token
     token = os.environ.get(TOKEN_ENV, "").strip()
     return token or None
-
-
-def is_loopback_host(host: str) -> bool:
-    """True if listening on ``host`` is reachable from this machine only (every address is loopback)."""
-    name = host.strip().strip("[]")
-    if not name:
-        return False
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(name, None)
-    except (OSError, UnicodeError):
-        return False
-    return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
