@@ -117,6 +117,32 @@ def test_confidence_is_in_0_1_and_rises_with_the_frame_score(
         assert text[0] < 0.2 and text[-1] > 0.8  # unrelated text vs the exact phrase
 
 
+def test_text_confidence_reads_a_spans_two_channels_and_falls_back_to_its_score(lite: ModelHandle) -> None:
+    """lite's text model is fitted over the channels the cross-validation chose; asked with the fused
+    score alone, the fused-score model answers. Both rise with what they read."""
+    calibration = lite.calibration
+    chosen = calibration.text["speech"].features
+    assert set(chosen) <= {"score", "level", "lexical"} and "score" in calibration.text
+    assert calibration.text["score"].features == ("score",)
+    scores = np.linspace(0, 1, 11)
+    fused = calibration.text_confidence("speech", scores)
+    np.testing.assert_allclose(fused, calibration.text["score"]({"score": scores.astype(np.float32)}))
+    level = np.linspace(-1.0, 1.5, 11)
+    for lexical in (0.0, 0.5, 1.0):
+        rising = calibration.text_confidence(
+            "speech",
+            np.maximum(lexical, 0.9 * np.clip(level, 0, 1)),
+            lexical=np.full(11, lexical),
+            level=level,
+        )
+        assert ((rising >= 0) & (rising <= 1)).all() and (np.diff(rising) >= 0).all()
+    unrelated = calibration.text_confidence(
+        "speech", np.zeros(1), lexical=np.zeros(1), level=np.full(1, -0.6)
+    )
+    exact = calibration.text_confidence("speech", np.ones(1), lexical=np.ones(1), level=np.full(1, 1.2))
+    assert unrelated[0] < 0.1 and exact[0] > 0.9
+
+
 def run_cli(*args: str) -> Any:
     return CliRunner().invoke(cli.app, list(args))
 

@@ -155,6 +155,20 @@ def test_semantic_scores_fuse_with_lexical_and_embeddings_can_be_stored() -> Non
         no_encoder.scores("garden", query_embedding=np.zeros(5))
 
 
+def test_semantic_levels_keep_how_far_below_the_floor_a_span_falls() -> None:
+    """The level is the cosine rescaled but not clipped (the calibration reads it beside the lexical
+    score); the semantic score is that level clipped to [0, 1] times ``SEMANTIC_WEIGHT``."""
+    spans = _spans(["FINAL LAP", "Pruning trees", "cooking show", "zzz"])
+    matcher = SpanMatcher(spans, _topic_embed([]))
+    levels = matcher.semantic_levels("the garden")
+    assert matcher.has_semantics and levels[1] > 1.0 and levels[[0, 2, 3]].max() < 0.0
+    np.testing.assert_allclose(
+        matcher.semantic_scores("the garden"), SEMANTIC_WEIGHT * np.clip(levels, 0.0, 1.0)
+    )
+    lexical_only = SpanMatcher(spans)
+    assert not lexical_only.has_semantics and not lexical_only.semantic_levels("the garden").any()
+
+
 @pytest.fixture(scope="module")
 def minilm() -> Callable[[list[str]], np.ndarray]:
     """all-MiniLM-L6-v2 from its wheel (mean pooling, L2-normalised), as the project's text encoder is."""

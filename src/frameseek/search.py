@@ -363,7 +363,7 @@ class Searcher:
         """The query's vector, the indexed videos' moments (every registered track's candidates fused with
         the picture's; the ``top_k`` most confident, all for None) and their timelines."""
         vector = self.encode_query(q)
-        asked = TrackQuery(q.text, vector, self._matcher)
+        asked = TrackQuery(q.text, vector, self._matcher, self.calibration.text_confidence)
         scorers = [self.runner.text.track(name) for name in registered()]
         done = [(o.index, o) for o in outcomes if o.index is not None]
         extra = [track_candidates(index, o.text.values(), asked, scorers) for index, o in done]

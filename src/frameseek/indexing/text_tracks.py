@@ -108,7 +108,7 @@ def score_text_track(index: VideoIndex, track: TextTrack, query: TrackQuery) -> 
 
     if query.text is None or not track.spans:
         return []
-    return text_candidates(index, [(track.kind, query.matcher(track))], query.text)
+    return text_candidates(index, [(track.kind, query.matcher(track))], query.text, query.text_confidence)
 
 
 class SpeechTrack:

@@ -124,6 +124,8 @@ class TrackQuery:
     text: str | None
     vector: np.ndarray
     matcher: Callable[[TextTrack], SpanMatcher]
+    text_confidence: Callable[..., np.ndarray] | None = None
+    """The model's ``Calibration.text_confidence`` (a text track's candidates carry it), or None."""
 
 
 @dataclass

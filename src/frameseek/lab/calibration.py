@@ -11,10 +11,13 @@ What is fitted, on data the model was not trained on:
   best frame is), plus absent-object queries (``ABSENT_FIT``) against random images and the best of
   ``HARD_POOL``. Class balance: about 1 present to 2.4 absent, chosen because a search scores both the
   frames of the wanted thing and the near misses of a video without it;
-* **text** (speech, screen): a logistic over the ``SpanMatcher`` score of a query against a group of
-  captions of one scene (MSR-VTT: a clip's other captions; Flickr8k: an image's other captions) as spans
-  — its own group (present) vs another group (absent), the same for a two-keyword query made from the
-  caption, and the absent-object queries (absent).
+* **text** (speech, screen): a logistic over what the ``SpanMatcher`` gives for a query against a group
+  of captions of one scene (MSR-VTT: a clip's other captions; Flickr8k: an image's other captions) as
+  spans — its own group (present) vs another group (absent), the same for a two-keyword query made from the
+  caption, and the absent-object queries (absent). Its features are chosen by cross-validation like the
+  visual ones (``TEXT_FEATURE_SETS``): the fused score, or the two channels (the lexical score and the
+  semantic level, the cosine rescaled but not clipped); a fused-score model is fitted too, for callers
+  that have only the score.
 
 Measured (``measure``): expected calibration error and AUROC on the held-out half of Flickr8k DEV with
 held-out absent queries (``ABSENT_HELD_OUT``), and per clip on MSR-VTT videos (a clip's best frame).
@@ -37,7 +40,7 @@ from numpy.typing import NDArray
 
 from frameseek.errors import InputError
 from frameseek.moments.confidence import Calibration, Logistic
-from frameseek.text.matching import SEMANTIC_WEIGHT, SpanMatcher
+from frameseek.text.matching import SEMANTIC_CEILING, SEMANTIC_FLOOR, SEMANTIC_WEIGHT, SpanMatcher
 from frameseek.text.spans import TextSpan
 
 BANK_SIZE = 1500
@@ -45,6 +48,8 @@ BANK_SIZE = 1500
 by < 0.002 between two seeded draws of this size."""
 HARD_POOL = 20
 """A hard negative is the best of this many random other photos (a short video's distinct shots)."""
+TEXT_FEATURE_SETS: tuple[tuple[str, ...], ...] = (("score",), ("level", "lexical"), ("score", "level"))
+"""Candidate feature sets of the text tracks' model (columns of ``text_pairs``)."""
 FEATURE_SETS: tuple[tuple[str, ...], ...] = (
     ("score",),
     ("z",),
@@ -280,7 +285,9 @@ def fit_logistic(pairs: Pairs, features: tuple[str, ...], l2: float = L2) -> Log
     return Logistic(tuple(float(v) for v in weights), bias, features)
 
 
-def choose_features(pairs: Pairs, seed: int, folds: int = 4) -> tuple[tuple[str, ...], dict[str, Any]]:
+def choose_features(
+    pairs: Pairs, seed: int, folds: int = 4, sets: Sequence[tuple[str, ...]] = FEATURE_SETS
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The feature set with the lowest cross-validated log loss on ``pairs`` (the fitting data only), among
     those whose fitted weights are all positive: confidence must rise with the frame's score (a negative
     ``rank`` weight, for one, makes it dip at every bank photo it passes)."""
@@ -288,7 +295,7 @@ def choose_features(pairs: Pairs, seed: int, folds: int = 4) -> tuple[tuple[str,
     fold = rng.integers(0, folds, size=len(pairs.labels))
     results: dict[str, Any] = {}
     best: tuple[float, tuple[str, ...]] | None = None
-    for features in FEATURE_SETS:
+    for features in sets:
         if min(fit_logistic(pairs, features).weights) <= 0:
             results["+".join(features)] = "not monotonic"
             continue
@@ -373,7 +380,14 @@ def text_pairs(
             scores.append(score(query, g, None))
             labels.append(0.0)
     columns = {"score": scores, "lexical": lexical, "cosine": cosine}
-    return Pairs({k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}, np.asarray(labels))
+    out = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+    out["level"] = (out["cosine"] - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR)
+    return Pairs(out, np.asarray(labels))
+
+
+def rescaled_level(pairs: Pairs, floor: float, ceiling: float) -> NDArray[np.float64]:
+    """A pair's semantic level had its cosine been rescaled by ``floor`` / ``ceiling`` (unclipped)."""
+    return np.asarray((pairs.columns["cosine"] - floor) / (ceiling - floor), dtype=np.float64)
 
 
 def rescaled_score(pairs: Pairs, floor: float, ceiling: float) -> NDArray[np.float64]:
@@ -434,8 +448,13 @@ def measure_multilingual(
     from frameseek.text.multilingual import encode_multilingual
 
     pairs = text_pairs(groups, encode or encode_multilingual, ABSENT_HELD_OUT, seed, queries_per_group=1)
-    scores = rescaled_score(pairs, floor, ceiling)
-    return {"multilingual": scored(calibration.text_confidence("speech", scores), pairs.labels)}
+    p = calibration.text_confidence(
+        "speech",
+        rescaled_score(pairs, floor, ceiling),
+        lexical=pairs.columns["lexical"],
+        level=rescaled_level(pairs, floor, ceiling),
+    )
+    return {"multilingual": scored(p, pairs.labels)}
 
 
 def fit_calibration(
@@ -463,17 +482,22 @@ def fit_calibration(
             for i, (groups, per_group) in enumerate(text_sets)
         ]
     )
-    text = informative(fit_logistic(tpairs, ("score",)), tpairs.labels)
+    text_features, text_cv = choose_features(tpairs, seed, sets=TEXT_FEATURE_SETS)
+    text = informative(fit_logistic(tpairs, text_features), tpairs.labels)
+    fused = informative(fit_logistic(tpairs, ("score",)), tpairs.labels)
     details = {
         "bank_images": len(bank),
         "visual_pairs": {"present": int(pairs.labels.sum()), "absent": int((1 - pairs.labels).sum())},
         "visual_features_cv_logloss": cv,
         "text_pairs": {"present": int(tpairs.labels.sum()), "absent": int((1 - tpairs.labels).sum())},
+        "text_features_cv_logloss": text_cv,
         "absent_fit_queries": len(ABSENT_FIT),
         "seed": seed,
         **(info or {}),
     }
-    return Calibration(bank=bank, visual=visual, text={"speech": text, "screen": text}, info=details)
+    return Calibration(
+        bank=bank, visual=visual, text={"speech": text, "screen": text, "score": fused}, info=details
+    )
 
 
 def calibrate_flickr(
@@ -568,7 +592,11 @@ def measure_text(
 ) -> dict[str, Any]:
     """ECE / AUROC of the text tracks' confidence: one query per held-out group, held-out absent queries."""
     pairs = text_pairs(groups, model.encode_sentences, ABSENT_HELD_OUT, seed, queries_per_group=1)
-    return {"text": scored(calibration.text_confidence("speech", pairs.columns["score"]), pairs.labels)}
+    columns = pairs.columns
+    p = calibration.text_confidence(
+        "speech", columns["score"], lexical=columns["lexical"], level=columns["level"]
+    )
+    return {"text": scored(p, pairs.labels)}
 
 
 def measure_videos(

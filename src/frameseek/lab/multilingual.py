@@ -284,6 +284,8 @@ def save_head(folder: Path, arrays: dict[str, np.ndarray], config: dict[str, Any
         save_file({k: v.astype(np.float16) for k, v in arrays.items()}, str(tmp))
     with atomic_path(folder / multilingual.CONFIG_FILE) as tmp:
         tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for name in (multilingual.WEIGHTS_FILE, multilingual.CONFIG_FILE):  # readable like the weights
+        (folder / name).chmod(0o644)
 
 
 def fit_multilingual(

@@ -5,7 +5,9 @@ So a frame's cosine is compared with what the same query scores on a fixed **ref
 image embeddings that ships with the model (``calibration-bank.safetensors``): its z-score against the
 bank and the share of the bank it beats. A logistic model over those features, fitted on data the model
 was not trained on (``frameseek.lab.calibration``), turns them into a probability. Text tracks (speech,
-screen) calibrate their ``SpanMatcher`` scores the same way, each with its own logistic model.
+screen) calibrate a span the same way, each with its own logistic model: over the ``SpanMatcher``'s two
+channels (its lexical score and its semantic level, the cosine rescaled but not clipped) where the fit
+chose them, with a model over the fused score alone (``text["score"]``) for callers that have only that.
 
 The calibration lives beside the model's weights (``calibration.json`` + the bank): numpy only, so a
 repeat query that needs no torch needs none here either. A model without one (a hub model, a fresh
@@ -70,7 +72,8 @@ class Calibration:
     """(N, D) unit embeddings of generic images (empty for an uncalibrated model)."""
     visual: Logistic
     text: dict[str, Logistic] = field(default_factory=dict)
-    """Per text track kind (``speech``, ``screen``): over the ``SpanMatcher`` score."""
+    """Per text track kind (``speech``, ``screen``): over the ``SpanMatcher``'s channels (``lexical``,
+    ``level``) or its fused ``score``; ``"score"``: the fused-score model, for callers with only a score."""
     calibrated: bool = True
     info: dict[str, Any] = field(default_factory=dict)
     """How it was fitted (data, sizes, held-out ECE / AUROC), as stored in ``calibration.json``."""
@@ -96,10 +99,23 @@ class Calibration:
         }
         return self.visual(columns)
 
-    def text_confidence(self, kind: str, scores: NDArray[Any]) -> Floats:
-        """Confidence of each span score of a text track of ``kind`` in [0, 1]."""
+    def text_confidence(
+        self,
+        kind: str,
+        scores: NDArray[Any],
+        lexical: NDArray[Any] | None = None,
+        level: NDArray[Any] | None = None,
+    ) -> Floats:
+        """Confidence of each span of a text track of ``kind`` in [0, 1], from its fused ``SpanMatcher``
+        score and, when given, its two channels (``lexical`` score, semantic ``level``)."""
+        columns = {"score": np.asarray(scores, dtype=np.float32)}
+        if lexical is not None and level is not None:
+            columns["lexical"] = np.asarray(lexical, dtype=np.float32)
+            columns["level"] = np.asarray(level, dtype=np.float32)
         model = self.text.get(kind) or self.text.get("text") or _UNCALIBRATED_TEXT
-        return model({"score": np.asarray(scores, dtype=np.float32)})
+        if not set(model.features) <= set(columns):  # a channel model, asked with the score alone
+            model = self.text.get("score") or _UNCALIBRATED_TEXT
+        return model(columns)
 
     # ---- storage ------------------------------------------------------------------------------
     @classmethod

@@ -8,8 +8,9 @@ Each video gives candidates of several kinds, each with a calibrated ``confidenc
   scores on the model's reference bank).
 * **speech** and **screen** (and any registered track): spans of its text tracks whose ``SpanMatcher``
   score (lexical BM25 with OCR tolerance, or semantic; 1.0 for the exact phrase, ~0 for unrelated text)
-  reaches ``TEXT_MIN_SCORE``; ``score`` = that score, confidence = ``text_confidence(kind, score)``. A track
-  that sets no confidence (0.0) gets it that way from its kind (``ranking.with_confidence``).
+  reaches ``TEXT_MIN_SCORE``; ``score`` = that score, confidence = ``text_confidence`` of its kind over the
+  span's two channels (lexical score, semantic level; ``text_candidates``). A track that sets no confidence
+  (0.0) gets it from its fused score alone (``ranking.with_confidence``).
 
 **The rule.** Candidates of one video that are the same moment — their segments overlap by more than half
 of the shorter one, one's representative time falls inside the other's segment, or their times are closer
@@ -37,14 +38,14 @@ moments of a video overlap by more than half of the shorter one (``OVERLAP_SHARE
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from frameseek.results import SearchResult
 from frameseek.storage.visual import VideoIndex
-from frameseek.text.matching import SpanMatcher
+from frameseek.text.matching import SEMANTIC_WEIGHT, SpanMatcher
 from frameseek.text.spans import SpanKind, TextSpan
 from frameseek.timecode import format_timecode
 
@@ -85,17 +86,43 @@ def text_result(index: VideoIndex, span: TextSpan, kind: SpanKind, s: float) -> 
     )
 
 
+TextConfidence = Callable[..., np.ndarray]
+"""``Calibration.text_confidence``: (kind, scores, lexical=…, level=…) → confidence per span."""
+
+
 def text_candidates(
-    index: VideoIndex, matchers: Sequence[tuple[SpanKind, SpanMatcher]], query: str | None
+    index: VideoIndex,
+    matchers: Sequence[tuple[SpanKind, SpanMatcher]],
+    query: str | None,
+    confidence: TextConfidence | None = None,
 ) -> list[SearchResult]:
-    """Every span of the video's text tracks that matches ``query`` (none for an image-only query)."""
+    """Every span of the video's text tracks that matches ``query`` (none for an image-only query); with
+    ``confidence``, each carries its calibrated confidence from the matcher's two channels (without it,
+    ``ranking.with_confidence`` sets one later from the fused score alone)."""
     if query is None:
         return []
     found = []
     for kind, matcher in matchers:
-        scores = matcher.scores(query)
-        for i in np.flatnonzero(scores >= TEXT_MIN_SCORE):
-            found.append(text_result(index, matcher.spans[int(i)], kind, float(scores[i])))
+        lexical = matcher.lexical_scores(query)
+        level = matcher.semantic_levels(query)
+        scores = np.maximum(lexical, SEMANTIC_WEIGHT * np.clip(level, 0.0, 1.0))
+        hits = np.flatnonzero(scores >= TEXT_MIN_SCORE)
+        if not len(hits):
+            continue
+        sure = np.zeros(len(hits))
+        if confidence is not None:
+            channels = matcher.has_semantics
+            sure = confidence(
+                kind,
+                scores[hits],
+                lexical=lexical[hits] if channels else None,
+                level=level[hits] if channels else None,
+            )
+        for i, p in zip(hits, sure, strict=True):
+            result = text_result(index, matcher.spans[int(i)], kind, float(scores[i]))
+            if confidence is not None:
+                result = dataclasses.replace(result, confidence=round(float(p), 6))
+            found.append(result)
     return found
 
 

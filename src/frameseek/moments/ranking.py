@@ -173,7 +173,7 @@ def rank_videos(
         timelines.append(Timeline(index.video_path, index.title, index.times, scores, index.origin))
         extra: list[SearchResult] = []
         if matchers is not None:
-            extra += text_candidates(index, matchers[i], text)
+            extra += text_candidates(index, matchers[i], text, calibration.text_confidence)
         if candidates is not None:
             extra += candidates[i]
         results += video_moments(
@@ -221,7 +221,9 @@ def rank_library(
         return results[:top_k]
     candidates = list(results)
     for video, tracks in zip(matrix.videos, matchers, strict=True):
-        candidates += with_confidence(text_candidates(video, tracks, text), calibration)
+        candidates += with_confidence(
+            text_candidates(video, tracks, text, calibration.text_confidence), calibration
+        )
     return merge_moments(candidates, top_k, min_gap)
 
 
