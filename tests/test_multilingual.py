@@ -298,6 +298,25 @@ def test_photos_outside_flickr8k_join_the_fit_only_with_the_test_list(tmp_path: 
         read_held_out_photos(tmp_path / "short.txt", FLICKR8K)
 
 
+def test_outside_photos_without_the_test_list_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "fit-multilingual",
+        "--data",
+        str(FLICKR8K),
+        "--out",
+        str(tmp_path / "h"),
+        "--outside-photos",
+        "5",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.count("\n") == 0 and "--flickr8k-test" in err, err
+    assert not (tmp_path / "h").exists()
+
+
 def test_the_lab_encodes_each_sentence_once(home: Path) -> None:
     """The per-sentence cache: a longer, reordered list encodes only the sentences it has not seen."""
     from frameseek.lab.sentence_cache import cached

@@ -310,6 +310,8 @@ def fit_multilingual(
     held_out = read_held_out_photos(flickr8k_test, flickr8k) if flickr8k_test is not None else None
     if held_out is not None and multi30k is None:
         raise InputError("--flickr8k-test adds Multi30k photos outside Flickr8k: give --multi30k too")
+    if outside_photos is not None and held_out is None:
+        raise InputError("--outside-photos needs Flickr8k's TEST list (--flickr8k-test)")
     pairs = training_pairs(flickr8k, multi30k, msrvtt, held_out, limit, outside_photos)
     if len(pairs) < 50:
         raise InputError(f"only {len(pairs)} training sentences: too few to fit a head")

@@ -18,7 +18,8 @@ routes.
 
 A model has the tower when its weights folder holds ``multilingual.json`` + ``multilingual.safetensors``
 (written by the lab, atomically). The head runs in numpy; the encoders are created on the first
-non-English query (~0.1 s for e5, ~0.3 s for USE), so English queries pay nothing for them.
+non-English query (~0.1 s for e5, ~1 s for USE: its pure-Python tokenizer), so English queries pay
+nothing for them.
 """
 
 from __future__ import annotations
