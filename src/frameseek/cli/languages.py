@@ -29,7 +29,9 @@ def print_languages(report: dict[str, Any]) -> None:
 
 
 def fit_multilingual(
-    data: Annotated[Path, typer.Option(help="Flickr8k folder: its TRAIN captions (never DEV or TEST).")],
+    data: Annotated[
+        Path, typer.Option(help="Flickr8k folder: its TRAIN captions and photos (never DEV or TEST).")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Model folder to write multilingual.* into.")],
     multi30k: Annotated[
         Path | None,
@@ -61,8 +63,8 @@ def fit_multilingual(
     json_out: JsonOpt = False,
 ) -> None:
     """Fit a model's multilingual tower: multilingual-e5-small and USE multilingual, joined, + a head
-    distilled onto the model's English text side, so that queries in any language land in its space
-    (frameseek.lab.multilingual)."""
+    fitted onto the model's English text side and its TRAIN photos, so that queries in any language land
+    in its space (frameseek.lab.multilingual)."""
     load_api()
     from frameseek import api
 
