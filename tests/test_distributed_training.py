@@ -250,6 +250,7 @@ def _loss_worker(sizes: list[int]) -> dict[str, dict[str, Any]]:
             "text_grad": distributed.gather_with_grad(text.grad, sizes),
             "param_grad": distributed.all_reduce_sum(param.grad.item()),
         }
+    distributed.barrier()  # both ranks done before either leaves the group (else gloo may abort the other)
     distributed.cleanup()
     return found
 

@@ -114,6 +114,8 @@ def session(device: str = "cpu") -> Iterator[bool]:
     active = init(device)
     try:
         yield active
+        if joined_here and active:
+            barrier()  # every rank is done with its collectives before any leaves (a gloo peer aborts)
     finally:
         if joined_here:
             cleanup()
