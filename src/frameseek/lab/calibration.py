@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from frameseek.errors import InputError
 from frameseek.moments.confidence import Calibration, Logistic
-from frameseek.text.matching import SEMANTIC_CEILING, SEMANTIC_FLOOR, SEMANTIC_WEIGHT, SpanMatcher
+from frameseek.text.matching import SEMANTIC_CEILING, SEMANTIC_FLOOR, SpanMatcher, fused_score, semantic_level
 from frameseek.text.spans import TextSpan
 
 BANK_SIZE = 1500
@@ -381,20 +381,19 @@ def text_pairs(
             labels.append(0.0)
     columns = {"score": scores, "lexical": lexical, "cosine": cosine}
     out = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
-    out["level"] = (out["cosine"] - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR)
+    out["level"] = semantic_level(out["cosine"], SEMANTIC_FLOOR, SEMANTIC_CEILING)
     return Pairs(out, np.asarray(labels))
 
 
 def rescaled_level(pairs: Pairs, floor: float, ceiling: float) -> NDArray[np.float64]:
     """A pair's semantic level had its cosine been rescaled by ``floor`` / ``ceiling`` (unclipped)."""
-    return np.asarray((pairs.columns["cosine"] - floor) / (ceiling - floor), dtype=np.float64)
+    return semantic_level(pairs.columns["cosine"], floor, ceiling)
 
 
 def rescaled_score(pairs: Pairs, floor: float, ceiling: float) -> NDArray[np.float64]:
     """A pair's ``SpanMatcher`` score had its semantic channel's cosine been rescaled by ``floor`` /
     ``ceiling``: ``max(lexical, SEMANTIC_WEIGHT · clip((cos - floor) / (ceiling - floor), 0, 1))``."""
-    semantic = SEMANTIC_WEIGHT * np.clip((pairs.columns["cosine"] - floor) / (ceiling - floor), 0.0, 1.0)
-    return np.maximum(pairs.columns["lexical"], semantic)
+    return fused_score(pairs.columns["lexical"], rescaled_level(pairs, floor, ceiling))
 
 
 def fit_multilingual_range(

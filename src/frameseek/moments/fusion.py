@@ -45,7 +45,7 @@ import numpy as np
 
 from frameseek.results import SearchResult
 from frameseek.storage.visual import VideoIndex
-from frameseek.text.matching import SEMANTIC_WEIGHT, SpanMatcher
+from frameseek.text.matching import SpanMatcher, fused_score
 from frameseek.text.spans import SpanKind, TextSpan
 from frameseek.timecode import format_timecode
 
@@ -105,7 +105,7 @@ def text_candidates(
     for kind, matcher in matchers:
         lexical = matcher.lexical_scores(query)
         level = matcher.semantic_levels(query)
-        scores = np.maximum(lexical, SEMANTIC_WEIGHT * np.clip(level, 0.0, 1.0))
+        scores = fused_score(lexical, level)
         hits = np.flatnonzero(scores >= TEXT_MIN_SCORE)
         if not len(hits):
             continue

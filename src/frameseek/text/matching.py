@@ -97,6 +97,17 @@ SEMANTIC_WEIGHT = 0.9
 NEAR_IDENTICAL = 0.8
 """``text_similarity`` at or above which two readings are the same text (OCR jitter between frames)."""
 
+
+def semantic_level(cosine: np.ndarray, floor: float, ceiling: float) -> np.ndarray:
+    """A cosine rescaled by an encoder's floor / ceiling (0 at the floor, 1 at the ceiling), unclipped."""
+    return (np.asarray(cosine) - floor) / (ceiling - floor)
+
+
+def fused_score(lexical: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The ``SpanMatcher`` score of spans from their channels: ``max(lexical, SEMANTIC_WEIGHT · clip(level))``."""
+    return np.maximum(lexical, SEMANTIC_WEIGHT * np.clip(level, 0.0, 1.0))
+
+
 _FOLD = str.maketrans({"0": "o", "1": "l", "i": "l"})
 """Characters OCR confuses, folded to one (on both the query and the text)."""
 
@@ -395,7 +406,7 @@ class SpanMatcher:
             result[english] = self._own_levels(query, query_embedding)[english]
         other = ~english
         cosine = self._multilingual_embeddings()[other] @ self._embed_with(self.multilingual, [query])[0]
-        result[other] = (cosine - MULTILINGUAL_FLOOR) / (MULTILINGUAL_CEILING - MULTILINGUAL_FLOOR)
+        result[other] = semantic_level(cosine, MULTILINGUAL_FLOOR, MULTILINGUAL_CEILING)
         return result
 
     def _multilingual_embeddings(self) -> np.ndarray:
@@ -424,12 +435,12 @@ class SpanMatcher:
                 f"query embedding has {vector.shape[0]} dimensions, span embeddings {self._embeddings.shape[1]}"
             )
         cosine = (self._embeddings @ vector).astype(np.float64)
-        return (cosine - self.semantic_floor) / (self.semantic_ceiling - self.semantic_floor)
+        return semantic_level(cosine, self.semantic_floor, self.semantic_ceiling)
 
     def scores(self, query: str, *, query_embedding: np.ndarray | None = None) -> np.ndarray:
         """Fused score per span in [0, 1]: ``max(lexical, semantic)``."""
-        return np.maximum(
-            self.lexical_scores(query), self.semantic_scores(query, query_embedding=query_embedding)
+        return fused_score(
+            self.lexical_scores(query), self.semantic_levels(query, query_embedding=query_embedding)
         )
 
     def best(
