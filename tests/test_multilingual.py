@@ -400,4 +400,7 @@ def test_fit_multilingual_writes_a_head_that_loads_with_its_record(
     record = tower.config["fit"]
     assert record["selected_on"] == "held-out photos' text→image R@1" and record["held_out_photos"] >= 1
     assert len(record["held_out_recall_at_1_by_epoch"]) == 2  # the ridge map, then the one epoch
+    assert set(record["held_out_recall_at_1_by_source"]) == {"flickr8k"}  # the kept epoch's, per source
+    kept = record["held_out_recall_at_1_by_epoch"][record["best_epoch"]]
+    assert record["held_out_recall_at_1_by_source"]["flickr8k"] == pytest.approx(kept, abs=0.01)
     assert tower.encode(["ein Hund"]).shape == (1, 512)

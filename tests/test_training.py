@@ -147,6 +147,20 @@ def test_resume_without_state_is_an_input_error(flickr_subset: Path, tmp_path: P
         trainer.run()
 
 
+@pytest.mark.usefixtures("fs_home")
+def test_a_data_error_comes_before_any_model_is_loaded(flickr_subset: Path, tmp_path: Path) -> None:
+    # the data and the held-out split are read first: a user error there costs no model load (the model
+    # named here does not exist, so reaching it would be a different error)
+    from frameseek.errors import InputError
+
+    config = _frozen_config(
+        flickr_subset, tmp_path / "out", model=str(tmp_path / "no-such-model"), holdout_images=10_000
+    )
+    with pytest.raises(InputError, match="holdout_images must be between"):
+        Trainer(config)
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------------- fine-tuning
 
 

@@ -196,8 +196,11 @@ def fit_head(
     held_photo = held_t[photo[held_t] >= 0]
     sources = sorted({pairs[i].source for i in held_photo.tolist()})
 
+    by_source: dict[str, float] = {}
+
     def held_out() -> tuple[float, float | None]:
-        """(cosine to the targets, mean R@1 over the sources), on the held-out pairs."""
+        """(cosine to the targets, mean R@1 over the sources), on the held-out pairs; each source's R@1
+        is left in ``by_source``."""
         head.eval()
         with torch.no_grad():
             cosine = (
@@ -212,6 +215,7 @@ def fit_head(
             for source in sources:
                 mask = torch.tensor([pairs[i].source == source for i in held_photo.tolist()])
                 recalls.append(_recall_at_1(pred[mask], photo[held_photo][mask], photos))
+                by_source[source] = recalls[-1]
             return cosine, sum(recalls) / len(recalls)
 
     def score(result: tuple[float, float | None]) -> float:
@@ -219,6 +223,7 @@ def fit_head(
 
     first = held_out()
     best: tuple[float, int, dict[str, np.ndarray]] = (score(first), -1, head.arrays())
+    best_by_source = dict(by_source)
     history = [first]  # epoch 0: the ridge map alone
     deadline = time.monotonic() + settings_.max_minutes * 60
     for epoch in range(settings_.epochs):
@@ -252,6 +257,7 @@ def fit_head(
         history.append(result)
         if score(result) > best[0]:
             best = (score(result), epoch, {k: v.copy() for k, v in head.arrays().items()})
+            best_by_source = dict(by_source)
         if time.monotonic() > deadline:
             break
     record = {
@@ -263,6 +269,7 @@ def fit_head(
         "selected_on": "held-out photos' text→image R@1" if first[1] is not None else "held-out cosine",
         "held_out_cosine_by_epoch": [round(c, 5) for c, _ in history],
         "held_out_recall_at_1_by_epoch": [None if r is None else round(100 * r, 2) for _, r in history],
+        "held_out_recall_at_1_by_source": {k: round(100 * v, 2) for k, v in sorted(best_by_source.items())},
     }
     return best[2], record
 

@@ -199,12 +199,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
-        self.model = self._build_model()
-        self.model.engine = "torch"  # weights change every epoch: no ONNX export per evaluation
-        self.loss_fn = build_loss(config.loss, config.temperature).to(self.device)
-        if self.world > 1:  # same weights everywhere (DDP also broadcasts them); own dropout streams
-            torch.manual_seed(config.seed + self.rank)
-        self._replica: nn.Module | None = None  # the DDP wrapper during run(), with several processes
+        # the data first (seeded splits of their own, no global random state): a data error costs no model
         train = SplitData.from_samples(load_dataset(config.dataset, Path(config.data), config.train_split))
         self.eval_data = SplitData.from_samples(
             load_dataset(config.dataset, Path(config.data), config.eval_split)
@@ -219,6 +214,12 @@ class Trainer:
         else:
             raise InputError(f"select_on must be 'holdout' or 'dev', got {config.select_on!r}")
         self._check_disjoint()
+        self.model = self._build_model()
+        self.model.engine = "torch"  # weights change every epoch: no ONNX export per evaluation
+        self.loss_fn = build_loss(config.loss, config.temperature).to(self.device)
+        if self.world > 1:  # same weights everywhere (DDP also broadcasts them); own dropout streams
+            torch.manual_seed(config.seed + self.rank)
+        self._replica: nn.Module | None = None  # the DDP wrapper during run(), with several processes
         self.optimizer = torch.optim.AdamW(self._param_groups())
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience
