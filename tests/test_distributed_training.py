@@ -230,6 +230,30 @@ def test_worker_errors_come_back_as_one_line(tmp_path: Path, tiny_hub_models: Ti
     assert failed.value.exit_code == 2
 
 
+def test_a_worker_stopped_after_writing_its_error_keeps_the_errors_exit_code(tmp_path: Path) -> None:
+    # both workers hit the same user error; the agent stopped rank 0 (SIGTERM) while it was exiting, after
+    # it had written its error file: the launcher's error is still the user error with its exit code (2)
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    def error_file(rank: int, payload: dict[str, Any]) -> str:
+        path = tmp_path / f"error-{rank}.json"
+        path.write_text(json.dumps(payload), encoding="utf-8")
+        return str(path)
+
+    message = "holdout_images must be between 1 and 35, got 10000"
+    ours = {"message": message, "timestamp": 100, "exit_code": 2}
+    stopped = ProcessFailure(local_rank=0, pid=10, exitcode=-15, error_file=error_file(0, ours))
+    exited = ProcessFailure(local_rank=1, pid=11, exitcode=2, error_file=error_file(1, ours))
+    error = distributed.worker_error(ChildFailedError("train", {0: stopped, 1: exited}), nproc=2)
+    assert (str(error), error.exit_code) == (f"worker 0 of 2 failed: {message}", 2)
+
+    # a worker that died without our error file (a crash, a kill): torch's first failure, exit code ≥ 1
+    crashed = ProcessFailure(local_rank=0, pid=12, exitcode=-9, error_file=str(tmp_path / "none.json"))
+    error = distributed.worker_error(ChildFailedError("train", {0: crashed}), nproc=2)
+    assert str(error).startswith("worker 0 of 2 failed: ") and "SIGKILL" in str(error)
+    assert error.exit_code == 1
+
+
 def _loss_worker(sizes: list[int]) -> dict[str, dict[str, Any]]:
     """One rank: both losses on its rows through the real gloo gather; what DDP would see, gathered."""
     assert distributed.init()

@@ -290,17 +290,34 @@ def launch(nproc: int, fn: Callable[..., T], *args: Any) -> T:
         with _quiet_agent():
             results = elastic_launch(config, _worker)(fn, *args)
     except ChildFailedError as exc:
-        failed_rank, failure = exc.get_first_failure()
-        raise WorkerError(
-            f"worker {failed_rank} of {nproc} failed: {_failure_message(failure)}",
-            exit_code=failure.exitcode if failure.exitcode > 0 else 1,
-        ) from None
+        raise worker_error(exc, nproc) from None
     except Exception as exc:  # the agent's SignalException: the launch was interrupted (Ctrl-C, kill)
         if type(exc).__name__ == "SignalException":
             raise KeyboardInterrupt from exc
         raise
     result: T = results[0]
     return result
+
+
+def worker_error(failed: Any, nproc: int) -> WorkerError:
+    """The ``WorkerError`` for a launch's ``ChildFailedError``: the first worker that failed with a
+    FrameseekError (its message and exit code, from the error file ``_worker`` wrote), else torch's first
+    failure. A worker can write its error and still be stopped by the agent while it exits (its peer failed
+    the same way first), so its own exit status may be a signal: the file's code is the one that counts."""
+    ours = [
+        (failure.timestamp, rank, failure)
+        for rank, failure in failed.failures.items()
+        if isinstance(failure.error_file_data, dict) and "exit_code" in failure.error_file_data
+    ]
+    if ours:
+        _, rank, failure = min(ours, key=lambda item: (item[0], item[1]))
+        code = int(failure.error_file_data["exit_code"])
+    else:
+        rank, failure = failed.get_first_failure()
+        code = failure.exitcode
+    return WorkerError(
+        f"worker {rank} of {nproc} failed: {_failure_message(failure)}", exit_code=max(code, 1)
+    )
 
 
 @contextlib.contextmanager
@@ -344,7 +361,7 @@ def _worker(fn: Callable[..., T], *args: Any) -> T:
     except FrameseekError as exc:
         error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
         if error_file:
-            payload = {"message": str(exc), "timestamp": int(time.time())}
+            payload = {"message": str(exc), "timestamp": int(time.time()), "exit_code": exc.exit_code}
             with open(error_file, "w", encoding="utf-8") as handle:
                 json.dump(payload, handle)
         else:
