@@ -19,12 +19,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from frameseek.errors import FrameseekError, InputError, one_line
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 T = TypeVar("T")
 
@@ -299,7 +302,7 @@ def launch(nproc: int, fn: Callable[..., T], *args: Any) -> T:
     return result
 
 
-def worker_error(failed: Any, nproc: int) -> WorkerError:
+def worker_error(failed: ChildFailedError, nproc: int) -> WorkerError:
     """The ``WorkerError`` for a launch's ``ChildFailedError``: the first worker that failed with a
     FrameseekError (its message and exit code, from the error file ``_worker`` wrote), else torch's first
     failure. A worker can write its error and still be stopped by the agent while it exits (its peer failed

@@ -153,6 +153,10 @@ def _split(pairs: Sequence[Pair], share: float, seed: int) -> tuple[np.ndarray, 
     return np.flatnonzero(~flags), np.flatnonzero(flags)
 
 
+HeldOut = tuple[float, dict[str, float] | None]
+"""A head's held-out result: the cosine to the targets, and each source's text→image R@1 (None: no photo)."""
+
+
 def _recall_at_1(pred: torch.Tensor, photo: torch.Tensor, photos: torch.Tensor) -> float:
     """Text→image R@1 of sentences ``pred`` (their photos' rows ``photo``) among the photos they name."""
     rows = torch.unique(photo)
@@ -196,11 +200,8 @@ def fit_head(
     held_photo = held_t[photo[held_t] >= 0]
     sources = sorted({pairs[i].source for i in held_photo.tolist()})
 
-    by_source: dict[str, float] = {}
-
-    def held_out() -> tuple[float, float | None]:
-        """(cosine to the targets, mean R@1 over the sources), on the held-out pairs; each source's R@1
-        is left in ``by_source``."""
+    def held_out() -> HeldOut:
+        """(cosine to the targets, each source's R@1 or None with no held-out photo), on the held-out pairs."""
         head.eval()
         with torch.no_grad():
             cosine = (
@@ -211,19 +212,23 @@ def fit_head(
             if not len(held_photo):
                 return cosine, None
             pred = F.normalize(head(x[held_photo]), dim=-1)
-            recalls = []
+            recalls = {}
             for source in sources:
                 mask = torch.tensor([pairs[i].source == source for i in held_photo.tolist()])
-                recalls.append(_recall_at_1(pred[mask], photo[held_photo][mask], photos))
-                by_source[source] = recalls[-1]
-            return cosine, sum(recalls) / len(recalls)
+                recalls[source] = _recall_at_1(pred[mask], photo[held_photo][mask], photos)
+            return cosine, recalls
 
-    def score(result: tuple[float, float | None]) -> float:
-        return result[1] if result[1] is not None else result[0]
+    def mean_recall(result: HeldOut) -> float | None:
+        """R@1 averaged over the sources (each language), or None with no held-out photo."""
+        recalls = result[1]
+        return sum(recalls.values()) / len(recalls) if recalls is not None else None
+
+    def score(result: HeldOut) -> float:
+        mean = mean_recall(result)
+        return mean if mean is not None else result[0]
 
     first = held_out()
-    best: tuple[float, int, dict[str, np.ndarray]] = (score(first), -1, head.arrays())
-    best_by_source = dict(by_source)
+    best: tuple[HeldOut, int, dict[str, np.ndarray]] = (first, -1, head.arrays())
     history = [first]  # epoch 0: the ridge map alone
     deadline = time.monotonic() + settings_.max_minutes * 60
     for epoch in range(settings_.epochs):
@@ -255,9 +260,8 @@ def fit_head(
             sched.step()
         result = held_out()
         history.append(result)
-        if score(result) > best[0]:
-            best = (score(result), epoch, {k: v.copy() for k, v in head.arrays().items()})
-            best_by_source = dict(by_source)
+        if score(result) > score(best[0]):
+            best = (result, epoch, {k: v.copy() for k, v in head.arrays().items()})
         if time.monotonic() > deadline:
             break
     record = {
@@ -268,8 +272,10 @@ def fit_head(
         "best_epoch": best[1] + 1,  # 0: the ridge map alone
         "selected_on": "held-out photos' text→image R@1" if first[1] is not None else "held-out cosine",
         "held_out_cosine_by_epoch": [round(c, 5) for c, _ in history],
-        "held_out_recall_at_1_by_epoch": [None if r is None else round(100 * r, 2) for _, r in history],
-        "held_out_recall_at_1_by_source": {k: round(100 * v, 2) for k, v in sorted(best_by_source.items())},
+        "held_out_recall_at_1_by_epoch": [
+            None if (mean := mean_recall(r)) is None else round(100 * mean, 2) for r in history
+        ],
+        "held_out_recall_at_1_by_source": {k: round(100 * v, 2) for k, v in (best[0][1] or {}).items()},
     }
     return best[2], record
 
