@@ -306,6 +306,27 @@ def test_gloo_gather_gives_the_global_loss_and_gradients() -> None:
         assert result["param_grad"] == pytest.approx(param.grad.item(), rel=1e-10), name
 
 
+def _aborts_at_teardown(value: int) -> int:
+    """A worker whose work is done but whose interpreter teardown aborts, as gloo's threads can make it."""
+    import atexit
+
+    atexit.register(os.abort)  # runs after anything registered later: only if the process tears down
+    return value * 2
+
+
+def _returns_what_does_not_pickle(value: int) -> Any:
+    return lambda: value
+
+
+@pytest.mark.slow
+def test_a_finished_worker_leaves_before_the_interpreters_teardown() -> None:
+    # the result is handed over, then the teardown would abort (SIGABRT): the launch still succeeds
+    assert distributed.launch(2, _aborts_at_teardown, 21) == 42
+    # a result the agent cannot hand over is still a failure (no silent exit 0 without a result)
+    with pytest.raises(distributed.WorkerError, match=r"worker \d of 2 failed"):
+        distributed.launch(2, _returns_what_does_not_pickle, 1)
+
+
 def test_shards_cover_the_batch_in_order() -> None:
     for n in range(2, 12):
         for world in (1, 2, 3, 4):

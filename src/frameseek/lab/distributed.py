@@ -10,10 +10,12 @@ features or evaluates for a long time.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
 import os
+import pickle
 import sys
 import time
 import uuid
@@ -358,9 +360,10 @@ def _failure_message(failure: Any) -> str:
 
 def _worker(fn: Callable[..., T], *args: Any) -> T:
     """A launched process: run ``fn``; a FrameseekError becomes its message in torchelastic's error file
-    (which the launcher reads) and a plain exit with the error's code, never a traceback."""
+    (which the launcher reads) and a plain exit with the error's code, never a traceback. Once its outcome
+    is settled the process leaves without the interpreter's teardown (``_leave_at_exit``)."""
     try:
-        return fn(*args)
+        result = fn(*args)
     except FrameseekError as exc:
         error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
         if error_file:
@@ -369,4 +372,27 @@ def _worker(fn: Callable[..., T], *args: Any) -> T:
                 json.dump(payload, handle)
         else:
             print(f"error: {exc}", file=sys.stderr)
+        _leave_at_exit(exc.exit_code)
         sys.exit(exc.exit_code)
+    pickle.dumps(result)  # the agent pickles it next: a failure there must still exit non-zero (below)
+    _leave_at_exit(0)
+    return result
+
+
+def _leave_at_exit(code: int) -> None:
+    """At interpreter exit, flush and ``os._exit(code)`` before the interpreter's teardown.
+
+    The work is done and handed over by then (torchelastic has put the result in its queue), but gloo's
+    C++ threads can still hold tensors that reference Python objects; destroying them while the interpreter
+    finalises aborts the process ("terminate called without an active exception", SIGABRT) even after
+    ``destroy_process_group`` (pytorch/pytorch#179291). The agent would then report a finished worker as
+    killed. Registered only once the outcome is known (a result that pickles, or a FrameseekError), so any
+    other failure keeps its own exit status."""
+
+    def leave() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+    atexit.register(leave)
