@@ -582,6 +582,7 @@ def render_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any] | No
 GENERATED_TITLES = ("Machine", "Key numbers", "Reproduce")
 MEASURED_APART = (
     "python benchmarks/calibration.py --json",
+    "python benchmarks/calibration_variants.py --json   # what else was tried for present / absent in video",
     "python benchmarks/moment_queries.py --json --video VIDEO",
     "python benchmarks/tracks_speed.py --json   # 30-40 min on 2 quiet cores",
     "python benchmarks/multilingual.py --multi30k MULTI30K --json",

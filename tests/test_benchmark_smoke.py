@@ -21,6 +21,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "app_first_search": ["--rounds", "1"],
     "breakdown": ["--models", "lite", "--seconds", "4"],
     "calibration": [],
+    "calibration_variants": [],
     "decode_limit": ["--seconds", "4", "--agreement-resolutions", "360p"],
     "encoder_throughput": ["--models", "lite", "--batches", "1,2", "--threads", "1", "--multi-thread-batches", "1"],
     "first_results": ["--minutes", "0.1"],

@@ -15,10 +15,17 @@ from typer.testing import CliRunner
 
 from conftest import SHARED_DATA
 from frameseek import cli
-from frameseek.lab.calibration import ABSENT_HELD_OUT, calibrate_checkpoint, embed_image_files, load_flickr
+from frameseek.lab.calibration import (
+    ABSENT_HELD_OUT,
+    calibrate_checkpoint,
+    embed_image_files,
+    load_flickr,
+    scored,
+    visual_pairs,
+)
 from frameseek.models.handle import ModelHandle
 from frameseek.models.registry import packaged_weights
-from frameseek.moments.confidence import BANK_FILE, CALIBRATION_FILE, Calibration, Logistic
+from frameseek.moments.confidence import BANK_FILE, CALIBRATION_FILE, FOUND_AT, Calibration, Logistic
 
 FLICKR = SHARED_DATA / "flickr8k"
 
@@ -189,3 +196,34 @@ def test_a_trained_checkpoint_gets_its_calibration_from_its_holdout_and_train_ph
     assert loaded.calibrated and len(loaded.bank) == 30 == calibration.info["bank_images"]
     assert "holdout" in loaded.info["data"]
     assert loaded.visual == calibration.visual
+
+
+def test_scored_counts_the_verdicts_a_search_would_give_at_the_found_threshold() -> None:
+    p = np.array([0.9, 0.5, 0.49, 0.7, 0.2, 0.1, 0.05])
+    y = np.array([1, 1, 1, 0, 0, 0, 0])
+    row = scored(p, y)
+    assert (row["present"], row["absent"]) == (3, 4)
+    assert row["found"] == {"present": round(2 / 3, 4), "absent": 0.25}  # FOUND_AT (0.5) counts as found
+    assert FOUND_AT == 0.5
+    assert scored(np.array([0.9, 0.8]), np.array([1, 1]))["found"] == {"present": 1.0, "absent": None}
+
+
+def test_visual_pairs_name_the_photo_each_pair_scored() -> None:
+    rng = np.random.default_rng(3)
+    unit = lambda n: (v := rng.normal(size=(n, 8))) / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
+    images, texts, absent, bank = unit(30), unit(60), unit(3), unit(20)
+    owner = [i // 2 for i in range(60)]
+    pairs = visual_pairs(bank, images, texts, owner, absent, seed=0)
+    assert pairs.images is not None and len(pairs.images) == len(pairs.labels) == 3 * 60 + 2 * 10 * 3
+    queries = np.concatenate([np.repeat(texts, 3, axis=0), np.repeat(absent, 20, axis=0)])
+    np.testing.assert_allclose(
+        pairs.columns["score"], np.sum(queries * images[pairs.images], axis=1), atol=1e-12
+    )
+    present = pairs.labels == 1
+    assert np.array_equal(pairs.images[present], owner)
+    for c in range(
+        60
+    ):  # a caption's random other photo and the best of its pool (which holds the random one)
+        random_other, hard = pairs.images[3 * c + 1], pairs.images[3 * c + 2]
+        assert owner[c] not in (random_other, hard)
+        assert texts[c] @ images[hard] >= texts[c] @ images[random_other]

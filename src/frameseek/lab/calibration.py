@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from frameseek.errors import InputError
-from frameseek.moments.confidence import Calibration, Logistic
+from frameseek.moments.confidence import FOUND_AT, Calibration, Logistic
 from frameseek.text.matching import SEMANTIC_CEILING, SEMANTIC_FLOOR, SpanMatcher, fused_score, semantic_level
 from frameseek.text.spans import TextSpan
 
@@ -58,6 +58,8 @@ FEATURE_SETS: tuple[tuple[str, ...], ...] = (
     ("score", "z", "rank"),
 )
 L2 = 1e-3
+FrameConfidence = Callable[[NDArray[Any], NDArray[Any]], NDArray[Any]]
+"""(query embedding, frame embeddings (n, D)) → each frame's confidence (n,)."""
 
 ABSENT_FIT: tuple[str, ...] = (
     "an elephant on the moon", "a submarine", "qwxz zzkp", "a giraffe playing the piano",
@@ -118,13 +120,18 @@ class Pairs:
 
     columns: dict[str, NDArray[np.float64]]
     labels: NDArray[np.float64]
+    images: NDArray[np.int64] | None = None
+    """Visual pairs: the image each pair scored (a row of the image embeddings), for features of the
+    image side; None for text pairs."""
 
     @staticmethod
     def join(parts: Sequence[Pairs]) -> Pairs:
         names = parts[0].columns
+        images = [p.images for p in parts]
         return Pairs(
             {k: np.concatenate([p.columns[k] for p in parts]) for k in names},
             np.concatenate([p.labels for p in parts]),
+            None if any(i is None for i in images) else np.concatenate([i for i in images if i is not None]),
         )
 
 
@@ -244,23 +251,27 @@ def visual_pairs(
     n = len(image_emb)
     c2i = np.asarray(caption_to_image)
     sims = text_emb @ image_emb.T
-    queries, scores, labels = [], [], []
+    queries, images, labels = [], [], []
     pool = min(HARD_POOL, n - 1)
     for c, own in enumerate(c2i):
         others = rng.choice(np.delete(np.arange(n), own), size=pool, replace=False)
         queries += [c, c, c]
-        scores += [sims[c, own], sims[c, others[0]], sims[c, others].max()]
+        images += [own, others[0], others[np.argmax(sims[c, others])]]
         labels += [1.0, 0.0, 0.0]
     q_all = [text_emb[i] for i in queries]
+    scores = [sims[c, i] for c, i in zip(queries, images, strict=True)]
     if len(absent_emb):
         absent_sims = absent_emb @ image_emb.T
         for a in range(len(absent_emb)):
             for _ in range(10):
+                anyone, hard = rng.integers(n), rng.choice(n, pool, False)
+                picked = [anyone, hard[np.argmax(absent_sims[a, hard])]]
                 q_all += [absent_emb[a], absent_emb[a]]
-                scores += [absent_sims[a, rng.integers(n)], absent_sims[a, rng.choice(n, pool, False)].max()]
+                images += picked
+                scores += [absent_sims[a, i] for i in picked]
                 labels += [0.0, 0.0]
     columns = bank_features(bank, np.stack(q_all), np.asarray(scores))
-    return Pairs(columns, np.asarray(labels))
+    return Pairs(columns, np.asarray(labels), np.asarray(images, dtype=np.int64))
 
 
 def fit_logistic(pairs: Pairs, features: tuple[str, ...], l2: float = L2) -> Logistic:
@@ -566,11 +577,19 @@ def auroc(p: NDArray[Any], y: NDArray[Any]) -> float:
 
 
 def scored(p: NDArray[Any], y: NDArray[Any]) -> dict[str, Any]:
+    """ECE, AUROC, the counts, and the share of present / absent cases that a search would call found
+    (confidence ≥ ``FOUND_AT``)."""
+    p, present = np.asarray(p, dtype=np.float64), np.asarray(y) > 0.5
+    found = p >= FOUND_AT
     return {
         "ece": round(expected_calibration_error(p, y), 4),
         "auroc": round(auroc(p, y), 4),
-        "present": int(np.sum(y)),
-        "absent": int(len(y) - np.sum(y)),
+        "present": int(present.sum()),
+        "absent": int((~present).sum()),
+        "found": {
+            "present": round(float(found[present].mean()), 4) if present.any() else None,
+            "absent": round(float(found[~present].mean()), 4) if (~present).any() else None,
+        },
     }
 
 
@@ -605,9 +624,19 @@ def measure_videos(
     frames: Sequence[NDArray[Any]],
     captions_per_clip: int = 5,
     seed: int = 1,
+    frame_confidence: FrameConfidence | None = None,
+    clip_confidence: Callable[[NDArray[Any]], float] = np.max,
 ) -> dict[str, Any]:
     """Per clip: its best frame's confidence for its own captions (present), for captions of the clips least
-    like it (by caption similarity, absent) and for the held-out absent queries (absent)."""
+    like it (by caption similarity, absent) and for the held-out absent queries (absent).
+
+    ``frame_confidence(query, frames)`` (default: the calibration's visual confidence of the frames'
+    cosines) and ``clip_confidence`` (default: the best frame's) are there to measure alternatives."""
+
+    def shipped(query: NDArray[Any], frames: NDArray[Any]) -> NDArray[Any]:
+        return calibration.visual_confidence(query, frames @ query)
+
+    confidence_of = frame_confidence or shipped
     rng = random.Random(seed)
     sentences = [np.asarray(model.encode_sentences(list(c.captions)), dtype=np.float32) for c in clips]
     centres = np.stack([s.mean(axis=0) / np.linalg.norm(s.mean(axis=0)) for s in sentences])
@@ -627,6 +656,6 @@ def measure_videos(
                 label = 0.0
             else:
                 continue  # a clip like this one: its captions may well match
-            conf.append(float(calibration.visual_confidence(q_emb[q], emb @ q_emb[q]).max()))
+            conf.append(float(clip_confidence(confidence_of(q_emb[q], emb))))
             labels.append(label)
     return {"video": scored(np.asarray(conf), np.asarray(labels))}
