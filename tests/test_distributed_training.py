@@ -215,6 +215,28 @@ def test_two_processes_match_one_then_resume(
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("fs_home")
+def test_one_process_installs_its_checkpoint_and_prints_its_tables(
+    tmp_path: Path, tiny_hub_models: TinyHubModels, fs_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the train command's ending, shared by one process, --nproc and torchrun's rank 0 (_finish_training)
+    data = _synthetic_flickr(tmp_path / "data")
+    model = DualEncoder.from_config(tiny_hub_models.dual_config(embed_dim=16)).save_pretrained(tmp_path / "m")
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    (installed / "MODEL_CARD.md").write_text("card", encoding="utf-8")
+    with pytest.raises(SystemExit) as done:
+        main([*_cli_args(_options(data, model, tmp_path / "out", epochs=1)), "--install-as", str(installed)])
+    assert done.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "best epoch 1 of 1" in printed and printed.count("R@1") >= 2, printed
+    assert (installed / "MODEL_CARD.md").read_text(encoding="utf-8") == "card"
+    best = tmp_path / "out" / "best"
+    assert sorted(f.name for f in installed.iterdir()) == sorted(
+        [*(f.name for f in best.iterdir()), "MODEL_CARD.md"]
+    )
+    assert all((installed / f.name).read_bytes() == f.read_bytes() for f in best.iterdir() if f.is_file())
+
+
 def test_worker_errors_come_back_as_one_line(tmp_path: Path, tiny_hub_models: TinyHubModels) -> None:
     # a user error in the workers (too many holdout images) is the launcher's error, with its exit code
     data = _synthetic_flickr(tmp_path / "data")
@@ -325,6 +347,38 @@ def test_a_finished_worker_leaves_before_the_interpreters_teardown() -> None:
     # a result the agent cannot hand over is still a failure (no silent exit 0 without a result)
     with pytest.raises(distributed.WorkerError, match=r"worker \d of 2 failed"):
         distributed.launch(2, _returns_what_does_not_pickle, 1)
+
+
+_UNDER_TORCHRUN = """
+import atexit, os, sys
+from frameseek.lab import distributed
+if sys.argv[1] == "finish":
+    atexit.register(os.abort)  # a teardown that aborts, as gloo's threads can make it (runs last)
+with distributed.exit_without_teardown():
+    if sys.argv[1] == "fail":
+        sys.exit(3)  # not registered: exits 3 (it would abort too with the hazard above)
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "outcome", "code"),
+    [
+        ({"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "r"}, "finish", 0),  # leaves before the teardown
+        ({"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "r"}, "fail", 3),  # a failure keeps its own status
+        ({}, "finish", -6),  # not one of torchrun's processes: left alone (the teardown aborts here)
+    ],
+)
+def test_a_torchrun_process_that_finished_leaves_before_the_teardown(
+    env: dict[str, str], outcome: str, code: int
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "TORCHELASTIC_RUN_ID")}
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_TORCHRUN, outcome],
+        env={**clean, **env},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr.decode()[-2000:]
 
 
 def test_shards_cover_the_batch_in_order() -> None:

@@ -141,10 +141,20 @@ def train(
             ) from None
     if nproc is not None and nproc > 1:
         report = launch_training(config, nproc, seeds, progress=not json_out)
-    else:  # one process, or one of torchrun's
-        report = run_training(config, seeds, on_epoch=on_epoch)
-    if not distributed.is_main():
-        return  # under torchrun, rank 0 alone installs the checkpoint and prints
+        _finish_training(report, out_dir, install_as, json_out, dataset, model)
+        return
+    with distributed.exit_without_teardown():  # one of torchrun's processes: see there
+        report = run_training(config, seeds, on_epoch=on_epoch)  # or a single process
+        if distributed.is_main():  # under torchrun, rank 0 alone installs the checkpoint and prints
+            _finish_training(report, out_dir, install_as, json_out, dataset, model)
+
+
+def _finish_training(
+    report: dict[str, Any], out_dir: Path, install_as: Path | None, json_out: bool, dataset: str, model: str
+) -> None:
+    """After training: install the best checkpoint (``--install-as``) and print the report."""
+    from frameseek import api
+
     if install_as is not None:
         with api.atomic_dir(install_as) as tmp:
             shutil.copytree(out_dir / "best", tmp, dirs_exist_ok=True)

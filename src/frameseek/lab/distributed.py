@@ -379,6 +379,17 @@ def _worker(fn: Callable[..., T], *args: Any) -> T:
     return result
 
 
+@contextlib.contextmanager
+def exit_without_teardown() -> Iterator[None]:
+    """For a process torchrun's agent started (``launched()``, and the agent's run id is set): once the
+    block has finished without an error, the process leaves at exit before the interpreter's teardown
+    (``_leave_at_exit``), so that gloo's threads cannot turn a finished job into a SIGABRT. A block that
+    raises keeps its own exit status; anywhere else this does nothing."""
+    yield
+    if launched() and os.environ.get("TORCHELASTIC_RUN_ID"):
+        _leave_at_exit(0)
+
+
 def _leave_at_exit(code: int) -> None:
     """At interpreter exit, flush and ``os._exit(code)`` before the interpreter's teardown.
 
