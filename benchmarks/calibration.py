@@ -77,26 +77,15 @@ def render(result: dict[str, Any]) -> str:
         ],
         digits=3,
     )
-    machine = result["machine"]
     return (
         f"{table}\n\nvisual features: {', '.join(result['calibration']['features'])}; "
         f"bank {result['calibration']['bank']} photos; {result['seconds']} s\n"
-        f"command: `{result['command']}`; {machine['cpu']} ({', '.join(machine['isa'])}), "
-        f"{machine['logical_cores']} cores, {machine['date']}"
+        f"{common.provenance(result)}"
     )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = common.base_parser(__doc__ or "")
-    args = parser.parse_args(argv)
-    result = {
-        "benchmark": NAME,
-        "command": common.command_line(),
-        **measure(args.quick),
-        "machine": common.machine_info(),
-    }
-    common.emit(result, args.json, render)
-    return result
+    return common.run_measurement(NAME, __doc__ or "", measure, render, argv)
 
 
 if __name__ == "__main__":

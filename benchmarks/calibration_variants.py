@@ -189,25 +189,11 @@ def render(result: dict[str, Any]) -> str:
         [[n, r["ece"], r["auroc"], *found(r)] for n, r in rows.items()],
         digits=3,
     )
-    machine = result["machine"]
-    return (
-        f"{features}\n\n{clips}\n\n{result['sizes']}; {result['seconds']} s\n"
-        f"command: `{result['command']}`; {machine['cpu']} ({', '.join(machine['isa'])}), "
-        f"{machine['logical_cores']} cores, {machine['date']}"
-    )
+    return f"{features}\n\n{clips}\n\n{result['sizes']}; {result['seconds']} s\n{common.provenance(result)}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = common.base_parser(__doc__ or "")
-    args = parser.parse_args(argv)
-    result = {
-        "benchmark": NAME,
-        "command": common.command_line(),
-        **measure(args.quick),
-        "machine": common.machine_info(),
-    }
-    common.emit(result, args.json, render)
-    return result
+    return common.run_measurement(NAME, __doc__ or "", measure, render, argv)
 
 
 if __name__ == "__main__":

@@ -394,6 +394,30 @@ class _SmokeAction(argparse.Action):
         namespace.quick = True
 
 
+def run_measurement(
+    name: str,
+    doc: str,
+    measure: Callable[[bool], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
+    """The ``main`` of a benchmark whose one option is ``--quick``: measure, add how it was run and on
+    what, then print it (``--json`` or markdown)."""
+    args = base_parser(doc).parse_args(argv)
+    result = {"benchmark": name, "command": command_line(), **measure(args.quick), "machine": machine_info()}
+    emit(result, args.json, render)
+    return result
+
+
+def provenance(result: dict[str, Any]) -> str:
+    """One line: the command, the CPU and its instruction sets, the cores, the date."""
+    machine = result["machine"]
+    return (
+        f"command: `{result['command']}`; {machine['cpu']} ({', '.join(machine['isa'])}), "
+        f"{machine['logical_cores']} cores, {machine['date']}"
+    )
+
+
 def command_line() -> str:
     """How this script was invoked (for the report)."""
     script = Path(sys.argv[0])
