@@ -6,6 +6,9 @@ freely. Two process groups are used once joined: the default one (gloo on CPU, N
 training collectives (DDP's gradient averaging, :func:`gather_with_grad`), and a gloo group with a long
 timeout for control traffic (barriers, broadcast decisions), where a rank may wait while rank 0 caches
 features or evaluates for a long time.
+
+One module because the helpers, the launcher and how a launched process leaves share one state: the
+groups this process joined and torchrun's environment, read the same way on both sides of a launch.
 """
 
 from __future__ import annotations
