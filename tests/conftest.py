@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,20 @@ def pytest_runtest_makereport(
         f"skipped under CI=true, and the reason is not on tests/conftest.py's CI_ALLOWED_SKIPS: {reason}"
     )
     return report
+
+
+PYTEST_MAIN = sys.modules["__main__"]
+"""The ``__main__`` module this test process started with."""
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Streamlit's AppTest installs the app script as ``sys.modules["__main__"]`` and leaves it there. A
+    process spawned later (the DDP tests' workers) re-imports ``__main__`` from its file, so it would run
+    the whole app at start-up (a full-suite run saw a worker fail inside it). Each test gets the real one
+    back."""
+    yield
+    sys.modules["__main__"] = PYTEST_MAIN
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from conftest import PYTEST_MAIN
 from frameseek import settings
 from frameseek.api import clip_bounds
 from frameseek.app import APP_SCRIPT, jobs, logic, present
@@ -243,6 +245,13 @@ def test_bad_link_is_a_message_not_a_traceback(app_home: Path) -> None:
     message = at.error[0].value
     assert "127.0.0.1:9" in message and "\n" not in message and "Traceback" not in message
     assert "response" not in at.session_state
+
+
+def test_the_app_runs_above_leave_the_real_main_module_for_processes_spawned_later() -> None:
+    # AppTest installed the app script as sys.modules["__main__"] in the test above; a process spawned
+    # now (a DDP worker) would run the whole app at start-up. conftest's _main_module_kept put it back.
+    assert sys.modules["__main__"] is PYTEST_MAIN
+    assert getattr(sys.modules["__main__"], "__file__", None) != str(APP_SCRIPT)
 
 
 def test_empty_query_is_refused_before_any_work(app_home: Path) -> None:
